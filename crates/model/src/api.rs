@@ -1,0 +1,405 @@
+//! The `Api` entity (seed 001): routes, backends, backend clients, flows, documentation and plans,
+//! clients, testing and deployments, with its lifecycle state.
+
+use std::collections::{BTreeMap, HashSet};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    ApiDocumentation, Entity, Extra, FieldError, Kind, NgBackend, NgClientConfig, NgFrontend,
+    NgPlugins, PluginSlot, Refs, ids,
+};
+
+/// The flow every API has unless it declares its own.
+pub const DEFAULT_FLOW_ID: &str = "default_plugin_chain";
+const OVERRIDE_HOST: &str = "cp:otoroshi.next.plugins.OverrideHost";
+
+/// Lifecycle: staging → published → deprecated → removed.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiState {
+    #[default]
+    Staging,
+    Published,
+    Deprecated,
+    Removed,
+}
+
+impl ApiState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiState::Staging => "staging",
+            ApiState::Published => "published",
+            ApiState::Deprecated => "deprecated",
+            ApiState::Removed => "removed",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApiBlueprint {
+    #[default]
+    #[serde(rename = "REST")]
+    Rest,
+    #[serde(rename = "GraphQL")]
+    GraphQl,
+    #[serde(rename = "gRPC")]
+    Grpc,
+    Http,
+    Websocket,
+}
+
+/// A route of an API: its frontend is served under the API's domain and context path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ApiRoute {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub frontend: NgFrontend,
+    /// Id of a backend of this API, else of a stored backend.
+    pub backend: String,
+    /// Id of a flow of this API.
+    pub flow_ref: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Default for ApiRoute {
+    fn default() -> Self {
+        ApiRoute {
+            id: String::new(),
+            name: String::new(),
+            enabled: true,
+            frontend: NgFrontend::default(),
+            backend: String::new(),
+            flow_ref: String::new(),
+            extra: Extra::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ApiBackend {
+    pub id: String,
+    pub name: String,
+    pub backend: NgBackend,
+    /// Id of an entry of `clients_backend_config`; unknown or empty means the default client.
+    pub client: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ApiBackendClient {
+    pub id: String,
+    pub name: String,
+    pub client: NgClientConfig,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A named plugin chain that routes pick with `flow_ref`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ApiFlows {
+    pub id: String,
+    pub name: String,
+    pub plugins: NgPlugins,
+    /// Plan ids whose security this flow enforces.
+    pub consumers: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Default for ApiFlows {
+    fn default() -> Self {
+        ApiFlows {
+            id: String::new(),
+            name: String::new(),
+            plugins: NgPlugins::slots(Vec::new()),
+            consumers: Vec::new(),
+            extra: Extra::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ApiClient {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Draft routes answer only to requests carrying `headerKey: headerValue`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ApiTesting {
+    pub enabled: bool,
+    #[serde(rename = "headerKey")]
+    pub header_key: String,
+    #[serde(rename = "headerValue")]
+    pub header_value: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Default for ApiTesting {
+    fn default() -> Self {
+        ApiTesting {
+            enabled: false,
+            header_key: "X-OTOROSHI-TESTING".into(),
+            header_value: String::new(),
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// One publication of the API.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ApiDeployment {
+    pub id: String,
+    #[serde(rename = "apiRef")]
+    pub api_ref: String,
+    pub owner: String,
+    /// Milliseconds since the epoch.
+    pub at: i64,
+    #[serde(rename = "apiDefinition")]
+    pub api_definition: Value,
+    pub version: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Api {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// Host every route of the API is served on.
+    pub domain: String,
+    /// Path prefix of every route of the API.
+    pub context_path: String,
+    pub version: String,
+    pub versions: Vec<String>,
+    pub enabled: bool,
+    pub state: ApiState,
+    pub blueprint: ApiBlueprint,
+    pub debug_flow: bool,
+    pub capture: bool,
+    pub export_reporting: bool,
+    pub groups: Vec<String>,
+    pub tags: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub routes: Vec<ApiRoute>,
+    pub backends: Vec<ApiBackend>,
+    pub flows: Vec<ApiFlows>,
+    pub clients_backend_config: Vec<ApiBackendClient>,
+    pub documentation: ApiDocumentation,
+    pub deployments: Vec<ApiDeployment>,
+    pub clients: Vec<ApiClient>,
+    pub testing: ApiTesting,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            id: String::new(),
+            name: String::new(),
+            description: String::new(),
+            domain: String::new(),
+            context_path: String::new(),
+            version: "1.0.0".into(),
+            versions: Vec::new(),
+            enabled: true,
+            state: ApiState::Staging,
+            blueprint: ApiBlueprint::Rest,
+            debug_flow: false,
+            capture: false,
+            export_reporting: false,
+            groups: Vec::new(),
+            tags: Vec::new(),
+            metadata: BTreeMap::new(),
+            routes: Vec::new(),
+            backends: Vec::new(),
+            flows: Vec::new(),
+            clients_backend_config: Vec::new(),
+            documentation: ApiDocumentation::default(),
+            deployments: Vec::new(),
+            clients: Vec::new(),
+            testing: ApiTesting::default(),
+            extra: Extra::new(),
+        }
+    }
+}
+
+impl Api {
+    /// The API's backend with `id`, if it is local.
+    pub fn backend(&self, id: &str) -> Option<&ApiBackend> {
+        self.backends.iter().find(|b| b.id == id)
+    }
+
+    /// The flow with `id`.
+    pub fn flow(&self, id: &str) -> Option<&ApiFlows> {
+        self.flows.iter().find(|f| f.id == id)
+    }
+
+    /// The client config named by a backend's `client`, or the default one.
+    pub fn client_config(&self, id: &str) -> Option<&NgClientConfig> {
+        self.clients_backend_config
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| &c.client)
+    }
+}
+
+impl Entity for Api {
+    const KIND: Kind = Kind::Api;
+
+    fn complete(&mut self) {
+        ids::ensure(&mut self.id, "api_");
+        if self.name.is_empty() {
+            self.name = self.id.clone();
+        }
+        if self.flows.is_empty() {
+            self.flows.push(ApiFlows {
+                id: DEFAULT_FLOW_ID.into(),
+                name: "Default flow".into(),
+                plugins: NgPlugins::slots(vec![PluginSlot::new(OVERRIDE_HOST)]),
+                ..Default::default()
+            });
+        }
+        if self.testing.header_value.is_empty() {
+            self.testing.header_value = ids::uuid();
+        }
+        if self.testing.header_key.is_empty() {
+            self.testing.header_key = ApiTesting::default().header_key;
+        }
+        if !self.version.is_empty() && !self.versions.contains(&self.version) {
+            self.versions.push(self.version.clone());
+        }
+        for r in &mut self.routes {
+            ids::ensure(&mut r.id, "route_");
+            if r.flow_ref.is_empty() {
+                r.flow_ref = DEFAULT_FLOW_ID.into();
+            }
+            r.frontend.complete();
+        }
+        for b in &mut self.backends {
+            ids::ensure(&mut b.id, "api_backend_");
+            b.backend.complete();
+        }
+        for f in &mut self.flows {
+            ids::ensure(&mut f.id, "flow_");
+        }
+        for c in &mut self.clients_backend_config {
+            ids::ensure(&mut c.id, "backend_client_");
+        }
+        for c in &mut self.clients {
+            ids::ensure(&mut c.id, "client_");
+        }
+        for d in &mut self.deployments {
+            ids::ensure(&mut d.id, "deployment_");
+        }
+        self.documentation.complete();
+    }
+
+    fn check(&self, refs: &dyn Refs, errors: &mut Vec<FieldError>) {
+        use crate::entity::check_unique;
+        if !self.context_path.is_empty() && !self.context_path.starts_with('/') {
+            errors.push(FieldError::new("context_path", "must start with \"/\""));
+        }
+        if self.domain.contains(['/', ' ']) {
+            errors.push(FieldError::new(
+                "domain",
+                "a domain is a host name, without path or spaces",
+            ));
+        }
+        check_unique("routes", self.routes.iter().map(|r| r.id.as_str()), errors);
+        check_unique(
+            "backends",
+            self.backends.iter().map(|b| b.id.as_str()),
+            errors,
+        );
+        check_unique("flows", self.flows.iter().map(|f| f.id.as_str()), errors);
+        check_unique(
+            "clients_backend_config",
+            self.clients_backend_config.iter().map(|c| c.id.as_str()),
+            errors,
+        );
+        check_unique(
+            "clients",
+            self.clients.iter().map(|c| c.id.as_str()),
+            errors,
+        );
+        check_unique(
+            "deployments",
+            self.deployments.iter().map(|d| d.id.as_str()),
+            errors,
+        );
+        self.documentation.check(errors);
+
+        let flows: HashSet<&str> = self.flows.iter().map(|f| f.id.as_str()).collect();
+        for (i, r) in self.routes.iter().enumerate() {
+            let at = format!("routes[{i}]");
+            r.frontend.check(&format!("{at}.frontend"), errors);
+            if r.backend.is_empty() {
+                errors.push(FieldError::new(
+                    format!("{at}.backend"),
+                    "a route needs a backend",
+                ));
+            } else if self.backend(&r.backend).is_none() && !refs.exists(Kind::Backend, &r.backend)
+            {
+                errors.push(FieldError::new(
+                    format!("{at}.backend"),
+                    format!(
+                        "\"{}\" is neither a backend of this API nor a stored backend",
+                        r.backend
+                    ),
+                ));
+            }
+            if !flows.contains(r.flow_ref.as_str()) {
+                errors.push(FieldError::new(
+                    format!("{at}.flow_ref"),
+                    format!("\"{}\" names no flow of this API", r.flow_ref),
+                ));
+            }
+        }
+        for (i, b) in self.backends.iter().enumerate() {
+            b.backend.check(&format!("backends[{i}].backend"), errors);
+        }
+        let plans: HashSet<&str> = self
+            .documentation
+            .plans
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        for (i, f) in self.flows.iter().enumerate() {
+            f.plugins
+                .check(&format!("flows[{i}].plugins"), refs, errors);
+            for (j, c) in f.consumers.iter().enumerate() {
+                if !plans.contains(c.as_str()) {
+                    errors.push(FieldError::new(
+                        format!("flows[{i}].consumers[{j}]"),
+                        format!("\"{c}\" names no plan of this API"),
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The kinds of stored entity and every name each one goes by (admin paths, export keys, store tables).
+
+use std::fmt;
+
+/// A kind of stored entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Api,
+    ApiSubscription,
+    Route,
+    Backend,
+    Group,
+    ApiKey,
+    Certificate,
+    JwtVerifier,
+}
+
+impl Kind {
+    /// Every kind, referenced kinds first (an import writes them in this order).
+    pub const ALL: [Kind; 8] = [
+        Kind::Group,
+        Kind::Certificate,
+        Kind::JwtVerifier,
+        Kind::Backend,
+        Kind::Route,
+        Kind::Api,
+        Kind::ApiKey,
+        Kind::ApiSubscription,
+    ];
+
+    /// Path segment under `/api/` and name of the store table.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Api => "apis",
+            Kind::ApiSubscription => "api-subscriptions",
+            Kind::Route => "routes",
+            Kind::Backend => "backends",
+            Kind::Group => "groups",
+            Kind::ApiKey => "apikeys",
+            Kind::Certificate => "certificates",
+            Kind::JwtVerifier => "jwt-verifiers",
+        }
+    }
+
+    /// Otoroshi's kind name (`GET /apis/entities`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Api => "Api",
+            Kind::ApiSubscription => "ApiSubscription",
+            Kind::Route => "Route",
+            Kind::Backend => "Backend",
+            Kind::Group => "ServiceGroup",
+            Kind::ApiKey => "Apikey",
+            Kind::Certificate => "Certificate",
+            Kind::JwtVerifier => "JwtVerifier",
+        }
+    }
+
+    /// Otoroshi's API group for the generic admin paths (`/apis/<group>/v1/<plural>`).
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Api | Kind::ApiSubscription => "apis.otoroshi.io",
+            Kind::Route | Kind::Backend => "proxy.otoroshi.io",
+            Kind::Group => "organize.otoroshi.io",
+            Kind::ApiKey => "apim.otoroshi.io",
+            Kind::Certificate => "pki.otoroshi.io",
+            Kind::JwtVerifier => "security.otoroshi.io",
+        }
+    }
+
+    /// Plural name on the generic admin paths.
+    pub fn generic_plural(self) -> &'static str {
+        match self {
+            Kind::ApiSubscription => "apisubscriptions",
+            Kind::Group => "service-groups",
+            other => other.plural(),
+        }
+    }
+
+    /// Singular name on the generic admin paths.
+    pub fn singular(self) -> &'static str {
+        match self {
+            Kind::Api => "api",
+            Kind::ApiSubscription => "apisubscription",
+            Kind::Route => "route",
+            Kind::Backend => "backend",
+            Kind::Group => "service-group",
+            Kind::ApiKey => "apikey",
+            Kind::Certificate => "certificate",
+            Kind::JwtVerifier => "jwt-verifier",
+        }
+    }
+
+    /// The field holding the entity's identity (API keys are keyed by their client id).
+    pub fn id_field(self) -> &'static str {
+        match self {
+            Kind::ApiKey => "clientId",
+            _ => "id",
+        }
+    }
+
+    /// Key of this kind's array in an export document (Otoroshi's export spelling).
+    pub fn export_key(self) -> &'static str {
+        match self {
+            Kind::Api => "apis",
+            Kind::ApiSubscription => "apiSubscriptions",
+            Kind::Route => "routes",
+            Kind::Backend => "backends",
+            Kind::Group => "serviceGroups",
+            Kind::ApiKey => "apiKeys",
+            Kind::Certificate => "certificates",
+            Kind::JwtVerifier => "jwtVerifiers",
+        }
+    }
+
+    /// The kind served at `/api/<plural>` or `/apis/<group>/v1/<plural>`.
+    pub fn from_plural(plural: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.plural() == plural || k.generic_plural() == plural)
+    }
+
+    /// The id of `doc`, read from this kind's id field.
+    pub fn id_of(self, doc: &serde_json::Value) -> Option<&str> {
+        doc.get(self.id_field()).and_then(|v| v.as_str())
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,46 @@
+//! Komainu's entities as Rust types, exactly as an Otoroshi user writes them.
+//!
+//! Every entity keeps the fields it does not know (`extra`), fills Otoroshi's defaults, and is checked
+//! by [`prepare`], which returns *every* problem with its JSON path instead of stopping at the first.
+//! This crate does no I/O: references to other stored entities are answered through [`Refs`].
+
+mod aliases;
+mod api;
+mod apikey;
+mod backend;
+mod client;
+mod documentation;
+mod documents;
+mod entity;
+mod frontend;
+mod group;
+mod ids;
+mod kind;
+mod plugins;
+mod route;
+mod schema;
+mod subscription;
+
+pub use api::{
+    Api, ApiBackend, ApiBackendClient, ApiBlueprint, ApiClient, ApiDeployment, ApiFlows, ApiRoute,
+    ApiState, ApiTesting, DEFAULT_FLOW_ID,
+};
+pub use apikey::{ApiKey, AuthorizedEntity, Restriction, Restrictions, Rotation};
+pub use backend::{Backend, HealthCheck, LoadBalancing, LoadBalancingType, NgBackend, NgTarget};
+pub use client::NgClientConfig;
+pub use documentation::{
+    AccessMode, ApiDocumentation, ApiDocumentationPlan, ApiPricing, DocumentationResource,
+    PlanStatus,
+};
+pub use documents::{Certificate, JwtVerifier};
+pub use entity::{Entity, FieldError, Refs, parse, prepare, schema, template};
+pub use frontend::NgFrontend;
+pub use group::ServiceGroup;
+pub use ids::{random_alphanumeric, uuid};
+pub use kind::Kind;
+pub use plugins::{NgPlugins, PluginSlot};
+pub use route::Route;
+pub use subscription::{ApiSubscription, SubscriptionDates, SubscriptionStatus};
+
+/// Fields of a document that this version of Komainu does not model; written back untouched.
+pub type Extra = serde_json::Map<String, serde_json::Value>;
