@@ -1,0 +1,272 @@
+//! The embedded engine: one redb file (`<data-dir>/komainu.redb`).
+//!
+//! redb is copy-on-write with checksummed commits: every write transaction is fsynced before
+//! `commit` returns, and a crash (even `kill -9` mid-write) leaves the last committed state. Each
+//! kind of entity is a table of `id → JSON bytes`; counters are `key → (value, window end)`.
+//! Calls run on tokio's blocking pool so the async runtime never waits on the disk.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use komainu_model::Kind;
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::{Change, Op, Store, StoreError, StoreResult, Window, WriteMode};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const COUNTERS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("counters");
+const FILE: &str = "komainu.redb";
+
+fn docs(kind: Kind) -> TableDefinition<'static, &'static str, &'static [u8]> {
+    TableDefinition::new(kind.plural())
+}
+
+/// The single-node store: durable, crash-safe, with an in-process change feed.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    feed: broadcast::Sender<Change>,
+    seq: Arc<AtomicU64>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir`. Fails with [`StoreError::Locked`] when another
+    /// process has it open.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Engine(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join(FILE);
+        let db = Database::create(&path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.display().to_string()),
+            other => StoreError::Engine(other.to_string()),
+        })?;
+        let txn = db.begin_write()?;
+        for kind in Kind::ALL {
+            txn.open_table(docs(kind))?;
+        }
+        txn.open_table(META)?;
+        txn.open_table(COUNTERS)?;
+        txn.commit()?;
+        let (feed, _) = broadcast::channel(4096);
+        Ok(EmbeddedStore {
+            db: Arc::new(db),
+            feed,
+            seq: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db)).await?
+    }
+
+    fn publish(&self, kind: Kind, id: Option<String>) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        // No subscriber is not an error: the feed is a notification, not a log.
+        let _ = self.feed.send(Change { seq, kind, id });
+    }
+}
+
+fn write_op(txn: &redb::WriteTransaction, op: &Op) -> StoreResult<()> {
+    match op {
+        Op::Put { kind, id, doc } => {
+            let bytes = serde_json::to_vec(doc)?;
+            txn.open_table(docs(*kind))?
+                .insert(id.as_str(), bytes.as_slice())?;
+        }
+        Op::Delete { kind, id } => {
+            txn.open_table(docs(*kind))?.remove(id.as_str())?;
+        }
+        Op::Clear(kind) => {
+            txn.open_table(docs(*kind))?.retain(|_, _| false)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(docs(kind))?;
+            match table.get(id.as_str())? {
+                Some(bytes) => Ok(Some(serde_json::from_slice(bytes.value())?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn list(&self, kind: Kind) -> StoreResult<Vec<Value>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(docs(kind))?;
+            let mut out = Vec::with_capacity(table.len()? as usize);
+            for entry in table.iter()? {
+                let (_, bytes) = entry?;
+                out.push(serde_json::from_slice(bytes.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put(&self, kind: Kind, id: &str, doc: &Value, mode: WriteMode) -> StoreResult<()> {
+        let id = id.to_string();
+        let bytes = serde_json::to_vec(doc)?;
+        let written = id.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(docs(kind))?;
+                let exists = table.get(id.as_str())?.is_some();
+                match (mode, exists) {
+                    (WriteMode::Create, true) => return Err(StoreError::Conflict { kind, id }),
+                    (WriteMode::Replace, false) => return Err(StoreError::NotFound { kind, id }),
+                    _ => {}
+                }
+                table.insert(id.as_str(), bytes.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await?;
+        self.publish(kind, Some(written));
+        Ok(())
+    }
+
+    async fn delete(&self, kind: Kind, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        let deleted = id.clone();
+        let existed = self
+            .blocking(move |db| {
+                let txn = db.begin_write()?;
+                let existed = txn.open_table(docs(kind))?.remove(id.as_str())?.is_some();
+                txn.commit()?;
+                Ok(existed)
+            })
+            .await?;
+        if existed {
+            self.publish(kind, Some(deleted));
+        }
+        Ok(existed)
+    }
+
+    async fn apply(&self, ops: Vec<Op>) -> StoreResult<()> {
+        let changes: Vec<(Kind, Option<String>)> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put { kind, id, .. } | Op::Delete { kind, id } => (*kind, Some(id.clone())),
+                Op::Clear(kind) => (*kind, None),
+            })
+            .collect();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            for op in &ops {
+                write_op(&txn, op)?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await?;
+        for (kind, id) in changes {
+            self.publish(kind, id);
+        }
+        Ok(())
+    }
+
+    async fn incr(&self, key: &str, by: u64, window: Window) -> StoreResult<u64> {
+        let key = key.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let value = {
+                let mut table = txn.open_table(COUNTERS)?;
+                let current = match table.get(key.as_str())? {
+                    Some(v) if v.value().1 == window.ends_at_ms => v.value().0,
+                    _ => 0,
+                };
+                let value = current.saturating_add(by);
+                table.insert(key.as_str(), (value, window.ends_at_ms))?;
+                value
+            };
+            txn.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn counter(&self, key: &str, now_ms: u64) -> StoreResult<u64> {
+        let key = key.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(COUNTERS)?;
+            Ok(match table.get(key.as_str())? {
+                Some(v) if v.value().1 > now_ms => v.value().0,
+                _ => 0,
+            })
+        })
+        .await
+    }
+
+    async fn reset_counter(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(COUNTERS)?.remove(key.as_str())?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<Value>> {
+        let key = key.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(META)?;
+            match table.get(key.as_str())? {
+                Some(bytes) => Ok(Some(serde_json::from_slice(bytes.value())?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn set_meta(&self, key: &str, value: &Value) -> StoreResult<()> {
+        let key = key.to_string();
+        let bytes = serde_json::to_vec(value)?;
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(META)?
+                .insert(key.as_str(), bytes.as_slice())?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn changes(&self) -> broadcast::Receiver<Change> {
+        self.feed.subscribe()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.blocking(|db| {
+            db.begin_read()?.open_table(META)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,90 @@
+//! Where Komainu keeps its state: entity documents, counters and a change feed.
+//!
+//! One trait, [`Store`], with the embedded engine ([`EmbeddedStore`], a redb file in the data dir) for
+//! a single node. A shared engine (Redis) implements the same trait: documents by kind and id,
+//! windowed counters (the quota primitive) and a feed of changes that every node's runtime follows.
+
+mod embedded;
+mod error;
+
+use async_trait::async_trait;
+use komainu_model::Kind;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+pub use embedded::EmbeddedStore;
+pub use error::{StoreError, StoreResult};
+
+/// How a document write treats an existing document with the same id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Fails with [`StoreError::Conflict`] when the id exists.
+    Create,
+    /// Fails with [`StoreError::NotFound`] when the id does not exist.
+    Replace,
+    /// Writes whatever is there.
+    Upsert,
+}
+
+/// One step of an atomic batch.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Put {
+        kind: Kind,
+        id: String,
+        doc: Value,
+    },
+    Delete {
+        kind: Kind,
+        id: String,
+    },
+    /// Removes every document of the kind.
+    Clear(Kind),
+}
+
+/// A committed change, as seen on the feed. `id` is `None` when a whole kind was cleared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Increases with every committed write of this store.
+    pub seq: u64,
+    pub kind: Kind,
+    pub id: Option<String>,
+}
+
+/// A counter's window: the counter restarts from zero once `ends_at_ms` is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub ends_at_ms: u64,
+}
+
+/// The storage contract every engine fulfils. A write returns only once it is durable.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The document of `kind` with `id`.
+    async fn get(&self, kind: Kind, id: &str) -> StoreResult<Option<Value>>;
+    /// Every document of `kind`, ordered by id.
+    async fn list(&self, kind: Kind) -> StoreResult<Vec<Value>>;
+    /// Writes one document.
+    async fn put(&self, kind: Kind, id: &str, doc: &Value, mode: WriteMode) -> StoreResult<()>;
+    /// Deletes one document; `false` when there was none.
+    async fn delete(&self, kind: Kind, id: &str) -> StoreResult<bool>;
+    /// Applies every op or none.
+    async fn apply(&self, ops: Vec<Op>) -> StoreResult<()>;
+
+    /// Adds `by` to the counter `key` within `window` and returns the new value. A counter whose
+    /// window has ended starts again from zero.
+    async fn incr(&self, key: &str, by: u64, window: Window) -> StoreResult<u64>;
+    /// The current value of counter `key` (zero once its window ended).
+    async fn counter(&self, key: &str, now_ms: u64) -> StoreResult<u64>;
+    /// Sets counter `key` back to zero.
+    async fn reset_counter(&self, key: &str) -> StoreResult<()>;
+
+    /// A small value of the gateway's own (admin credentials, format version).
+    async fn meta(&self, key: &str) -> StoreResult<Option<Value>>;
+    async fn set_meta(&self, key: &str, value: &Value) -> StoreResult<()>;
+
+    /// Subscribes to committed changes. A receiver that lags must reload everything.
+    fn changes(&self) -> broadcast::Receiver<Change>;
+    /// Whether the store answers.
+    async fn ping(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,151 @@
+//! The embedded engine against its contract: modes, batches, counters, the feed, reopening.
+
+use komainu_model::Kind;
+use komainu_store::{EmbeddedStore, Op, Store, StoreError, Window, WriteMode};
+use serde_json::json;
+
+#[tokio::test]
+async fn write_modes_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let doc = json!({"id": "g1", "name": "one"});
+    store
+        .put(Kind::Group, "g1", &doc, WriteMode::Create)
+        .await
+        .unwrap();
+    let dup = store.put(Kind::Group, "g1", &doc, WriteMode::Create).await;
+    assert!(matches!(dup, Err(StoreError::Conflict { .. })));
+    let missing = store.put(Kind::Group, "g2", &doc, WriteMode::Replace).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+    assert_eq!(
+        store.get(Kind::Group, "g1").await.unwrap(),
+        Some(doc.clone())
+    );
+    assert_eq!(
+        store.get(Kind::Route, "g1").await.unwrap(),
+        None,
+        "kinds are apart"
+    );
+    store
+        .put(Kind::Group, "a0", &json!({"id": "a0"}), WriteMode::Upsert)
+        .await
+        .unwrap();
+    let ids: Vec<_> = store
+        .list(Kind::Group)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!("a0"), json!("g1")], "listed by id");
+    assert!(store.delete(Kind::Group, "g1").await.unwrap());
+    assert!(!store.delete(Kind::Group, "g1").await.unwrap());
+}
+
+#[tokio::test]
+async fn batches_are_atomic_and_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let mut feed = store.changes();
+    store
+        .put(
+            Kind::Backend,
+            "old",
+            &json!({"id": "old"}),
+            WriteMode::Create,
+        )
+        .await
+        .unwrap();
+    store
+        .apply(vec![
+            Op::Clear(Kind::Backend),
+            Op::Put {
+                kind: Kind::Backend,
+                id: "b1".into(),
+                doc: json!({"id": "b1"}),
+            },
+            Op::Put {
+                kind: Kind::Route,
+                id: "r1".into(),
+                doc: json!({"id": "r1"}),
+            },
+            Op::Delete {
+                kind: Kind::Route,
+                id: "r1".into(),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list(Kind::Backend).await.unwrap(),
+        vec![json!({"id": "b1"})]
+    );
+    assert!(store.list(Kind::Route).await.unwrap().is_empty());
+    let first = feed.recv().await.unwrap();
+    assert_eq!(
+        (first.kind, first.id.as_deref()),
+        (Kind::Backend, Some("old"))
+    );
+    let mut last = first.seq;
+    for _ in 0..4 {
+        let c = feed.recv().await.unwrap();
+        assert!(c.seq > last, "sequence increases");
+        last = c.seq;
+    }
+}
+
+#[tokio::test]
+async fn counters_restart_with_their_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let day1 = Window { ends_at_ms: 1_000 };
+    assert_eq!(store.incr("k", 1, day1).await.unwrap(), 1);
+    assert_eq!(store.incr("k", 5, day1).await.unwrap(), 6);
+    assert_eq!(store.counter("k", 999).await.unwrap(), 6);
+    assert_eq!(store.counter("k", 1_000).await.unwrap(), 0, "window over");
+    let day2 = Window { ends_at_ms: 2_000 };
+    assert_eq!(
+        store.incr("k", 1, day2).await.unwrap(),
+        1,
+        "new window starts at zero"
+    );
+    store.reset_counter("k").await.unwrap();
+    assert_eq!(store.counter("k", 1_500).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn state_survives_reopening_and_the_file_is_exclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store
+            .put(
+                Kind::ApiKey,
+                "k1",
+                &json!({"clientId": "k1"}),
+                WriteMode::Create,
+            )
+            .await
+            .unwrap();
+        store.set_meta("admin", &json!({"id": "x"})).await.unwrap();
+        store
+            .incr(
+                "c",
+                3,
+                Window {
+                    ends_at_ms: u64::MAX,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            EmbeddedStore::open(dir.path()),
+            Err(StoreError::Locked(_))
+        ));
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert!(store.get(Kind::ApiKey, "k1").await.unwrap().is_some());
+    assert_eq!(store.meta("admin").await.unwrap(), Some(json!({"id": "x"})));
+    assert_eq!(store.counter("c", 0).await.unwrap(), 3);
+    store.ping().await.unwrap();
+}
