@@ -120,6 +120,15 @@ impl Kind {
             .find(|k| k.plural() == plural || k.generic_plural() == plural)
     }
 
+    /// The kinds whose ids this kind's documents refer to (checked on every write).
+    pub fn references(self) -> &'static [Kind] {
+        match self {
+            Kind::Api | Kind::Route => &[Kind::Backend],
+            Kind::ApiSubscription => &[Kind::Api],
+            _ => &[],
+        }
+    }
+
     /// The id of `doc`, read from this kind's id field.
     pub fn id_of(self, doc: &serde_json::Value) -> Option<&str> {
         doc.get(self.id_field()).and_then(|v| v.as_str())

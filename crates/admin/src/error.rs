@@ -1,0 +1,68 @@
+//! The admin API's error: a status and `{"error": "...", "details": [{"path", "message"}]}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use komainu_model::FieldError;
+use komainu_store::StoreError;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error: String,
+    pub details: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error: error.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(error: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, error)
+    }
+
+    pub fn invalid(details: Vec<FieldError>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid entity".into(),
+            details,
+        }
+    }
+
+    pub fn not_found(error: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, error)
+    }
+
+    pub fn conflict(error: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, error)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match e {
+            StoreError::Conflict { .. } => StatusCode::CONFLICT,
+            StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+            StoreError::Locked(_) | StoreError::Engine(_) => {
+                tracing::error!(error = %e, "store failure");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.error, "details": self.details});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,100 @@
+//! Komainu's admin API: CRUD over every entity kind, import/export, health, readiness and metrics.
+//!
+//! One resource registry ([`Kind`](komainu_model::Kind)) serves both `/api/<plural>` and Otoroshi's
+//! generic `/apis/<group>/v1/<plural>`, so the CRUD code exists once. Every write is validated by
+//! the model before it reaches the store; a refused write leaves the stored document untouched.
+
+mod auth;
+mod body;
+mod error;
+mod listing;
+mod ops;
+mod refs;
+mod resources;
+mod transfer;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+use komainu_store::Store;
+
+pub use auth::AdminAuth;
+pub use error::ApiError;
+pub use ops::Metrics;
+pub use transfer::{ImportMode, export, import};
+
+/// Tells whether a plugin id is one the gateway ships.
+pub type PluginCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The admin API's shared state.
+#[derive(Clone)]
+pub struct Admin {
+    store: Arc<dyn Store>,
+    auth: AdminAuth,
+    /// Serializes read-validate-write sequences so concurrent PATCHes cannot lose updates.
+    writes: Arc<tokio::sync::Mutex<()>>,
+    ready: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    plugins: PluginCheck,
+}
+
+impl Admin {
+    /// `ready` is raised by the caller once the runtime has loaded its first snapshot.
+    pub fn new(
+        store: Arc<dyn Store>,
+        auth: AdminAuth,
+        ready: Arc<AtomicBool>,
+        metrics: Arc<Metrics>,
+        plugins: PluginCheck,
+    ) -> Self {
+        Admin {
+            store,
+            auth,
+            writes: Default::default(),
+            ready,
+            metrics,
+            plugins,
+        }
+    }
+
+    /// The admin API's routes.
+    pub fn router(self) -> Router {
+        use resources as r;
+        let entity_routes = Router::new()
+            .route("/", get(r::list).post(r::create))
+            .route("/_template", get(r::template))
+            .route("/_schema", get(r::schema))
+            .route("/_count", get(r::count))
+            .route(
+                "/{id}",
+                get(r::read)
+                    .put(r::replace)
+                    .patch(r::patch)
+                    .delete(r::delete)
+                    .post(r::upsert),
+            );
+        let api = Router::new()
+            .route("/api/export", get(transfer::export_handler))
+            .route("/api/otoroshi.json", get(transfer::export_handler))
+            .route("/api/import", post(transfer::import_handler))
+            .route("/api/version", get(ops::version))
+            .route("/apis/entities", get(r::entities))
+            .nest("/api/{plural}", entity_routes.clone())
+            .nest("/apis/{group}/{version}/{plural}", entity_routes)
+            .route_layer(middleware::from_fn_with_state(self.clone(), auth::require));
+        Router::new()
+            .route("/health", get(ops::health))
+            .route("/ready", get(ops::ready))
+            .route("/metrics", get(ops::metrics))
+            .merge(api)
+            .fallback(ops::not_found)
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                ops::count_requests,
+            ))
+            .with_state(self)
+    }
+}

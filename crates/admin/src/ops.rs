@@ -1,0 +1,141 @@
+//! Operational endpoints: `/health` (alive), `/ready` (store answers, snapshot loaded), `/metrics`
+//! (Prometheus text) and the admin request counter behind it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::Admin;
+use crate::error::ApiError;
+
+type Source = Box<dyn Fn(&mut String) + Send + Sync>;
+
+/// Metrics of the whole process; other parts (the proxy) add their families as sources.
+pub struct Metrics {
+    started: Instant,
+    admin_requests: Mutex<BTreeMap<(String, u16), u64>>,
+    sources: Mutex<Vec<Source>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            started: Instant::now(),
+            admin_requests: Mutex::default(),
+            sources: Mutex::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Adds a writer of more metric families, called on every scrape.
+    pub fn add_source(&self, source: impl Fn(&mut String) + Send + Sync + 'static) {
+        self.sources
+            .lock()
+            .expect("metrics lock")
+            .push(Box::new(source));
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::with_capacity(1024);
+        let _ = writeln!(out, "# HELP komainu_build_info Komainu version.");
+        let _ = writeln!(out, "# TYPE komainu_build_info gauge");
+        let _ = writeln!(
+            out,
+            "komainu_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = writeln!(
+            out,
+            "# HELP komainu_uptime_seconds Seconds since the process started."
+        );
+        let _ = writeln!(out, "# TYPE komainu_uptime_seconds gauge");
+        let _ = writeln!(
+            out,
+            "komainu_uptime_seconds {:.3}",
+            self.started.elapsed().as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP komainu_admin_requests_total Admin API requests by method and status."
+        );
+        let _ = writeln!(out, "# TYPE komainu_admin_requests_total counter");
+        for ((method, status), n) in self.admin_requests.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "komainu_admin_requests_total{{method=\"{method}\",status=\"{status}\"}} {n}"
+            );
+        }
+        for source in self.sources.lock().expect("metrics lock").iter() {
+            source(&mut out);
+        }
+        out
+    }
+}
+
+pub(crate) async fn count_requests(
+    State(admin): State<Admin>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().as_str().to_string();
+    let response = next.run(request).await;
+    let key = (method, response.status().as_u16());
+    *admin
+        .metrics
+        .admin_requests
+        .lock()
+        .expect("metrics lock")
+        .entry(key)
+        .or_default() += 1;
+    response
+}
+
+pub(crate) async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub(crate) async fn ready(State(admin): State<Admin>) -> Response {
+    let loaded = admin.ready.load(Ordering::Acquire);
+    match admin.store.ping().await {
+        Ok(()) if loaded => Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "configuration not loaded yet",
+        )
+        .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unreachable: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+pub(crate) async fn metrics(State(admin): State<Admin>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        admin.metrics.render(),
+    )
+        .into_response()
+}
+
+pub(crate) async fn version() -> Json<Value> {
+    Json(json!({"version": env!("CARGO_PKG_VERSION"), "name": "komainu"}))
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::not_found("no such admin endpoint")
+}

@@ -1,0 +1,59 @@
+//! What validation may know about stored entities: the ids of the kinds a document refers to.
+
+use std::collections::{HashMap, HashSet};
+
+use komainu_model::{Kind, Refs};
+use komainu_store::Store;
+
+use crate::PluginCheck;
+use crate::error::ApiResult;
+
+pub(crate) struct KnownIds {
+    ids: HashMap<Kind, HashSet<String>>,
+    plugins: PluginCheck,
+}
+
+impl KnownIds {
+    pub(crate) fn new(plugins: PluginCheck) -> Self {
+        KnownIds {
+            ids: HashMap::new(),
+            plugins,
+        }
+    }
+
+    /// Loads the stored ids of every kind that `kinds` refer to.
+    pub(crate) async fn load(
+        store: &dyn Store,
+        kinds: &[Kind],
+        plugins: PluginCheck,
+    ) -> ApiResult<Self> {
+        let mut known = KnownIds::new(plugins);
+        for kind in kinds.iter().flat_map(|k| k.references()) {
+            if known.ids.contains_key(kind) {
+                continue;
+            }
+            let ids = store
+                .list(*kind)
+                .await?
+                .iter()
+                .filter_map(|d| kind.id_of(d).map(str::to_string))
+                .collect();
+            known.ids.insert(*kind, ids);
+        }
+        Ok(known)
+    }
+
+    pub(crate) fn add(&mut self, kind: Kind, id: &str) {
+        self.ids.entry(kind).or_default().insert(id.to_string());
+    }
+}
+
+impl Refs for KnownIds {
+    fn exists(&self, kind: Kind, id: &str) -> bool {
+        self.ids.get(&kind).is_some_and(|ids| ids.contains(id))
+    }
+
+    fn plugin_known(&self, id: &str) -> bool {
+        (self.plugins)(id)
+    }
+}

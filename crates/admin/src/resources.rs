@@ -1,0 +1,280 @@
+//! CRUD handlers shared by every entity kind and both path styles.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use komainu_model::{FieldError, Kind, prepare};
+use komainu_store::WriteMode;
+use serde_json::{Value, json};
+
+use crate::body::{self, ENTITY_LIMIT, Formats};
+use crate::error::{ApiError, ApiResult};
+use crate::listing::ListQuery;
+use crate::refs::KnownIds;
+use crate::{Admin, listing};
+
+/// The entity kind (and id) a request addresses, from either path style.
+pub(crate) struct Target {
+    kind: Kind,
+    id: Option<String>,
+}
+
+impl FromRequestParts<Admin> for Target {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Admin) -> ApiResult<Self> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let plural = params.get("plural").map(String::as_str).unwrap_or_default();
+        let unknown = || ApiError::not_found(format!("no resource named \"{plural}\""));
+        let kind = Kind::from_plural(plural).ok_or_else(unknown)?;
+        if let Some(group) = params.get("group") {
+            let version = params.get("version").map(String::as_str);
+            if group != kind.group() || version != Some("v1") || plural != kind.generic_plural() {
+                return Err(unknown());
+            }
+        } else if plural != kind.plural() {
+            return Err(unknown());
+        }
+        Ok(Target {
+            kind,
+            id: params.get("id").cloned(),
+        })
+    }
+}
+
+impl Target {
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
+    }
+
+    fn missing(&self) -> ApiError {
+        ApiError::not_found(format!("{} \"{}\" does not exist", self.kind, self.id()))
+    }
+}
+
+pub(crate) async fn list(
+    State(admin): State<Admin>,
+    target: Target,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let query = ListQuery::parse(&params)?;
+    let docs = admin.store.list(target.kind).await?;
+    let page = listing::apply(docs, &query);
+    let mut response = Json(page.items).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-count", page.total.into());
+    headers.insert("x-page", query.page.into());
+    headers.insert("x-page-size", query.page_size.into());
+    Ok(response)
+}
+
+pub(crate) async fn count(State(admin): State<Admin>, target: Target) -> ApiResult<Json<Value>> {
+    let count = admin.store.list(target.kind).await?.len();
+    Ok(Json(json!({ "count": count })))
+}
+
+pub(crate) async fn template(target: Target) -> Json<Value> {
+    Json(komainu_model::template(target.kind))
+}
+
+pub(crate) async fn schema(target: Target) -> Json<Value> {
+    Json(komainu_model::schema(target.kind).clone())
+}
+
+pub(crate) async fn read(State(admin): State<Admin>, target: Target) -> ApiResult<Json<Value>> {
+    let doc = admin.store.get(target.kind, target.id()).await?;
+    doc.map(Json).ok_or_else(|| target.missing())
+}
+
+pub(crate) async fn create(
+    State(admin): State<Admin>,
+    target: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let doc = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    let _guard = admin.writes.lock().await;
+    let stored = save(&admin, target.kind, doc, WriteMode::Create).await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+pub(crate) async fn replace(
+    State(admin): State<Admin>,
+    target: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let mut doc = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    bind_id(target.kind, &mut doc, target.id())?;
+    let _guard = admin.writes.lock().await;
+    save(&admin, target.kind, doc, WriteMode::Replace)
+        .await
+        .map(Json)
+}
+
+/// `POST .../:id`: creates or replaces.
+pub(crate) async fn upsert(
+    State(admin): State<Admin>,
+    target: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let mut doc = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    bind_id(target.kind, &mut doc, target.id())?;
+    let _guard = admin.writes.lock().await;
+    save(&admin, target.kind, doc, WriteMode::Upsert)
+        .await
+        .map(Json)
+}
+
+/// A JSON Patch (RFC 6902) when the body is an array, a JSON merge patch (RFC 7396) when an object.
+pub(crate) async fn patch(
+    State(admin): State<Admin>,
+    target: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let patch = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    let _guard = admin.writes.lock().await;
+    let mut doc = admin
+        .store
+        .get(target.kind, target.id())
+        .await?
+        .ok_or_else(|| target.missing())?;
+    match patch {
+        Value::Array(_) => {
+            let ops: json_patch::Patch = serde_json::from_value(patch)
+                .map_err(|e| ApiError::bad_request(format!("malformed JSON Patch: {e}")))?;
+            json_patch::patch(&mut doc, &ops).map_err(|e| {
+                ApiError::invalid(vec![FieldError::new(
+                    e.operation.to_string(),
+                    e.to_string(),
+                )])
+            })?;
+        }
+        Value::Object(_) => json_patch::merge(&mut doc, &patch),
+        _ => {
+            return Err(ApiError::bad_request(
+                "a patch is a JSON Patch array or a JSON merge-patch object",
+            ));
+        }
+    }
+    if target.kind.id_of(&doc) != Some(target.id()) {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            target.kind.id_field(),
+            "the id of an entity cannot be changed",
+        )]));
+    }
+    save(&admin, target.kind, doc, WriteMode::Replace)
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn delete(State(admin): State<Admin>, target: Target) -> ApiResult<Json<Value>> {
+    let _guard = admin.writes.lock().await;
+    if let Some(user) = used_by(&admin, target.kind, target.id()).await? {
+        return Err(ApiError::conflict(format!(
+            "{} \"{}\" is used by {user}",
+            target.kind,
+            target.id()
+        )));
+    }
+    if !admin.store.delete(target.kind, target.id()).await? {
+        return Err(target.missing());
+    }
+    Ok(Json(json!({ "deleted": true })))
+}
+
+/// `GET /apis/entities`: every resource kind with its names (and schema unless `schema=false`).
+pub(crate) async fn entities(Query(params): Query<HashMap<String, String>>) -> Json<Value> {
+    let with_schema = params.get("schema").map(String::as_str) != Some("false");
+    let resources: Vec<Value> = Kind::ALL
+        .iter()
+        .map(|k| {
+            let mut version =
+                json!({"name": "v1", "served": true, "deprecated": false, "storage": true});
+            if with_schema {
+                version["schema"] = komainu_model::schema(*k).clone();
+            }
+            json!({
+                "kind": k.name(),
+                "plural_name": k.generic_plural(),
+                "singular_name": k.singular(),
+                "group": k.group(),
+                "version": version,
+            })
+        })
+        .collect();
+    Json(json!({"version": env!("CARGO_PKG_VERSION"), "resources": resources}))
+}
+
+/// Validates `doc` as a `kind` and writes it. Callers hold the write lock.
+async fn save(admin: &Admin, kind: Kind, doc: Value, mode: WriteMode) -> ApiResult<Value> {
+    let refs = KnownIds::load(&*admin.store, &[kind], admin.plugins.clone()).await?;
+    let stored = prepare(kind, doc, &refs).map_err(ApiError::invalid)?;
+    let id = kind.id_of(&stored).expect("prepared documents have ids");
+    admin.store.put(kind, id, &stored, mode).await?;
+    Ok(stored)
+}
+
+/// Puts the path's id in the body, refusing a body that names another one.
+fn bind_id(kind: Kind, doc: &mut Value, id: &str) -> ApiResult<()> {
+    let Some(obj) = doc.as_object_mut() else {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "",
+            "expected a JSON object",
+        )]));
+    };
+    match obj.get(kind.id_field()).and_then(Value::as_str) {
+        Some(body_id) if !body_id.is_empty() && body_id != id => {
+            Err(ApiError::invalid(vec![FieldError::new(
+                kind.id_field(),
+                format!("\"{body_id}\" differs from the id in the path, \"{id}\""),
+            )]))
+        }
+        _ => {
+            obj.insert(kind.id_field().into(), Value::String(id.into()));
+            Ok(())
+        }
+    }
+}
+
+/// Who still refers to the entity, when deleting it would leave a dangling reference.
+async fn used_by(admin: &Admin, kind: Kind, id: &str) -> ApiResult<Option<String>> {
+    if kind != Kind::Backend {
+        return Ok(None);
+    }
+    for route in admin.store.list(Kind::Route).await? {
+        if route["backend_ref"].as_str() == Some(id) {
+            return Ok(Some(format!(
+                "route \"{}\"",
+                route["id"].as_str().unwrap_or_default()
+            )));
+        }
+    }
+    for api in admin.store.list(Kind::Api).await? {
+        let local = |b: &Value| b["id"].as_str() == Some(id);
+        let is_local = api["backends"]
+            .as_array()
+            .is_some_and(|bs| bs.iter().any(local));
+        let routes = api["routes"].as_array().into_iter().flatten();
+        if !is_local
+            && routes
+                .into_iter()
+                .any(|r| r["backend"].as_str() == Some(id))
+        {
+            return Ok(Some(format!(
+                "api \"{}\"",
+                api["id"].as_str().unwrap_or_default()
+            )));
+        }
+    }
+    Ok(None)
+}

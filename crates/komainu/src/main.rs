@@ -1,0 +1,53 @@
+//! The `komainu` binary: command line, wiring of store, admin API and proxy.
+
+mod cli;
+mod config_file;
+mod serve;
+mod storage;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KOMAINU_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("komainu: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(&cli.storage, args).await,
+            Command::Import { file, replace } => {
+                storage::import_file(&cli.storage, &file, replace).await
+            }
+            Command::Export { output, yaml } => {
+                storage::export(&cli.storage, output.as_deref(), yaml).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("komainu: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Opening the configured store, and the offline `import` / `export` commands.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use komainu_admin::{ImportMode, PluginCheck};
+use komainu_store::{EmbeddedStore, Store};
+
+use crate::cli::StorageArgs;
+
+pub fn open(args: &StorageArgs) -> anyhow::Result<Arc<dyn Store>> {
+    match args.store.as_str() {
+        "embedded" => {
+            let store = EmbeddedStore::open(&args.data_dir)
+                .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+            Ok(Arc::new(store))
+        }
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            bail!("the Redis store engine is not part of this build yet; use --store embedded")
+        }
+        other => bail!("unknown store \"{other}\": use \"embedded\" or a redis:// URL"),
+    }
+}
+
+/// Reads a JSON or YAML document (YAML when the file says so by its extension).
+pub fn read_document(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let doc = if yaml {
+        serde_norway::from_str(&text)
+            .with_context(|| format!("{} is not valid YAML", path.display()))?
+    } else {
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?
+    };
+    Ok(doc)
+}
+
+/// The plugin ids the admin API accepts.
+pub fn plugin_check() -> PluginCheck {
+    Arc::new(|_| true)
+}
+
+pub async fn import_file(args: &StorageArgs, file: &Path, replace: bool) -> anyhow::Result<()> {
+    let doc = read_document(file)?;
+    let store = open(args)?;
+    let mode = if replace {
+        ImportMode::Replace
+    } else {
+        ImportMode::Merge
+    };
+    match komainu_admin::import(&*store, doc, mode, plugin_check()).await {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Err(e) => {
+            for d in &e.details {
+                eprintln!("  {}: {}", d.path, d.message);
+            }
+            bail!("import refused, nothing was written: {}", e.error)
+        }
+    }
+}
+
+pub async fn export(args: &StorageArgs, output: Option<&Path>, yaml: bool) -> anyhow::Result<()> {
+    let store = open(args)?;
+    let doc = komainu_admin::export(&*store).await?;
+    let text = if yaml {
+        serde_norway::to_string(&doc)?
+    } else {
+        serde_json::to_string_pretty(&doc)? + "\n"
+    };
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}

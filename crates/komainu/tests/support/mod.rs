@@ -1,0 +1,262 @@
+//! Test harness: runs the real `komainu` binary on ephemeral ports and talks to it over HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+pub const ADMIN_ID: &str = "test-admin";
+pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_komainu")
+}
+
+/// A running gateway process and its data directory.
+pub struct Gateway {
+    child: Child,
+    pub admin: String,
+    pub proxy: Option<String>,
+    pub data_dir: PathBuf,
+    _owned_dir: Option<tempfile::TempDir>,
+    /// Everything the process wrote on standard error so far.
+    pub stderr: Arc<Mutex<String>>,
+    pub client: Client,
+    pub credentials: Option<(String, String)>,
+}
+
+pub struct Options {
+    pub env_credentials: bool,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            env_credentials: true,
+            extra_args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+impl Gateway {
+    /// A gateway on a fresh data directory.
+    pub fn start() -> Gateway {
+        Gateway::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_path_buf();
+        let mut gw = Gateway::spawn(&path, options);
+        gw._owned_dir = Some(dir);
+        gw
+    }
+
+    /// A gateway on an existing data directory.
+    pub fn start_in(dir: &Path, options: Options) -> Gateway {
+        Gateway::spawn(dir, options)
+    }
+
+    fn spawn(dir: &Path, options: Options) -> Gateway {
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "serve",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--https-addr", "127.0.0.1:0"])
+        .args(&options.extra_args)
+        .env("KOMAINU_DATA_DIR", dir)
+        .env_remove("KOMAINU_ADMIN_CLIENT_ID")
+        .env_remove("KOMAINU_ADMIN_CLIENT_SECRET")
+        .env("KOMAINU_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        if options.env_credentials {
+            cmd.env("KOMAINU_ADMIN_CLIENT_ID", ADMIN_ID)
+                .env("KOMAINU_ADMIN_CLIENT_SECRET", ADMIN_SECRET);
+        }
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start komainu");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        let pipe = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+                let _ = tx.send(line);
+            }
+        });
+        let (mut admin, mut proxy) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while admin.is_none() || (proxy.is_none() && wants_proxy()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                panic!("gateway did not start:\n{}", stderr.lock().unwrap());
+            };
+            if let Some(addr) = listening(&line, "admin API listening") {
+                admin = Some(format!("http://{addr}"));
+            }
+            if let Some(addr) = listening(&line, "proxy listening") {
+                proxy = Some(format!("http://{addr}"));
+            }
+        }
+        let credentials = options
+            .env_credentials
+            .then(|| (ADMIN_ID.to_string(), ADMIN_SECRET.to_string()));
+        Gateway {
+            child,
+            admin: admin.unwrap(),
+            proxy,
+            data_dir: dir.to_path_buf(),
+            _owned_dir: None,
+            stderr,
+            client: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            credentials,
+        }
+    }
+
+    /// Stops the process with SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the process with SIGTERM and waits for its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        self.child.wait().expect("wait")
+    }
+
+    /// Takes the data directory away so it outlives this process (for restarts).
+    pub fn keep_dir(&mut self) -> tempfile::TempDir {
+        self._owned_dir.take().expect("owned dir")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.admin, path)
+    }
+
+    fn authed(&self, rb: RequestBuilder) -> RequestBuilder {
+        match &self.credentials {
+            Some((id, secret)) => rb.basic_auth(id, Some(secret)),
+            None => rb,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.authed(self.client.get(self.url(path)))
+            .send()
+            .expect("GET")
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Response {
+        self.authed(self.client.post(self.url(path)))
+            .json(body)
+            .send()
+            .expect("POST")
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Response {
+        self.authed(self.client.put(self.url(path)))
+            .json(body)
+            .send()
+            .expect("PUT")
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> Response {
+        self.authed(self.client.patch(self.url(path)))
+            .json(body)
+            .send()
+            .expect("PATCH")
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.authed(self.client.delete(self.url(path)))
+            .send()
+            .expect("DELETE")
+    }
+
+    /// A request with the admin credentials, for what the helpers above do not cover.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.authed(self.client.request(method, self.url(path)))
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether this build serves a proxy listener the harness should wait for.
+fn wants_proxy() -> bool {
+    false
+}
+
+fn listening<'a>(line: &'a str, what: &str) -> Option<&'a str> {
+    if !line.contains(what) {
+        return None;
+    }
+    let rest = &line[line.find("addr=")? + 5..];
+    Some(rest.split_whitespace().next().unwrap_or(rest))
+}
+
+/// Status and JSON body of a response.
+pub fn json(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// The `details[].path` of an error body.
+pub fn error_paths(body: &Value) -> Vec<String> {
+    body["details"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .map(|e| e["path"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs the binary to completion with `args`, returning (success, stdout, stderr).
+pub fn run_cli(args: &[&str], data_dir: &Path) -> (bool, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env("KOMAINU_DATA_DIR", data_dir)
+        .output()
+        .expect("run komainu");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
