@@ -19,6 +19,7 @@ use std::sync::atomic::AtomicBool;
 use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
+use komainu_model::PluginProblem;
 use komainu_store::Store;
 
 pub use auth::AdminAuth;
@@ -26,8 +27,9 @@ pub use error::ApiError;
 pub use ops::Metrics;
 pub use transfer::{ImportMode, export, import};
 
-/// Tells whether a plugin id is one the gateway ships.
-pub type PluginCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// Tells whether a plugin exists and accepts a config (the plugin registry's check).
+pub type PluginCheck =
+    Arc<dyn Fn(&str, &serde_json::Value) -> Result<(), PluginProblem> + Send + Sync>;
 
 /// The admin API's shared state.
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use komainu_model::{Kind, Refs};
+use komainu_model::{Kind, PluginProblem, Refs};
 use komainu_store::Store;
 
 use crate::PluginCheck;
@@ -53,7 +53,7 @@ impl Refs for KnownIds {
         self.ids.get(&kind).is_some_and(|ids| ids.contains(id))
     }
 
-    fn plugin_known(&self, id: &str) -> bool {
-        (self.plugins)(id)
+    fn check_plugin(&self, id: &str, config: &serde_json::Value) -> Result<(), PluginProblem> {
+        (self.plugins)(id, config)
     }
 }

@@ -131,6 +131,11 @@ pub async fn import(
 }
 
 impl Admin {
+    /// Whether entity `id` of `kind` is stored.
+    pub async fn exists(&self, kind: Kind, id: &str) -> komainu_store::StoreResult<bool> {
+        Ok(self.store.get(kind, id).await?.is_some())
+    }
+
     /// Imports under the admin write lock (used by the config-file loader too).
     pub async fn import(&self, doc: Value, mode: ImportMode) -> ApiResult<Value> {
         let _guard = self.writes.lock().await;

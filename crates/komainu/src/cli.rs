@@ -71,4 +71,13 @@ pub struct ServeArgs {
     /// Declarative file of entities (an export document), loaded at start and on change.
     #[arg(long, env = "KOMAINU_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Also serve a demo API: `curl localhost:8080/demo/hello`.
+    #[arg(long, env = "KOMAINU_DEMO")]
+    pub demo: bool,
+    /// Write one JSON line per proxied request on standard output.
+    #[arg(long, env = "KOMAINU_ACCESS_LOG")]
+    pub access_log: bool,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "KOMAINU_DRAIN_TIMEOUT", default_value_t = 30)]
+    pub drain_timeout: u64,
 }

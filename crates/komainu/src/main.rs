@@ -2,6 +2,7 @@
 
 mod cli;
 mod config_file;
+mod demo;
 mod serve;
 mod storage;
 

@@ -1,15 +1,19 @@
-//! `komainu serve`: opens the store, bootstraps admin credentials, starts the listeners and drains
-//! them on SIGTERM / Ctrl-C.
+//! `komainu serve`: opens the store, bootstraps admin credentials, compiles the first snapshot,
+//! starts the admin and proxy listeners, and drains them on SIGTERM / Ctrl-C.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use komainu_admin::{Admin, AdminAuth, Metrics};
+use komainu_proxy::{AccessLog, Proxy};
+use komainu_runtime::Runtime;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::cli::{ServeArgs, StorageArgs};
-use crate::{config_file, storage};
+use crate::{config_file, demo, storage};
 
 /// Admin credentials from `KOMAINU_ADMIN_CLIENT_ID` / `KOMAINU_ADMIN_CLIENT_SECRET`.
 fn admin_credentials_from_env() -> anyhow::Result<Option<(String, String)>> {
@@ -35,25 +39,60 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         store.clone(),
         auth,
         ready.clone(),
-        metrics,
+        metrics.clone(),
         storage::plugin_check(),
     );
 
+    if args.demo {
+        demo::install(&admin).await?;
+    }
     if let Some(path) = &args.config {
         config_file::load(&admin, path).await?;
         tokio::spawn(config_file::watch(admin.clone(), path.clone()));
     }
 
+    let runtime = Runtime::start(store.clone())
+        .await
+        .context("cannot load the configuration")?;
+    let access_log = args.access_log.then(AccessLog::start);
+    let proxy = Arc::new(Proxy::new(runtime, access_log));
+    let for_metrics = proxy.clone();
+    metrics.add_source(move |out| for_metrics.metrics.render(out));
+
     let admin_listener = TcpListener::bind(args.admin_addr)
         .await
         .with_context(|| format!("cannot listen on {} (admin)", args.admin_addr))?;
+    let proxy_listener = TcpListener::bind(args.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (proxy)", args.http_addr))?;
     tracing::info!(addr = %admin_listener.local_addr()?, "admin API listening");
+    tracing::info!(addr = %proxy_listener.local_addr()?, "proxy listening");
     ready.store(true, Ordering::Release);
 
-    axum::serve(admin_listener, admin.router())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("admin listener failed")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let drain = Duration::from_secs(args.drain_timeout);
+    let proxy_task = tokio::spawn(komainu_proxy::serve(
+        proxy_listener,
+        proxy,
+        stopped(stop_rx.clone()),
+        drain,
+    ));
+    let admin_task = tokio::spawn(async move {
+        axum::serve(admin_listener, admin.router())
+            .with_graceful_shutdown(stopped(stop_rx))
+            .await
+    });
+
+    shutdown_signal().await;
+    ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    let _ = proxy_task.await;
+    if let Ok(Err(e)) = admin_task.await {
+        tracing::error!(error = %e, "admin listener failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -71,6 +71,8 @@ pub struct HealthCheck {
     pub url: String,
     /// Milliseconds.
     pub timeout: u64,
+    /// Milliseconds between two checks of a target.
+    pub interval: u64,
     #[serde(alias = "healthy_statuses")]
     #[serde(rename = "healthyStatuses")]
     pub healthy_statuses: Vec<u16>,
@@ -87,6 +89,7 @@ impl Default for HealthCheck {
             enabled: false,
             url: "/".into(),
             timeout: 5_000,
+            interval: 5_000,
             healthy_statuses: Vec::new(),
             unhealthy_statuses: Vec::new(),
             extra: Extra::new(),

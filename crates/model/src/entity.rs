@@ -27,13 +27,22 @@ impl FieldError {
     }
 }
 
+/// Why a plugin slot cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginProblem {
+    /// No plugin has this id.
+    Unknown,
+    /// The plugin exists; its config is wrong (the message says how).
+    Config(String),
+}
+
 /// What validation needs to know about the rest of the configuration.
 pub trait Refs {
     /// Whether an entity of `kind` with `id` exists (stored, or arriving in the same import).
     fn exists(&self, kind: Kind, id: &str) -> bool;
-    /// Whether `id` names a plugin this gateway ships.
-    fn plugin_known(&self, _id: &str) -> bool {
-        true
+    /// Whether plugin `id` exists and accepts `config`.
+    fn check_plugin(&self, _id: &str, _config: &serde_json::Value) -> Result<(), PluginProblem> {
+        Ok(())
     }
 }
 

@@ -33,7 +33,7 @@ pub use documentation::{
     PlanStatus,
 };
 pub use documents::{Certificate, JwtVerifier};
-pub use entity::{Entity, FieldError, Refs, parse, prepare, schema, template};
+pub use entity::{Entity, FieldError, PluginProblem, Refs, parse, prepare, schema, template};
 pub use frontend::NgFrontend;
 pub use group::ServiceGroup;
 pub use ids::{random_alphanumeric, uuid};

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Extra, FieldError, Refs};
+use crate::{Extra, FieldError, PluginProblem, Refs};
 
 /// One plugin in a chain, with where it applies and its configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -92,11 +92,15 @@ impl NgPlugins {
             NgPlugins::Slots { .. } => format!("{at}.slots"),
         };
         for (i, slot) in self.as_slice().iter().enumerate() {
-            if !refs.plugin_known(&slot.plugin) {
-                errors.push(FieldError::new(
+            match refs.check_plugin(&slot.plugin, &Value::Object(slot.config.clone())) {
+                Ok(()) => {}
+                Err(PluginProblem::Unknown) => errors.push(FieldError::new(
                     format!("{base}[{i}].plugin"),
                     format!("unknown plugin \"{}\"", slot.plugin),
-                ));
+                )),
+                Err(PluginProblem::Config(why)) => {
+                    errors.push(FieldError::new(format!("{base}[{i}].config"), why))
+                }
             }
         }
     }

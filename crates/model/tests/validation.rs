@@ -9,8 +9,12 @@ impl Refs for Known {
     fn exists(&self, kind: Kind, id: &str) -> bool {
         kind == Kind::Backend && id == "shared_backend"
     }
-    fn plugin_known(&self, id: &str) -> bool {
-        id.starts_with("cp:otoroshi.next.plugins.")
+    fn check_plugin(&self, id: &str, _config: &Value) -> Result<(), komainu_model::PluginProblem> {
+        if id.starts_with("cp:otoroshi.next.plugins.") {
+            Ok(())
+        } else {
+            Err(komainu_model::PluginProblem::Unknown)
+        }
     }
 }
 

@@ -22,7 +22,7 @@ pub fn bin() -> &'static str {
 pub struct Gateway {
     child: Child,
     pub admin: String,
-    pub proxy: Option<String>,
+    pub proxy: String,
     pub data_dir: PathBuf,
     _owned_dir: Option<tempfile::TempDir>,
     /// Everything the process wrote on standard error so far.
@@ -105,7 +105,7 @@ impl Gateway {
         });
         let (mut admin, mut proxy) = (None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while admin.is_none() || (proxy.is_none() && wants_proxy()) {
+        while admin.is_none() || proxy.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = rx.recv_timeout(left) else {
                 let _ = child.kill();
@@ -124,7 +124,7 @@ impl Gateway {
         Gateway {
             child,
             admin: admin.unwrap(),
-            proxy,
+            proxy: proxy.unwrap(),
             data_dir: dir.to_path_buf(),
             _owned_dir: None,
             stderr,
@@ -212,11 +212,6 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Whether this build serves a proxy listener the harness should wait for.
-fn wants_proxy() -> bool {
-    false
 }
 
 fn listening<'a>(line: &'a str, what: &str) -> Option<&'a str> {

@@ -1,0 +1,61 @@
+//! AdditionalHeadersIn / AdditionalHeadersOut: set headers on the upstream request or on the
+//! response. Config: `{"headers": {"name": "value"}}`; a header already present is replaced.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{Body, Outcome, Plugin, RequestCtx, config};
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Config {
+    headers: BTreeMap<String, String>,
+}
+
+fn headers(value: &Value) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let cfg: Config = config::parse(value)?;
+    cfg.headers
+        .into_iter()
+        .map(|(name, value)| {
+            let n = HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("\"{name}\" is not a header name"))?;
+            let v = HeaderValue::try_from(value.as_str())
+                .map_err(|_| format!("bad value for header \"{name}\""))?;
+            Ok((n, v))
+        })
+        .collect()
+}
+
+struct HeadersIn(Vec<(HeaderName, HeaderValue)>);
+
+impl Plugin for HeadersIn {
+    fn transform_request(&self, req: &mut Parts, _ctx: &mut RequestCtx) -> Outcome {
+        for (n, v) in &self.0 {
+            req.headers.insert(n.clone(), v.clone());
+        }
+        Outcome::Continue
+    }
+}
+
+struct HeadersOut(Vec<(HeaderName, HeaderValue)>);
+
+impl Plugin for HeadersOut {
+    fn transform_response(&self, resp: &mut Response<Body>, _ctx: &mut RequestCtx) {
+        for (n, v) in &self.0 {
+            resp.headers_mut().insert(n.clone(), v.clone());
+        }
+    }
+}
+
+pub(crate) fn build_in(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+    Ok(Arc::new(HeadersIn(headers(config)?)))
+}
+
+pub(crate) fn build_out(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+    Ok(Arc::new(HeadersOut(headers(config)?)))
+}

@@ -1,0 +1,46 @@
+//! ForceHttpsTraffic: a plain-HTTP call is redirected (303) to the same host and path over HTTPS.
+//! Optional config `port`: the public HTTPS port, when it is not 443.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{Outcome, Plugin, RequestCtx, config, empty};
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Config {
+    port: Option<u16>,
+}
+
+struct ForceHttps {
+    port: String,
+}
+
+impl Plugin for ForceHttps {
+    fn pre_route(&self, _req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
+        if ctx.https {
+            return Outcome::Continue;
+        }
+        let location = format!("https://{}{}{}", ctx.host, self.port, ctx.path_and_query);
+        let mut resp = Response::new(empty());
+        *resp.status_mut() = StatusCode::SEE_OTHER;
+        if let Ok(v) = HeaderValue::try_from(location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        Outcome::Respond(resp)
+    }
+}
+
+pub(crate) fn build(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+    let cfg: Config = config::parse(config)?;
+    let port = cfg
+        .port
+        .filter(|p| *p != 443)
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    Ok(Arc::new(ForceHttps { port }))
+}

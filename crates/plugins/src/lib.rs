@@ -1,0 +1,30 @@
+//! Komainu's plugins: the phases a request goes through, and the plugins that join them.
+//!
+//! A plugin is one file: its config (parsed and checked once, when the snapshot is built, never per
+//! request) and the phases it joins, each defaulting to "continue". Adding one is that file plus a
+//! line in [`registry`]. Plugin ids are Otoroshi's (`cp:otoroshi.next.plugins.Cors`).
+
+mod body;
+mod chain;
+mod config;
+mod errors;
+mod phase;
+pub mod registry;
+
+mod additional_headers;
+mod allow_http_methods;
+mod cors;
+mod force_https;
+mod gzip;
+mod ip_address_lists;
+mod maintenance_mode;
+mod override_host;
+mod read_only_calls;
+mod redirection;
+mod remove_headers;
+mod static_response;
+
+pub use body::{Body, BoxError, empty, full};
+pub use chain::{Chain, PluginInstance};
+pub use errors::gateway_error;
+pub use phase::{Outcome, Plugin, RequestCtx};

@@ -1,0 +1,26 @@
+//! MaintenanceMode: every call is answered 503 `errors.service.in.maintenance`.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::request::Parts;
+use serde_json::Value;
+
+use crate::{Outcome, Plugin, RequestCtx, gateway_error};
+
+struct MaintenanceMode;
+
+impl Plugin for MaintenanceMode {
+    fn pre_route(&self, _req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
+        Outcome::Respond(gateway_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "errors.service.in.maintenance",
+            "Service in maintenance mode",
+            ctx.html,
+        ))
+    }
+}
+
+pub(crate) fn build(_config: &Value) -> Result<Arc<dyn Plugin>, String> {
+    Ok(Arc::new(MaintenanceMode))
+}

@@ -1,0 +1,22 @@
+//! OverrideHost: the upstream request's `Host` is the chosen target's hostname, not the client's.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use serde_json::Value;
+
+use crate::{Outcome, Plugin, RequestCtx};
+
+struct OverrideHost;
+
+impl Plugin for OverrideHost {
+    fn transform_request(&self, _req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
+        // The target is chosen per attempt (retries may change it), so the proxy applies this.
+        ctx.override_host = true;
+        Outcome::Continue
+    }
+}
+
+pub(crate) fn build(_config: &Value) -> Result<Arc<dyn Plugin>, String> {
+    Ok(Arc::new(OverrideHost))
+}

@@ -1,0 +1,29 @@
+//! ReadOnlyCalls: only GET, HEAD and OPTIONS pass; anything else is 405 `errors.method.not.allowed`.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::{Outcome, Plugin, RequestCtx, gateway_error};
+
+struct ReadOnlyCalls;
+
+impl Plugin for ReadOnlyCalls {
+    fn access(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
+        if matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Outcome::Continue;
+        }
+        Outcome::Respond(gateway_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "errors.method.not.allowed",
+            "Method not allowed. Can only handle GET, HEAD, OPTIONS",
+            ctx.html,
+        ))
+    }
+}
+
+pub(crate) fn build(_config: &Value) -> Result<Arc<dyn Plugin>, String> {
+    Ok(Arc::new(ReadOnlyCalls))
+}

@@ -1,0 +1,59 @@
+//! Redirection: answers every call with a redirect. Config: `code` (303), `to`.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{Outcome, Plugin, RequestCtx, config, empty};
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct Config {
+    code: u16,
+    to: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            code: 303,
+            to: "https://www.otoroshi.io".into(),
+        }
+    }
+}
+
+struct Redirection {
+    code: StatusCode,
+    to: HeaderValue,
+}
+
+impl Plugin for Redirection {
+    fn pre_route(&self, _req: &mut Parts, _ctx: &mut RequestCtx) -> Outcome {
+        let mut resp = Response::new(empty());
+        *resp.status_mut() = self.code;
+        resp.headers_mut().insert(header::LOCATION, self.to.clone());
+        Outcome::Respond(resp)
+    }
+}
+
+pub(crate) fn build(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+    let cfg: Config = config::parse(config)?;
+    if ![301, 302, 303, 307, 308].contains(&cfg.code) {
+        return Err(format!(
+            "code: {} is not a redirection status (301, 302, 303, 307, 308)",
+            cfg.code
+        ));
+    }
+    let to = if cfg.to.trim().is_empty() {
+        Config::default().to
+    } else {
+        cfg.to
+    };
+    Ok(Arc::new(Redirection {
+        code: StatusCode::from_u16(cfg.code).expect("checked"),
+        to: HeaderValue::try_from(to).map_err(|_| "to: not a valid Location".to_string())?,
+    }))
+}

@@ -1,0 +1,83 @@
+//! StaticResponse: answers in place of the backend. Config: `status` (200), `headers`, `body` (text,
+//! or `Base64(...)` for bytes).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{Body, Plugin, RequestCtx, config, full};
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct Config {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            status: 200,
+            headers: BTreeMap::new(),
+            body: String::new(),
+        }
+    }
+}
+
+struct StaticResponse {
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+}
+
+impl Plugin for StaticResponse {
+    fn backend_call(&self, _req: &Parts, _ctx: &mut RequestCtx) -> Option<Response<Body>> {
+        let mut resp = Response::new(full(self.body.clone()));
+        *resp.status_mut() = self.status;
+        for (n, v) in &self.headers {
+            resp.headers_mut().insert(n.clone(), v.clone());
+        }
+        Some(resp)
+    }
+}
+
+pub(crate) fn build(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+    let cfg: Config = config::parse(config)?;
+    let status = StatusCode::from_u16(cfg.status)
+        .map_err(|_| format!("{} is not an HTTP status", cfg.status))?;
+    let body = match cfg
+        .body
+        .strip_prefix("Base64(")
+        .and_then(|b| b.strip_suffix(')'))
+    {
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|e| format!("body: bad Base64: {e}"))?
+            .into(),
+        None => Bytes::from(cfg.body),
+    };
+    let headers = cfg
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            Ok((
+                HeaderName::try_from(n.as_str())
+                    .map_err(|_| format!("\"{n}\" is not a header name"))?,
+                HeaderValue::try_from(v.as_str())
+                    .map_err(|_| format!("bad value for header \"{n}\""))?,
+            ))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Arc::new(StaticResponse {
+        status,
+        headers,
+        body,
+    }))
+}

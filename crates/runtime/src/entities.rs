@@ -1,0 +1,85 @@
+//! The typed entities the snapshot is compiled from, kept in memory and updated one document at a
+//! time from the store's change feed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use komainu_model::{Api, Backend, Entity, Kind, Route, parse};
+use komainu_store::{Store, StoreResult};
+
+#[derive(Clone, Default)]
+pub struct Entities {
+    pub apis: BTreeMap<String, Arc<Api>>,
+    pub routes: BTreeMap<String, Arc<Route>>,
+    pub backends: BTreeMap<String, Arc<Backend>>,
+}
+
+/// The kinds a routing snapshot is built from.
+pub(crate) const ROUTING_KINDS: [Kind; 3] = [Kind::Api, Kind::Route, Kind::Backend];
+
+fn typed<T: Entity>(kind: Kind, doc: &serde_json::Value) -> Option<(String, Arc<T>)> {
+    let id = kind.id_of(doc)?.to_string();
+    match parse::<T>(doc) {
+        Ok(entity) => Some((id, Arc::new(entity))),
+        Err(e) => {
+            tracing::error!(%kind, %id, error = %e.message, path = %e.path, "stored document unreadable: skipped");
+            None
+        }
+    }
+}
+
+impl Entities {
+    pub async fn load(store: &dyn Store) -> StoreResult<Self> {
+        let mut e = Entities::default();
+        for kind in ROUTING_KINDS {
+            e.reload_kind(store, kind).await?;
+        }
+        Ok(e)
+    }
+
+    async fn reload_kind(&mut self, store: &dyn Store, kind: Kind) -> StoreResult<()> {
+        let docs = store.list(kind).await?;
+        match kind {
+            Kind::Api => self.apis = docs.iter().filter_map(|d| typed(kind, d)).collect(),
+            Kind::Route => self.routes = docs.iter().filter_map(|d| typed(kind, d)).collect(),
+            Kind::Backend => self.backends = docs.iter().filter_map(|d| typed(kind, d)).collect(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Applies one change: re-reads document `id` of `kind` (or the whole kind when `id` is None).
+    pub(crate) async fn refresh(
+        &mut self,
+        store: &dyn Store,
+        kind: Kind,
+        id: Option<&str>,
+    ) -> StoreResult<()> {
+        let Some(id) = id else {
+            return self.reload_kind(store, kind).await;
+        };
+        let doc = store.get(kind, id).await?;
+        fn apply<T: Entity>(
+            map: &mut BTreeMap<String, Arc<T>>,
+            kind: Kind,
+            id: &str,
+            doc: Option<serde_json::Value>,
+        ) {
+            match doc.as_ref().and_then(|d| typed::<T>(kind, d)) {
+                Some((id, entity)) => {
+                    map.insert(id, entity);
+                }
+                None => {
+                    map.remove(id);
+                }
+            }
+        }
+        match kind {
+            Kind::Api => apply(&mut self.apis, kind, id, doc),
+            Kind::Route => apply(&mut self.routes, kind, id, doc),
+            Kind::Backend => apply(&mut self.backends, kind, id, doc),
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! Holds the current snapshot and rebuilds it from the store's change feed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use komainu_store::{Change, Store, StoreResult};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use crate::compile::compile;
+use crate::entities::ROUTING_KINDS;
+use crate::{Entities, Snapshot};
+
+pub struct Runtime {
+    current: ArcSwap<Snapshot>,
+}
+
+impl Runtime {
+    /// The snapshot to serve a request with (held by the request until it ends).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Loads every entity, compiles the first snapshot, and follows the store's changes.
+    pub async fn start(store: Arc<dyn Store>) -> StoreResult<Arc<Runtime>> {
+        // Subscribe first: a change made while loading is then seen again, never missed.
+        let feed = store.changes();
+        let entities = Entities::load(&*store).await?;
+        let first = build(entities.clone(), None, 1).await;
+        let runtime = Arc::new(Runtime {
+            current: ArcSwap::from_pointee(first),
+        });
+        tokio::spawn(follow(Arc::downgrade(&runtime), store, entities, feed));
+        Ok(runtime)
+    }
+}
+
+async fn build(entities: Entities, previous: Option<Arc<Snapshot>>, generation: u64) -> Snapshot {
+    let started = Instant::now();
+    let snapshot =
+        tokio::task::spawn_blocking(move || compile(&entities, previous.as_deref(), generation))
+            .await
+            .expect("compiling a snapshot does not panic");
+    for p in &snapshot.problems {
+        tracing::warn!("{p}");
+    }
+    tracing::info!(
+        generation,
+        routes = snapshot.router.len(),
+        took_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "routing snapshot built"
+    );
+    snapshot
+}
+
+/// Waits for changes, applies every change already queued (a burst costs one rebuild), rebuilds.
+async fn follow(
+    runtime: std::sync::Weak<Runtime>,
+    store: Arc<dyn Store>,
+    mut entities: Entities,
+    mut feed: tokio::sync::broadcast::Receiver<Change>,
+) {
+    loop {
+        let mut changes: Vec<Option<Change>> = match feed.recv().await {
+            Ok(c) => vec![Some(c)],
+            Err(RecvError::Lagged(_)) => vec![None],
+            Err(RecvError::Closed) => return,
+        };
+        loop {
+            match feed.try_recv() {
+                Ok(c) => changes.push(Some(c)),
+                Err(TryRecvError::Lagged(_)) => changes.push(None),
+                Err(_) => break,
+            }
+        }
+        let relevant: Vec<Option<Change>> = changes
+            .into_iter()
+            .filter(|c| c.as_ref().is_none_or(|c| ROUTING_KINDS.contains(&c.kind)))
+            .collect();
+        if relevant.is_empty() {
+            continue;
+        }
+        let Some(rt) = runtime.upgrade() else { return };
+        let applied: StoreResult<()> = async {
+            if relevant.iter().any(Option::is_none) {
+                entities = Entities::load(&*store).await?;
+            } else {
+                for c in relevant.iter().flatten() {
+                    entities.refresh(&*store, c.kind, c.id.as_deref()).await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = applied {
+            tracing::error!(error = %e, "cannot read changes from the store: keeping the current snapshot");
+            continue;
+        }
+        let previous = rt.snapshot();
+        let generation = previous.generation + 1;
+        let next = build(entities.clone(), Some(previous), generation).await;
+        rt.current.store(Arc::new(next));
+    }
+}

@@ -1,0 +1,158 @@
+//! A route ready to serve: where it listens, what it checks, which plugins run, where it forwards.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, Method};
+use komainu_plugins::Chain;
+use komainu_upstream::Backend;
+
+/// One segment of a route's path pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Segment {
+    Static(String),
+    /// `:name` or `{name}`.
+    Param(String),
+}
+
+/// What a route's extra conditions look at in a request.
+pub struct RequestView<'a> {
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub query: Option<&'a str>,
+}
+
+pub struct CompiledRoute {
+    pub id: String,
+    pub name: String,
+    /// The API this route belongs to (its virtual group), if any.
+    pub api_id: Option<String>,
+    /// Service groups of the route (standalone) or of its API.
+    pub groups: Vec<String>,
+    pub(crate) pattern: Vec<Segment>,
+    pub exact: bool,
+    pub strip_path: bool,
+    methods: Vec<Method>,
+    headers: Vec<(HeaderName, String)>,
+    query: Vec<(String, String)>,
+    /// The testing header a draft route requires.
+    testing: Option<(HeaderName, String)>,
+    /// Path prepended upstream (`/` is none).
+    pub root: String,
+    /// Forward to `root` alone, with `${req.pathparams.NAME}` substituted.
+    pub rewrite: bool,
+    pub backend: Arc<Backend>,
+    pub chain: Arc<Chain>,
+}
+
+pub(crate) struct RouteSpec {
+    pub id: String,
+    pub name: String,
+    pub api_id: Option<String>,
+    pub groups: Vec<String>,
+    pub path: String,
+    pub exact: bool,
+    pub strip_path: bool,
+    pub methods: Vec<String>,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub testing: Option<(String, String)>,
+    pub root: String,
+    pub rewrite: bool,
+    pub backend: Arc<Backend>,
+    pub chain: Arc<Chain>,
+}
+
+pub(crate) fn parse_pattern(path: &str) -> Vec<Segment> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if let Some(name) = s.strip_prefix(':') {
+                Segment::Param(name.to_string())
+            } else if let Some(name) = s.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                Segment::Param(name.to_string())
+            } else {
+                Segment::Static(s.to_string())
+            }
+        })
+        .collect()
+}
+
+impl CompiledRoute {
+    pub(crate) fn new(spec: RouteSpec) -> Self {
+        let header =
+            |(k, v): (String, String)| HeaderName::try_from(k.as_str()).ok().map(|n| (n, v));
+        CompiledRoute {
+            id: spec.id,
+            name: spec.name,
+            api_id: spec.api_id,
+            groups: spec.groups,
+            pattern: parse_pattern(&spec.path),
+            exact: spec.exact,
+            strip_path: spec.strip_path,
+            methods: spec
+                .methods
+                .iter()
+                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+                .collect(),
+            headers: spec.headers.into_iter().filter_map(header).collect(),
+            query: spec.query,
+            testing: spec.testing.and_then(header),
+            root: spec.root,
+            rewrite: spec.rewrite,
+            backend: spec.backend,
+            chain: spec.chain,
+        }
+    }
+
+    /// Sort key among routes ending at the same path node: most specific first, then by id.
+    pub(crate) fn priority(&self) -> (bool, bool, bool, usize, &str) {
+        (
+            self.testing.is_none(),
+            !self.exact,
+            self.methods.is_empty(),
+            usize::MAX - (self.headers.len() + self.query.len()),
+            &self.id,
+        )
+    }
+
+    /// Whether method, headers, query and testing header match.
+    pub fn accepts(&self, req: &RequestView<'_>) -> bool {
+        let header_is = |name: &HeaderName, value: &str| {
+            req.headers
+                .get(name)
+                .is_some_and(|v| v.as_bytes() == value.as_bytes())
+        };
+        (self.methods.is_empty() || self.methods.contains(req.method))
+            && self.headers.iter().all(|(n, v)| header_is(n, v))
+            && self.testing.as_ref().is_none_or(|(n, v)| header_is(n, v))
+            && self
+                .query
+                .iter()
+                .all(|(k, v)| query_value(req.query, k) == Some(v.as_str()))
+    }
+
+    /// How many path segments the route's pattern consumes.
+    pub fn depth(&self) -> usize {
+        self.pattern.len()
+    }
+
+    /// The values of the pattern's parameters in `path`.
+    pub fn path_params<'p>(&self, path: &'p str) -> Vec<(&str, &'p str)> {
+        self.pattern
+            .iter()
+            .zip(path.split('/').filter(|s| !s.is_empty()))
+            .filter_map(|(seg, value)| match seg {
+                Segment::Param(name) => Some((name.as_str(), value)),
+                Segment::Static(_) => None,
+            })
+            .collect()
+    }
+}
+
+fn query_value<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}

@@ -1,0 +1,148 @@
+//! The route table: hosts first (exact, then `*.suffix` wildcards longest first, then routes for any
+//! host), then a trie of path segments per host.
+//!
+//! Lookup walks the request's segments, so its cost follows the path's depth, not the number of
+//! routes. Conflicts resolve deterministically:
+//! 1. the route whose path pattern is deeper (longer, in segments) wins — longest prefix;
+//! 2. at the same depth, a static segment beats a parameter (`/pets/mine` over `/pets/:id`);
+//! 3. among routes with the same pattern: draft routes requiring the testing header, then `exact`,
+//!    then routes restricting methods, then more header/query conditions, then the smaller route id.
+//!
+//! A prefix matches on segment boundaries: `/users` matches `/users` and `/users/42`, not `/usersx`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::route::{CompiledRoute, RequestView, Segment};
+
+#[derive(Default)]
+struct Node {
+    statics: HashMap<String, Node>,
+    param: Option<Box<Node>>,
+    routes: Vec<Arc<CompiledRoute>>,
+}
+
+impl Node {
+    fn insert(&mut self, route: Arc<CompiledRoute>) {
+        let mut node = self;
+        for seg in route.pattern.clone() {
+            node = match seg {
+                Segment::Static(s) => node.statics.entry(s).or_default(),
+                Segment::Param(_) => node.param.get_or_insert_with(Default::default),
+            };
+        }
+        node.routes.push(route);
+    }
+
+    fn sort(&mut self) {
+        self.routes.sort_by(|a, b| a.priority().cmp(&b.priority()));
+        self.statics.values_mut().for_each(Node::sort);
+        if let Some(p) = &mut self.param {
+            p.sort();
+        }
+    }
+
+    fn find(
+        &self,
+        segs: &[&str],
+        depth: usize,
+        req: &RequestView<'_>,
+    ) -> Option<&Arc<CompiledRoute>> {
+        if let Some(seg) = segs.get(depth) {
+            if let Some(child) = self.statics.get(*seg)
+                && let Some(found) = child.find(segs, depth + 1, req)
+            {
+                return Some(found);
+            }
+            if let Some(child) = &self.param
+                && let Some(found) = child.find(segs, depth + 1, req)
+            {
+                return Some(found);
+            }
+        }
+        self.routes
+            .iter()
+            .find(|r| (!r.exact || depth == segs.len()) && r.accepts(req))
+    }
+}
+
+/// The routes of one host.
+#[derive(Default)]
+struct PathTree {
+    root: Node,
+}
+
+/// The found route.
+pub struct Match {
+    pub route: Arc<CompiledRoute>,
+}
+
+#[derive(Default)]
+pub struct Router {
+    exact: HashMap<String, PathTree>,
+    /// `(".example.com", tree)` for `*.example.com`, longest suffix first.
+    wildcard: Vec<(String, PathTree)>,
+    any: PathTree,
+    len: usize,
+}
+
+impl Router {
+    /// Adds `route` under `host` (`api.example.com`, `*.example.com`, or empty / `*` for any host).
+    pub(crate) fn add(&mut self, host: &str, route: Arc<CompiledRoute>) {
+        let host = host.trim().to_ascii_lowercase();
+        let tree = if host.is_empty() || host == "*" {
+            &mut self.any
+        } else if let Some(suffix) = host.strip_prefix('*') {
+            let suffix = suffix.to_string();
+            match self.wildcard.iter().position(|(s, _)| *s == suffix) {
+                Some(i) => &mut self.wildcard[i].1,
+                None => {
+                    self.wildcard.push((suffix, PathTree::default()));
+                    &mut self.wildcard.last_mut().expect("pushed").1
+                }
+            }
+        } else {
+            self.exact.entry(host).or_default()
+        };
+        tree.root.insert(route);
+        self.len += 1;
+    }
+
+    /// Orders everything for lookup; called once when the table is complete.
+    pub(crate) fn seal(&mut self) {
+        self.wildcard
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        self.exact.values_mut().for_each(|t| t.root.sort());
+        self.wildcard.iter_mut().for_each(|(_, t)| t.root.sort());
+        self.any.root.sort();
+    }
+
+    /// Number of (host, path) entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The route for `host` (lowercase, no port) and `path`.
+    pub fn find(&self, host: &str, path: &str, req: &RequestView<'_>) -> Option<Match> {
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let in_tree = |t: &PathTree| t.root.find(&segs, 0, req).cloned();
+        let found = self
+            .exact
+            .get(host)
+            .and_then(in_tree)
+            .or_else(|| {
+                self.wildcard
+                    .iter()
+                    .filter(|(suffix, _)| {
+                        host.len() > suffix.len() && host.ends_with(suffix.as_str())
+                    })
+                    .find_map(|(_, t)| in_tree(t))
+            })
+            .or_else(|| in_tree(&self.any));
+        found.map(|route| Match { route })
+    }
+}

@@ -1,0 +1,30 @@
+//! One immutable compiled configuration.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use komainu_upstream::Backend;
+
+use crate::Router;
+
+pub struct Snapshot {
+    pub router: Router,
+    /// Increases with every rebuild.
+    pub generation: u64,
+    /// Runtime backends by configuration, reused by the next rebuild so that load-balancing,
+    /// health and circuit-breaker state survive unrelated changes.
+    pub(crate) backends: HashMap<String, Arc<Backend>>,
+    /// Entities that could not be served, and why (logged when the snapshot is built).
+    pub problems: Vec<String>,
+}
+
+impl Snapshot {
+    pub fn empty() -> Self {
+        Snapshot {
+            router: Router::default(),
+            generation: 0,
+            backends: HashMap::new(),
+            problems: Vec::new(),
+        }
+    }
+}

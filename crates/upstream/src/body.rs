@@ -1,0 +1,101 @@
+//! The body of an upstream response as it streams to the client: bounded by the call-and-stream
+//! timeout, and giving its connection back to the pool once read to the end.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use komainu_plugins::{Body, BoxError};
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+
+use crate::target::{Inflight, Target};
+
+pin_project! {
+    pub(crate) struct UpstreamBody {
+        #[pin]
+        inner: Incoming,
+        #[pin]
+        deadline: Sleep,
+        release: Option<(SendRequest<Body>, Arc<Target>)>,
+        inflight: Option<Inflight>,
+    }
+}
+
+impl UpstreamBody {
+    pub(crate) fn new(
+        inner: Incoming,
+        deadline: Sleep,
+        sender: SendRequest<Body>,
+        inflight: Inflight,
+    ) -> Self {
+        let target = inflight.0.clone();
+        let mut body = UpstreamBody {
+            inner,
+            deadline,
+            release: Some((sender, target)),
+            inflight: Some(inflight),
+        };
+        if body.inner.is_end_stream() {
+            // Nothing to read: the connection is free now (hyper may never poll an empty body).
+            Self::finish(&mut body.release, &mut body.inflight);
+        }
+        body
+    }
+
+    fn finish(
+        release: &mut Option<(SendRequest<Body>, Arc<Target>)>,
+        inflight: &mut Option<Inflight>,
+    ) {
+        if let Some((sender, target)) = release.take() {
+            target.pool.put(sender);
+        }
+        inflight.take();
+    }
+}
+
+impl HttpBody for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(None) => {
+                UpstreamBody::finish(this.release, this.inflight);
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Err(e))) => {
+                this.release.take();
+                this.inflight.take();
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Pending => {
+                if this.deadline.poll(cx).is_ready() {
+                    // Dropping the sender closes the connection: the upstream read stops.
+                    this.release.take();
+                    this.inflight.take();
+                    return Poll::Ready(Some(Err(
+                        "backend response exceeded callAndStreamTimeout".into(),
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

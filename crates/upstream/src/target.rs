@@ -1,0 +1,107 @@
+//! One server of a backend, with the live state selection reads: health, circuit breaker,
+//! in-flight calls, response time, and its pool of idle connections.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use komainu_model::{NgClientConfig, NgTarget};
+
+use crate::breaker::Breaker;
+use crate::pool::Pool;
+
+pub struct Target {
+    id: String,
+    /// The `Host` an OverrideHost call sends.
+    hostname: String,
+    /// Where to connect: `ip_address` when given, else `hostname`, with the port.
+    pub(crate) connect_to: String,
+    pub(crate) tls: bool,
+    pub(crate) weight: u32,
+    pub(crate) pool: Pool,
+    pub(crate) breaker: Option<Breaker>,
+    pub(crate) healthy: AtomicBool,
+    pub(crate) inflight: AtomicU32,
+    /// Exponentially weighted mean of the time to response headers, in µs; 0 before any call.
+    pub(crate) response_time_us: AtomicU64,
+}
+
+impl Target {
+    pub(crate) fn new(t: &NgTarget, client: &NgClientConfig) -> Self {
+        let host = t
+            .ip_address
+            .as_deref()
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or(&t.hostname);
+        let connect_to = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{}", t.port)
+        } else {
+            format!("{host}:{}", t.port)
+        };
+        Target {
+            id: t.id.clone(),
+            hostname: t.hostname.clone(),
+            connect_to,
+            tls: t.tls,
+            weight: t.weight,
+            pool: Pool::new(Duration::from_millis(client.idle_timeout)),
+            breaker: client.use_circuit_breaker.then(|| {
+                Breaker::new(
+                    client.max_errors,
+                    Duration::from_millis(client.sample_interval),
+                )
+            }),
+            healthy: AtomicBool::new(true),
+            inflight: AtomicU32::new(0),
+            response_time_us: AtomicU64::new(0),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// Whether the last health check passed (always true without health checks).
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Whether selection may pick this target now.
+    pub(crate) fn available(&self) -> bool {
+        self.is_healthy() && !self.breaker.as_ref().is_some_and(|b| b.is_open())
+    }
+
+    pub(crate) fn inflight(&self) -> u32 {
+        self.inflight.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record_response_time(&self, took: Duration) {
+        let sample = (took.as_micros() as u64).max(1);
+        let old = self.response_time_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 4 + sample) / 5
+        };
+        self.response_time_us.store(new, Ordering::Relaxed);
+    }
+}
+
+/// Counts a call in flight on a target until dropped (with the response body).
+pub(crate) struct Inflight(pub(crate) std::sync::Arc<Target>);
+
+impl Inflight {
+    pub(crate) fn start(target: std::sync::Arc<Target>) -> Self {
+        target.inflight.fetch_add(1, Ordering::Relaxed);
+        Inflight(target)
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
