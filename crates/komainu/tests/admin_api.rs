@@ -381,6 +381,11 @@ fn statuses_for_conflicts_missing_sizes_and_media_types() {
         .body(huge)
         .send()
         .unwrap();
+    assert_eq!(
+        resp.headers()["connection"],
+        "close",
+        "the unread body ends the connection"
+    );
     let (status, body) = json(resp);
     assert_eq!(status, 413, "{body}");
     let resp = gw
