@@ -1,6 +1,8 @@
 //! Test harness: runs the real `komainu` binary on ephemeral ports and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod upstream;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -199,6 +201,60 @@ impl Gateway {
         self.authed(self.client.delete(self.url(path)))
             .send()
             .expect("DELETE")
+    }
+
+    /// A request to the proxy for `host` and `path`.
+    pub fn call(&self, method: reqwest::Method, host: &str, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.proxy, path))
+            .header("host", host)
+    }
+
+    /// `GET` through the proxy.
+    pub fn proxy_get(&self, host: &str, path: &str) -> Response {
+        self.call(reqwest::Method::GET, host, path)
+            .send()
+            .expect("proxy GET")
+    }
+
+    /// Polls `GET host/path` through the proxy until its status is `status` (config changes apply
+    /// asynchronously); returns the time it took.
+    pub fn wait_status(&self, host: &str, path: &str, status: u16) -> Duration {
+        let started = Instant::now();
+        loop {
+            let got = self.proxy_get(host, path).status().as_u16();
+            if got == status {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{host}{path}: still {got}, wanted {status}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Creates (POST) an entity and asserts it was accepted.
+    pub fn create(&self, plural: &str, doc: &Value) -> Value {
+        let (status, body) = json(self.post(&format!("/api/{plural}"), doc));
+        assert_eq!(status, 201, "creating {plural}: {body}");
+        body
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The gateway's peak resident memory so far, in KiB (VmHWM).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
     }
 
     /// A request with the admin credentials, for what the helpers above do not cover.

@@ -1,0 +1,249 @@
+//! A real HTTP/1.1 upstream server on loopback for proxy tests, driven by the request path:
+//! - `/slow/<ms>/...`: waits before answering;
+//! - `/stall`: sends headers and a first chunk, then never finishes the body;
+//! - `/status/<code>`: answers with that status;
+//! - `/bytes/<n>`: streams `n` bytes;
+//! - anything else: echoes `{name, method, path, headers, body_bytes}` (the body is counted as it
+//!   streams, never held).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+
+type Out = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+pub struct Upstream {
+    pub name: String,
+    delay: Duration,
+    pub addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Upstream {
+    pub fn start(name: &str) -> Upstream {
+        Upstream::start_with(name, "127.0.0.1:0", Duration::ZERO)
+    }
+
+    /// A server answering every request after `delay`.
+    pub fn slow(name: &str, delay: Duration) -> Upstream {
+        Upstream::start_with(name, "127.0.0.1:0", delay)
+    }
+
+    /// A server on a given address (to bring a stopped one back on its port).
+    pub fn start_with(name: &str, bind: &str, delay: Duration) -> Upstream {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(bind))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (n, h) = (name.to_string(), hits.clone());
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (n, h) = (n.clone(), h.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let (n, h) = (n.clone(), h.clone());
+                        async move {
+                            tokio::time::sleep(delay).await;
+                            Ok::<_, Infallible>(answer(&n, &h, req).await)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            name: name.to_string(),
+            delay,
+            addr,
+            hits,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Requests served so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// A target document for this server.
+    pub fn target(&self) -> serde_json::Value {
+        json!({"id": self.name, "hostname": "127.0.0.1", "port": self.port()})
+    }
+
+    /// Stops the server: connections to it are refused from now on.
+    pub fn stop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A server that reads each request and hangs up without answering: the request was sent.
+pub struct Hangup {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+}
+
+impl Hangup {
+    pub fn start() -> Hangup {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                h.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                drop(stream);
+            }
+        });
+        Hangup { addr, hits }
+    }
+
+    pub fn target(&self) -> serde_json::Value {
+        json!({"id": "hangup", "hostname": "127.0.0.1", "port": self.addr.port()})
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn full(body: impl Into<Bytes>) -> Out {
+    http_body_util::Full::new(body.into()).boxed()
+}
+
+async fn answer(name: &str, hits: &AtomicUsize, req: Request<Incoming>) -> Response<Out> {
+    hits.fetch_add(1, Ordering::SeqCst);
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let segs: Vec<&str> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut status = 200;
+    match segs.as_slice() {
+        ["slow", ms, ..] => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await
+        }
+        ["status", code, ..] => status = code.parse().unwrap_or(500),
+        ["stall", ..] => {
+            return Response::builder()
+                .header("x-upstream", name)
+                .body(stalled(b"partial"))
+                .unwrap();
+        }
+        ["bytes", n, ..] => {
+            let n: usize = n.parse().unwrap_or(0);
+            return Response::builder()
+                .header("x-upstream", name)
+                .header("content-type", "application/octet-stream")
+                .body(chunks(n))
+                .unwrap();
+        }
+        _ => {}
+    }
+    let method = req.method().to_string();
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let mut body = req.into_body();
+    let mut body_bytes = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            body_bytes += data.len();
+        }
+    }
+    let doc = json!({"name": name, "method": method, "path": path, "headers": headers, "body_bytes": body_bytes});
+    Response::builder()
+        .status(status)
+        .header("x-upstream", name)
+        .header("content-type", "application/json")
+        .body(full(doc.to_string()))
+        .unwrap()
+}
+
+/// `n` bytes in 64 KiB chunks, produced as they are read; with `stall`, one chunk then nothing ever.
+struct Chunks {
+    left: usize,
+    chunk: Bytes,
+    stall: bool,
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return if self.stall {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(None)
+            };
+        }
+        let take = self.left.min(self.chunk.len());
+        self.left -= take;
+        std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..take)))))
+    }
+}
+
+fn chunks(n: usize) -> Out {
+    Chunks {
+        left: n,
+        chunk: Bytes::from(vec![b'x'; 64 * 1024]),
+        stall: false,
+    }
+    .boxed()
+}
+
+fn stalled(first: &'static [u8]) -> Out {
+    Chunks {
+        left: first.len(),
+        chunk: Bytes::from_static(first),
+        stall: true,
+    }
+    .boxed()
+}
