@@ -132,6 +132,7 @@ impl Gateway {
             stderr,
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
             credentials,
