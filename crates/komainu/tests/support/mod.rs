@@ -29,6 +29,8 @@ pub struct Gateway {
     _owned_dir: Option<tempfile::TempDir>,
     /// Everything the process wrote on standard error so far.
     pub stderr: Arc<Mutex<String>>,
+    /// Everything the process wrote on standard output so far (the access log).
+    pub stdout: Arc<Mutex<String>>,
     pub client: Client,
     pub credentials: Option<(String, String)>,
 }
@@ -84,7 +86,7 @@ impl Gateway {
         .env_remove("KOMAINU_ADMIN_CLIENT_SECRET")
         .env("KOMAINU_LOG", "info")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
         if options.env_credentials {
             cmd.env("KOMAINU_ADMIN_CLIENT_ID", ADMIN_ID)
@@ -103,6 +105,16 @@ impl Gateway {
                 sink.lock().unwrap().push_str(&line);
                 sink.lock().unwrap().push('\n');
                 let _ = tx.send(line);
+            }
+        });
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let out_pipe = child.stdout.take().expect("stdout");
+        let out_sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
+                let mut s = out_sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
             }
         });
         let (mut admin, mut proxy) = (None, None);
@@ -130,6 +142,7 @@ impl Gateway {
             data_dir: dir.to_path_buf(),
             _owned_dir: None,
             stderr,
+            stdout,
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
                 .redirect(reqwest::redirect::Policy::none())
