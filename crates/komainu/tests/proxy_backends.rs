@@ -42,6 +42,34 @@ fn get(counts: &HashMap<String, usize>, name: &str) -> usize {
 }
 
 #[test]
+fn upstream_connections_are_kept_alive_and_reused() {
+    let up = Upstream::start("pool");
+    let gw = Gateway::start();
+    gw.create(
+        "routes",
+        &route("pool.test", vec![up.target()], json!({}), json!({})),
+    );
+    gw.wait_status("pool.test", "/", 200);
+    let before = up.connections();
+    for i in 0..50 {
+        // Sized bodies (JSON echo), chunked bodies and empty ones all give the connection back.
+        let path = match i % 3 {
+            0 => "/".to_string(),
+            1 => "/bytes/100000".to_string(),
+            _ => "/status/204".to_string(),
+        };
+        let resp = gw.proxy_get("pool.test", &path);
+        assert!(resp.status().is_success());
+        resp.bytes().unwrap();
+    }
+    assert!(
+        up.connections() - before <= 1,
+        "50 sequential calls opened {} connections",
+        up.connections() - before
+    );
+}
+
+#[test]
 fn round_robin_is_weighted_and_exact() {
     let (a, b) = (Upstream::start("a"), Upstream::start("b"));
     let gw = Gateway::start();

@@ -65,13 +65,19 @@ impl HttpBody for UpstreamBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        match this.inner.poll_frame(cx) {
+        let mut this = self.project();
+        match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(None) => {
                 UpstreamBody::finish(this.release, this.inflight);
                 Poll::Ready(None)
             }
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Ok(frame))) => {
+                // A sized body ends with its last frame: hyper will not poll again for `None`.
+                if this.inner.is_end_stream() {
+                    UpstreamBody::finish(this.release, this.inflight);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
             Poll::Ready(Some(Err(e))) => {
                 this.release.take();
                 this.inflight.take();

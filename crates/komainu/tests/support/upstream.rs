@@ -29,6 +29,7 @@ pub struct Upstream {
     delay: Duration,
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -54,12 +55,14 @@ impl Upstream {
             .block_on(tokio::net::TcpListener::bind(bind))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let (n, h) = (name.to_string(), hits.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (n, h, c) = (name.to_string(), hits.clone(), connections.clone());
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                c.fetch_add(1, Ordering::SeqCst);
                 let (n, h) = (n.clone(), h.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
@@ -80,6 +83,7 @@ impl Upstream {
             delay,
             addr,
             hits,
+            connections,
             runtime: Some(runtime),
         }
     }
@@ -91,6 +95,11 @@ impl Upstream {
     /// Requests served so far.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// A target document for this server.
