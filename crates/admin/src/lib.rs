@@ -7,6 +7,7 @@
 mod auth;
 mod body;
 mod error;
+mod keys;
 mod listing;
 mod ops;
 mod refs;
@@ -41,6 +42,8 @@ pub struct Admin {
     ready: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
     plugins: PluginCheck,
+    keys: Option<Arc<komainu_keys::KeyService>>,
+    testing_clock: bool,
 }
 
 impl Admin {
@@ -59,7 +62,17 @@ impl Admin {
             ready,
             metrics,
             plugins,
+            keys: None,
+            testing_clock: false,
         }
+    }
+
+    /// Serves quota endpoints from the running gateway's keys; `testing_clock` also serves
+    /// `PUT /api/_testing/clock` (tests only: it shifts the time quotas and rotation use).
+    pub fn with_keys(mut self, keys: Arc<komainu_keys::KeyService>, testing_clock: bool) -> Self {
+        self.keys = Some(keys);
+        self.testing_clock = testing_clock;
+        self
     }
 
     /// The admin API's routes.
@@ -78,15 +91,24 @@ impl Admin {
                     .delete(r::delete)
                     .post(r::upsert),
             );
-        let api = Router::new()
+        let mut api = Router::new()
+            .route(
+                "/api/apikeys/{id}/quotas",
+                get(keys::quotas).delete(keys::reset_quotas),
+            )
+            .route("/api/groups/{id}/apikeys", get(keys::group_keys))
+            .route("/api/apis/{id}/apikeys", get(keys::api_keys))
             .route("/api/export", get(transfer::export_handler))
             .route("/api/otoroshi.json", get(transfer::export_handler))
             .route("/api/import", post(transfer::import_handler))
             .route("/api/version", get(ops::version))
             .route("/apis/entities", get(r::entities))
             .nest("/api/{plural}", entity_routes.clone())
-            .nest("/apis/{group}/{version}/{plural}", entity_routes)
-            .route_layer(middleware::from_fn_with_state(self.clone(), auth::require));
+            .nest("/apis/{group}/{version}/{plural}", entity_routes);
+        if self.testing_clock {
+            api = api.route("/api/_testing/clock", axum::routing::put(keys::shift_clock));
+        }
+        let api = api.route_layer(middleware::from_fn_with_state(self.clone(), auth::require));
         Router::new()
             .route("/health", get(ops::health))
             .route("/ready", get(ops::ready))

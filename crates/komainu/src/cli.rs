@@ -80,4 +80,10 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "KOMAINU_DRAIN_TIMEOUT", default_value_t = 30)]
     pub drain_timeout: u64,
+    /// Time zone of daily and monthly quota windows (an IANA name: UTC, Europe/Paris, ...).
+    #[arg(long, env = "KOMAINU_QUOTAS_TIMEZONE", default_value = "UTC")]
+    pub quotas_timezone: chrono_tz::Tz,
+    /// Serve PUT /api/_testing/clock to shift the quota and rotation clock (tests only).
+    #[arg(long, env = "KOMAINU_TESTING_CLOCK", hide = true)]
+    pub testing_clock: bool,
 }

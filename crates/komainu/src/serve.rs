@@ -7,8 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use komainu_admin::{Admin, AdminAuth, Metrics};
+use komainu_keys::KeyService;
+use komainu_model::Kind;
+use komainu_plugins::Services;
 use komainu_proxy::{AccessLog, Proxy};
 use komainu_runtime::Runtime;
+use komainu_store::{Store, WriteMode};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -35,13 +40,18 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let auth = AdminAuth::bootstrap(&*store, admin_credentials_from_env()?).await?;
     let ready = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
+    ensure_default_group(&*store).await?;
+    let keys = KeyService::start(store.clone(), args.quotas_timezone)
+        .await
+        .context("cannot load API keys")?;
     let admin = Admin::new(
         store.clone(),
         auth,
         ready.clone(),
         metrics.clone(),
         storage::plugin_check(),
-    );
+    )
+    .with_keys(keys.clone(), args.testing_clock);
 
     if args.demo {
         demo::install(&admin).await?;
@@ -51,7 +61,10 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         tokio::spawn(config_file::watch(admin.clone(), path.clone()));
     }
 
-    let runtime = Runtime::start(store.clone())
+    let services = Services {
+        keys: Some(keys.clone()),
+    };
+    let runtime = Runtime::start(store.clone(), services)
         .await
         .context("cannot load the configuration")?;
     let access_log = args.access_log.then(AccessLog::start);
@@ -90,10 +103,36 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     let _ = proxy_task.await;
+    if let Err(e) = keys.flush().await {
+        tracing::error!(error = %e, "cannot persist the last quota counts");
+    }
     if let Ok(Err(e)) = admin_task.await {
         tracing::error!(error = %e, "admin listener failed");
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates the `default` service group routes belong to unless told otherwise (as Otoroshi has).
+async fn ensure_default_group(store: &dyn Store) -> anyhow::Result<()> {
+    if store.get(Kind::Group, "default").await?.is_none() {
+        let group = json!({"id": "default", "name": "Default group", "description": "The group routes belong to by default"});
+        let doc = komainu_model::template(Kind::Group);
+        let mut doc = doc.as_object().cloned().unwrap_or_default();
+        doc.extend(group.as_object().cloned().unwrap_or_default());
+        match store
+            .put(
+                Kind::Group,
+                "default",
+                &Value::Object(doc),
+                WriteMode::Create,
+            )
+            .await
+        {
+            Ok(()) | Err(komainu_store::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 

@@ -437,10 +437,10 @@ fn lists_page_filter_sort_and_pick_fields() {
     let gw = Gateway::start();
     for i in 0..25 {
         let team = if i % 2 == 0 { "even" } else { "odd" };
-        let doc = json!({"id": format!("g{i:02}"), "name": format!("n{i}"), "metadata": {"team": team}, "tags": [team]});
+        let doc = json!({"id": format!("g{i:02}"), "name": format!("n{i}"), "metadata": {"team": team, "kind": "listed"}, "tags": [team]});
         assert_eq!(gw.post("/api/groups", &doc).status(), 201);
     }
-    let resp = gw.get("/api/groups?page=3&pageSize=10");
+    let resp = gw.get("/api/groups?filter.metadata.kind=listed&page=3&pageSize=10");
     assert_eq!(resp.headers()["x-count"], "25");
     let (_, page) = json(resp);
     let ids: Vec<&str> = page

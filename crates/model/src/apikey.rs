@@ -68,8 +68,16 @@ pub struct Rotation {
     pub rotation_every: u64,
     #[serde(rename = "gracePeriod")]
     pub grace_period: u64,
+    /// The secret that replaces `clientSecret` at the next rotation, published (and accepted) during
+    /// the grace period before it.
     #[serde(rename = "nextSecret")]
     pub next_secret: Option<String>,
+    /// The secret replaced by the last rotation, still accepted during the grace period after it.
+    #[serde(rename = "previousSecret")]
+    pub previous_secret: Option<String>,
+    /// When the current rotation period started (milliseconds since the epoch).
+    #[serde(rename = "rotationStartedAt")]
+    pub started_at: Option<i64>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -81,6 +89,8 @@ impl Default for Rotation {
             rotation_every: 744,
             grace_period: 168,
             next_secret: None,
+            previous_secret: None,
+            started_at: None,
             extra: Extra::new(),
         }
     }

@@ -52,10 +52,16 @@ impl Plugin for HeadersOut {
     }
 }
 
-pub(crate) fn build_in(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build_in(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     Ok(Arc::new(HeadersIn(headers(config)?)))
 }
 
-pub(crate) fn build_out(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build_out(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     Ok(Arc::new(HeadersOut(headers(config)?)))
 }

@@ -38,7 +38,10 @@ impl Plugin for AllowHttpMethods {
     }
 }
 
-pub(crate) fn build(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     let cfg: Config = config::parse(config)?;
     let upper = |l: Vec<String>| {
         l.into_iter()

@@ -8,7 +8,7 @@ use komainu_model::PluginSlot;
 use regex::RegexSet;
 
 use crate::config::regexes;
-use crate::{Body, Outcome, Plugin, RequestCtx, registry};
+use crate::{Body, Outcome, Plugin, RequestCtx, Services, registry};
 
 /// One configured plugin, applying to the paths its `include`/`exclude` patterns select.
 pub struct PluginInstance {
@@ -46,14 +46,14 @@ macro_rules! run_phase {
 
 impl Chain {
     /// Builds every enabled slot. An error names the slot index and what is wrong with it.
-    pub fn compile(slots: &[PluginSlot]) -> Result<Chain, (usize, String)> {
+    pub fn compile(slots: &[PluginSlot], services: &Services) -> Result<Chain, (usize, String)> {
         let mut instances = Vec::with_capacity(slots.len());
         for (i, slot) in slots.iter().enumerate() {
             if !slot.enabled {
                 continue;
             }
             let config = serde_json::Value::Object(slot.config.clone());
-            let plugin = registry::build(&slot.plugin, &config).map_err(|e| (i, e))?;
+            let plugin = registry::build(&slot.plugin, &config, services).map_err(|e| (i, e))?;
             let set = |patterns: &[String]| -> Result<Option<RegexSet>, (usize, String)> {
                 if patterns.is_empty() {
                     return Ok(None);

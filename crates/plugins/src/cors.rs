@@ -109,7 +109,10 @@ impl Plugin for Cors {
     }
 }
 
-pub(crate) fn build(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     let cfg: Config = config::parse(config)?;
     let lower = |l: &[String]| {
         l.iter()

@@ -35,7 +35,10 @@ impl Plugin for ForceHttps {
     }
 }
 
-pub(crate) fn build(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     let cfg: Config = config::parse(config)?;
     let port = cfg
         .port

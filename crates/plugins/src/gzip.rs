@@ -156,7 +156,10 @@ impl hyper::body::Body for GzipBody {
     }
 }
 
-pub(crate) fn build(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     let cfg: Config = config::parse(config)?;
     if cfg.compression_level > 9 {
         return Err("compression_level: between 0 and 9".into());

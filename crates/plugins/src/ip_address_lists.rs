@@ -93,11 +93,17 @@ impl Plugin for BlockList {
     }
 }
 
-pub(crate) fn build_allowed(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build_allowed(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     Ok(Arc::new(AllowedList(Addresses::parse(config)?)))
 }
 
-pub(crate) fn build_blocked(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build_blocked(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     Ok(Arc::new(BlockList(Addresses::parse(config)?)))
 }
 

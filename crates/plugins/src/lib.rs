@@ -13,6 +13,7 @@ pub mod registry;
 
 mod additional_headers;
 mod allow_http_methods;
+pub mod apikey_calls;
 mod cors;
 mod force_https;
 mod gzip;
@@ -27,4 +28,12 @@ mod static_response;
 pub use body::{Body, BoxError, empty, full};
 pub use chain::{Chain, PluginInstance};
 pub use errors::gateway_error;
+pub use komainu_keys::RouteIdentity;
 pub use phase::{Outcome, Plugin, RequestCtx};
+
+/// What plugins share beyond their own config, handed to their constructors.
+#[derive(Clone, Default)]
+pub struct Services {
+    /// API keys (absent when only checking configs, as the admin API does).
+    pub keys: Option<std::sync::Arc<komainu_keys::KeyService>>,
+}

@@ -21,6 +21,9 @@ impl Plugin for MaintenanceMode {
     }
 }
 
-pub(crate) fn build(_config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(
+    _config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     Ok(Arc::new(MaintenanceMode))
 }

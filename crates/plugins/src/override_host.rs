@@ -17,6 +17,9 @@ impl Plugin for OverrideHost {
     }
 }
 
-pub(crate) fn build(_config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(
+    _config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     Ok(Arc::new(OverrideHost))
 }

@@ -1,6 +1,9 @@
 //! The request lifecycle as one trait: each phase in the order it runs, each a no-op by default.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use komainu_keys::RouteIdentity;
 
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Response};
@@ -17,6 +20,8 @@ pub enum Outcome {
 
 /// Per-request state, created once by the proxy and passed to every phase.
 pub struct RequestCtx {
+    /// The matched route: what credentials are scoped to.
+    pub route: Arc<RouteIdentity>,
     pub client_ip: IpAddr,
     /// Whether the client reached the gateway over TLS.
     pub https: bool,

@@ -24,6 +24,9 @@ impl Plugin for ReadOnlyCalls {
     }
 }
 
-pub(crate) fn build(_config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(
+    _config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     Ok(Arc::new(ReadOnlyCalls))
 }

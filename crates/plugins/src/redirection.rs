@@ -39,7 +39,10 @@ impl Plugin for Redirection {
     }
 }
 
-pub(crate) fn build(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     let cfg: Config = config::parse(config)?;
     if ![301, 302, 303, 307, 308].contains(&cfg.code) {
         return Err(format!(

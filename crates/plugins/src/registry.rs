@@ -5,13 +5,14 @@ use std::sync::Arc;
 use komainu_model::PluginProblem;
 use serde_json::Value;
 
-use crate::Plugin;
+use crate::{Plugin, Services};
 use crate::{
-    additional_headers, allow_http_methods, cors, force_https, gzip, ip_address_lists,
-    maintenance_mode, override_host, read_only_calls, redirection, remove_headers, static_response,
+    additional_headers, allow_http_methods, apikey_calls, cors, force_https, gzip,
+    ip_address_lists, maintenance_mode, override_host, read_only_calls, redirection,
+    remove_headers, static_response,
 };
 
-type Build = fn(&Value) -> Result<Arc<dyn Plugin>, String>;
+type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, String>;
 
 const PREFIX: &str = "otoroshi.next.plugins.";
 
@@ -31,6 +32,7 @@ const PLUGINS: &[(&str, Build)] = &[
     ("ForceHttpsTraffic", force_https::build),
     ("ReadOnlyCalls", read_only_calls::build),
     ("GzipResponseCompressor", gzip::build),
+    ("ApikeyCalls", apikey_calls::build),
 ];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.
@@ -44,15 +46,17 @@ fn constructor(id: &str) -> Option<Build> {
 }
 
 /// Builds plugin `id` with `config`: an error says whether the id is unknown or the config bad.
-pub fn build(id: &str, config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub fn build(id: &str, config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, String> {
     let build = constructor(id).ok_or_else(|| format!("unknown plugin \"{id}\""))?;
-    build(config).map_err(|e| format!("bad config for {id}: {e}"))
+    build(config, services).map_err(|e| format!("bad config for {id}: {e}"))
 }
 
 /// Whether plugin `id` exists and accepts `config` (what the admin API checks on every write).
 pub fn check(id: &str, config: &Value) -> Result<(), PluginProblem> {
     let build = constructor(id).ok_or(PluginProblem::Unknown)?;
-    build(config).map(|_| ()).map_err(PluginProblem::Config)
+    build(config, &Services::default())
+        .map(|_| ())
+        .map_err(PluginProblem::Config)
 }
 
 /// Every plugin id, in Otoroshi's full spelling.

@@ -52,10 +52,16 @@ impl Plugin for RemoveOut {
     }
 }
 
-pub(crate) fn build_in(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build_in(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     Ok(Arc::new(RemoveIn(names(config)?)))
 }
 
-pub(crate) fn build_out(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build_out(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     Ok(Arc::new(RemoveOut(names(config)?)))
 }

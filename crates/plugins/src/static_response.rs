@@ -48,7 +48,10 @@ impl Plugin for StaticResponse {
     }
 }
 
-pub(crate) fn build(config: &Value) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, String> {
     let cfg: Config = config::parse(config)?;
     let status = StatusCode::from_u16(cfg.status)
         .map_err(|_| format!("{} is not an HTTP status", cfg.status))?;

@@ -157,10 +157,11 @@ impl Proxy {
             return gateway_error(StatusCode::NOT_FOUND, "not_found", "no route found !", html);
         };
         let route = found.route;
-        trace.route_id = Some(route.id.clone());
-        trace.api_id = route.api_id.clone();
+        trace.route_id = Some(route.identity.id.clone());
+        trace.api_id = route.identity.api_id.clone();
 
         let mut ctx = RequestCtx {
+            route: route.identity.clone(),
             client_ip: peer.ip(),
             https,
             host,
@@ -263,7 +264,7 @@ impl Proxy {
             Err(e) => {
                 self.metrics.upstream_error();
                 let (status, cause, message) = e.response_parts();
-                tracing::debug!(route = %route.id, error = %e, "backend call failed");
+                tracing::debug!(route = %route.identity.id, error = %e, "backend call failed");
                 trace.error = Some(cause);
                 gateway_error(status, cause, message, ctx.html)
             }

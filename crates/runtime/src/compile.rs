@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use komainu_model::{Api, ApiState, NgBackend, NgClientConfig, PluginSlot};
-use komainu_plugins::Chain;
+use komainu_plugins::{Chain, Services};
 use komainu_upstream::Backend;
 
 use crate::route::{CompiledRoute, RouteSpec};
@@ -35,6 +35,7 @@ struct Builder<'a> {
     router: Router,
     problems: Vec<String>,
     entities: &'a Entities,
+    services: &'a Services,
 }
 
 impl Builder<'_> {
@@ -53,7 +54,7 @@ impl Builder<'_> {
     }
 
     fn chain(&mut self, owner: &str, slots: &[PluginSlot]) -> Option<Chain> {
-        match Chain::compile(slots) {
+        match Chain::compile(slots, self.services) {
             Ok(chain) => Some(chain),
             Err((i, e)) => {
                 self.problems.push(format!("{owner}: plugin {i}: {e}"));
@@ -192,10 +193,12 @@ impl Builder<'_> {
 /// Compiles `entities`, reusing the runtime backends of `previous` whose configuration is unchanged.
 pub(crate) fn compile(
     entities: &Entities,
+    services: &Services,
     previous: Option<&Snapshot>,
     generation: u64,
 ) -> Snapshot {
     let mut b = Builder {
+        services,
         previous: previous.map(|p| p.backends.clone()).unwrap_or_default(),
         backends: HashMap::new(),
         router: Router::default(),

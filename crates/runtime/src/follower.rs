@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use komainu_plugins::Services;
 use komainu_store::{Change, Store, StoreResult};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
@@ -13,6 +14,7 @@ use crate::{Entities, Snapshot};
 
 pub struct Runtime {
     current: ArcSwap<Snapshot>,
+    services: Services,
 }
 
 impl Runtime {
@@ -22,25 +24,32 @@ impl Runtime {
     }
 
     /// Loads every entity, compiles the first snapshot, and follows the store's changes.
-    pub async fn start(store: Arc<dyn Store>) -> StoreResult<Arc<Runtime>> {
+    pub async fn start(store: Arc<dyn Store>, services: Services) -> StoreResult<Arc<Runtime>> {
         // Subscribe first: a change made while loading is then seen again, never missed.
         let feed = store.changes();
         let entities = Entities::load(&*store).await?;
-        let first = build(entities.clone(), None, 1).await;
+        let first = build(entities.clone(), services.clone(), None, 1).await;
         let runtime = Arc::new(Runtime {
             current: ArcSwap::from_pointee(first),
+            services,
         });
         tokio::spawn(follow(Arc::downgrade(&runtime), store, entities, feed));
         Ok(runtime)
     }
 }
 
-async fn build(entities: Entities, previous: Option<Arc<Snapshot>>, generation: u64) -> Snapshot {
+async fn build(
+    entities: Entities,
+    services: Services,
+    previous: Option<Arc<Snapshot>>,
+    generation: u64,
+) -> Snapshot {
     let started = Instant::now();
-    let snapshot =
-        tokio::task::spawn_blocking(move || compile(&entities, previous.as_deref(), generation))
-            .await
-            .expect("compiling a snapshot does not panic");
+    let snapshot = tokio::task::spawn_blocking(move || {
+        compile(&entities, &services, previous.as_deref(), generation)
+    })
+    .await
+    .expect("compiling a snapshot does not panic");
     for p in &snapshot.problems {
         tracing::warn!("{p}");
     }
@@ -98,7 +107,13 @@ async fn follow(
         }
         let previous = rt.snapshot();
         let generation = previous.generation + 1;
-        let next = build(entities.clone(), Some(previous), generation).await;
+        let next = build(
+            entities.clone(),
+            rt.services.clone(),
+            Some(previous),
+            generation,
+        )
+        .await;
         rt.current.store(Arc::new(next));
     }
 }

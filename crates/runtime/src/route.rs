@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, Method};
-use komainu_plugins::Chain;
+use komainu_plugins::{Chain, RouteIdentity};
 use komainu_upstream::Backend;
 
 /// One segment of a route's path pattern.
@@ -22,12 +22,9 @@ pub struct RequestView<'a> {
 }
 
 pub struct CompiledRoute {
-    pub id: String,
+    /// Id, API and groups: what API keys are scoped to.
+    pub identity: Arc<RouteIdentity>,
     pub name: String,
-    /// The API this route belongs to (its virtual group), if any.
-    pub api_id: Option<String>,
-    /// Service groups of the route (standalone) or of its API.
-    pub groups: Vec<String>,
     pub(crate) pattern: Vec<Segment>,
     pub exact: bool,
     pub strip_path: bool,
@@ -82,10 +79,12 @@ impl CompiledRoute {
         let header =
             |(k, v): (String, String)| HeaderName::try_from(k.as_str()).ok().map(|n| (n, v));
         CompiledRoute {
-            id: spec.id,
+            identity: Arc::new(RouteIdentity {
+                id: spec.id,
+                api_id: spec.api_id,
+                groups: spec.groups,
+            }),
             name: spec.name,
-            api_id: spec.api_id,
-            groups: spec.groups,
             pattern: parse_pattern(&spec.path),
             exact: spec.exact,
             strip_path: spec.strip_path,
@@ -111,7 +110,7 @@ impl CompiledRoute {
             !self.exact,
             self.methods.is_empty(),
             usize::MAX - (self.headers.len() + self.query.len()),
-            &self.id,
+            &self.identity.id,
         )
     }
 

@@ -78,6 +78,23 @@ impl EmbeddedStore {
     }
 }
 
+/// Adds `by` to counter `key` in `window` (restarting it when the window changed).
+fn add_counter(
+    txn: &redb::WriteTransaction,
+    key: &str,
+    by: u64,
+    window: Window,
+) -> StoreResult<u64> {
+    let mut table = txn.open_table(COUNTERS)?;
+    let current = match table.get(key)? {
+        Some(v) if v.value().1 == window.ends_at_ms => v.value().0,
+        _ => 0,
+    };
+    let value = current.saturating_add(by);
+    table.insert(key, (value, window.ends_at_ms))?;
+    Ok(value)
+}
+
 fn write_op(txn: &redb::WriteTransaction, op: &Op) -> StoreResult<()> {
     match op {
         Op::Put { kind, id, doc } => {
@@ -192,18 +209,45 @@ impl Store for EmbeddedStore {
         let key = key.to_string();
         self.blocking(move |db| {
             let txn = db.begin_write()?;
-            let value = {
-                let mut table = txn.open_table(COUNTERS)?;
-                let current = match table.get(key.as_str())? {
-                    Some(v) if v.value().1 == window.ends_at_ms => v.value().0,
-                    _ => 0,
-                };
-                let value = current.saturating_add(by);
-                table.insert(key.as_str(), (value, window.ends_at_ms))?;
-                value
-            };
+            let value = add_counter(&txn, &key, by, window)?;
             txn.commit()?;
             Ok(value)
+        })
+        .await
+    }
+
+    async fn incr_many(&self, items: Vec<(String, u64, Window)>) -> StoreResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            for (key, by, window) in &items {
+                add_counter(&txn, key, *by, *window)?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn counters(&self, prefix: &str, now_ms: u64) -> StoreResult<Vec<(String, u64)>> {
+        let prefix = prefix.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(COUNTERS)?;
+            let mut out = Vec::new();
+            for entry in table.range(prefix.as_str()..)? {
+                let (k, v) = entry?;
+                if !k.value().starts_with(prefix.as_str()) {
+                    break;
+                }
+                let (value, ends) = v.value();
+                if ends > now_ms {
+                    out.push((k.value().to_string(), value));
+                }
+            }
+            Ok(out)
         })
         .await
     }

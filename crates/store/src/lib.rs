@@ -74,8 +74,12 @@ pub trait Store: Send + Sync + 'static {
     /// Adds `by` to the counter `key` within `window` and returns the new value. A counter whose
     /// window has ended starts again from zero.
     async fn incr(&self, key: &str, by: u64, window: Window) -> StoreResult<u64>;
+    /// Adds several counters at once (one durable write for all of them).
+    async fn incr_many(&self, items: Vec<(String, u64, Window)>) -> StoreResult<()>;
     /// The current value of counter `key` (zero once its window ended).
     async fn counter(&self, key: &str, now_ms: u64) -> StoreResult<u64>;
+    /// Every counter whose key starts with `prefix` and whose window is still open.
+    async fn counters(&self, prefix: &str, now_ms: u64) -> StoreResult<Vec<(String, u64)>>;
     /// Sets counter `key` back to zero.
     async fn reset_counter(&self, key: &str) -> StoreResult<()>;
 

@@ -111,6 +111,22 @@ async fn counters_restart_with_their_window() {
     );
     store.reset_counter("k").await.unwrap();
     assert_eq!(store.counter("k", 1_500).await.unwrap(), 0);
+    let w = Window { ends_at_ms: 5_000 };
+    store
+        .incr_many(vec![
+            ("q:a".into(), 2, w),
+            ("q:b".into(), 3, w),
+            ("r:c".into(), 1, w),
+            ("q:a".into(), 1, w),
+        ])
+        .await
+        .unwrap();
+    store
+        .incr("q:old", 9, Window { ends_at_ms: 10 })
+        .await
+        .unwrap();
+    let found = store.counters("q:", 100).await.unwrap();
+    assert_eq!(found, vec![("q:a".to_string(), 3), ("q:b".to_string(), 3)]);
 }
 
 #[tokio::test]

@@ -1,0 +1,106 @@
+//! Deciding a keyed call, in Otoroshi's order: find the key, check the credential, the key's state,
+//! its routing constraints, its scope, read-only, restrictions, then count and check quotas.
+
+use std::sync::Arc;
+
+use http::{HeaderName, Method};
+
+use crate::jwt::RequestFacts;
+use crate::{ApikeyConfig, CompiledKey, Denial, KeyService, Presented, RouteIdentity};
+
+/// Remaining calls in each window after this one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Remaining {
+    pub second: u64,
+    pub day: u64,
+    pub month: u64,
+}
+
+pub enum Verdict {
+    /// No key with that client id: 400 `errors.invalid.api.key.tuple`.
+    Unknown,
+    /// A known key that may not make this call.
+    Denied(Denial),
+    /// The key's tags/metadata do not match the plugin's routing: 401 `errors.invalid.api.key`.
+    NotRouted,
+    /// Over a quota: 429 `errors.too.much.requests`.
+    OverQuota(Remaining),
+    /// Go on; strip these headers from the upstream request.
+    Passed {
+        key: Arc<CompiledKey>,
+        remaining: Remaining,
+        strip: Vec<HeaderName>,
+    },
+}
+
+impl KeyService {
+    pub fn check(
+        &self,
+        presented: Presented,
+        cfg: &ApikeyConfig,
+        route: &RouteIdentity,
+        method: &Method,
+        facts: &RequestFacts<'_>,
+    ) -> Verdict {
+        let now = self.now_ms();
+        let index = self.index();
+        let (id, strip) = match &presented {
+            Presented::ClientId { id, strip } | Presented::Secret { id, strip, .. } => {
+                (id.clone(), strip.clone())
+            }
+            Presented::Jwt { token, strip } => match crate::jwt::client_id(token) {
+                Some(id) => (id, strip.clone()),
+                None => return Verdict::Denied(Denial::Bad),
+            },
+        };
+        let Some(key) = index.keys.get(&id).cloned() else {
+            return Verdict::Unknown;
+        };
+        let credential_ok = match &presented {
+            Presented::ClientId { .. } => key.doc.allow_client_id_only,
+            Presented::Secret { secret, .. } => key.secret_matches(secret, now),
+            Presented::Jwt { token, .. } => key.jwt_matches(token, &cfg.extractors.jwt, facts, now),
+        };
+        if !credential_ok || !key.usable(now) {
+            return Verdict::Denied(Denial::Bad);
+        }
+        if !cfg.routing.accepts(&key.doc.tags, &key.doc.metadata) {
+            return Verdict::NotRouted;
+        }
+        // A constrained key only works where the plugin constrains keys by tags/metadata.
+        if (key.doc.constrained_services_only && !cfg.routing.enabled)
+            || !key.authorized_on(route, &index.groups)
+        {
+            return Verdict::Denied(Denial::NotAuthorized);
+        }
+        if key.doc.read_only && !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Verdict::Denied(Denial::ReadOnly);
+        }
+        if let Some(status) = key.restricted(method.as_str(), facts.host, facts.path) {
+            return Verdict::Denied(Denial::Restricted(status));
+        }
+        let windows = self.calendar.at(now);
+        let usage = if cfg.update_quotas {
+            key.counters.hit(&windows, 1)
+        } else {
+            key.counters.usage(&windows)
+        };
+        let d = &key.doc;
+        let remaining = Remaining {
+            second: d.throttling_quota.saturating_sub(usage.second),
+            day: d.daily_quota.saturating_sub(usage.day),
+            month: d.monthly_quota.saturating_sub(usage.month),
+        };
+        if usage.second > d.throttling_quota
+            || usage.day > d.daily_quota
+            || usage.month > d.monthly_quota
+        {
+            return Verdict::OverQuota(remaining);
+        }
+        Verdict::Passed {
+            key,
+            remaining,
+            strip,
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `ApikeyCalls` configuration, with Otoroshi's keys and defaults (all optional).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct BasicExtractor {
+    pub enabled: bool,
+    pub header_name: Option<String>,
+    pub query_name: Option<String>,
+}
+
+impl Default for BasicExtractor {
+    fn default() -> Self {
+        BasicExtractor {
+            enabled: true,
+            header_name: None,
+            query_name: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct CustomHeadersExtractor {
+    pub enabled: bool,
+    pub client_id_header_name: Option<String>,
+    pub client_secret_header_name: Option<String>,
+}
+
+impl Default for CustomHeadersExtractor {
+    fn default() -> Self {
+        CustomHeadersExtractor {
+            enabled: true,
+            client_id_header_name: None,
+            client_secret_header_name: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct ClientIdExtractor {
+    pub enabled: bool,
+    pub header_name: Option<String>,
+    pub query_name: Option<String>,
+}
+
+impl Default for ClientIdExtractor {
+    fn default() -> Self {
+        ClientIdExtractor {
+            enabled: true,
+            header_name: None,
+            query_name: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct JwtExtractor {
+    pub enabled: bool,
+    pub secret_signed: bool,
+    pub keypair_signed: bool,
+    pub include_request_attrs: bool,
+    pub max_jwt_lifespan_sec: Option<u64>,
+    pub header_name: Option<String>,
+    pub query_name: Option<String>,
+    pub cookie_name: Option<String>,
+}
+
+impl Default for JwtExtractor {
+    fn default() -> Self {
+        JwtExtractor {
+            enabled: true,
+            secret_signed: true,
+            keypair_signed: true,
+            include_request_attrs: false,
+            max_jwt_lifespan_sec: None,
+            header_name: None,
+            query_name: None,
+            cookie_name: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Extractors {
+    pub basic: BasicExtractor,
+    pub custom_headers: CustomHeadersExtractor,
+    pub client_id: ClientIdExtractor,
+    pub jwt: JwtExtractor,
+}
+
+/// Key selection by tags and metadata (a key not matching is refused 401 `errors.invalid.api.key`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct KeyRouting {
+    pub enabled: bool,
+    pub one_tag_in: Vec<String>,
+    pub all_tags_in: Vec<String>,
+    pub none_tag_in: Vec<String>,
+    pub one_meta_in: BTreeMap<String, String>,
+    pub all_meta_in: BTreeMap<String, String>,
+    pub none_meta_in: BTreeMap<String, String>,
+    pub one_meta_key_in: Vec<String>,
+    pub all_meta_keys_in: Vec<String>,
+    pub none_meta_keys_in: Vec<String>,
+}
+
+impl KeyRouting {
+    /// Whether a key with `tags` and `meta` passes.
+    pub fn accepts(&self, tags: &[String], meta: &BTreeMap<String, String>) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let has_tag = |t: &String| tags.contains(t);
+        let has_meta = |(k, v): (&String, &String)| meta.get(k) == Some(v);
+        (self.one_tag_in.is_empty() || self.one_tag_in.iter().any(has_tag))
+            && self.all_tags_in.iter().all(has_tag)
+            && !self.none_tag_in.iter().any(has_tag)
+            && (self.one_meta_in.is_empty() || self.one_meta_in.iter().any(has_meta))
+            && self.all_meta_in.iter().all(has_meta)
+            && !self.none_meta_in.iter().any(has_meta)
+            && (self.one_meta_key_in.is_empty()
+                || self.one_meta_key_in.iter().any(|k| meta.contains_key(k)))
+            && self.all_meta_keys_in.iter().all(|k| meta.contains_key(k))
+            && !self.none_meta_keys_in.iter().any(|k| meta.contains_key(k))
+    }
+}
+
+/// The whole `ApikeyCalls` config.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct ApikeyConfig {
+    pub extractors: Extractors,
+    pub routing: KeyRouting,
+    pub validate: bool,
+    pub mandatory: bool,
+    pub pass_with_user: bool,
+    /// When written in the config (Otoroshi 18), also keeps `Authorization` from the upstream.
+    pub wipe_backend_request: Option<bool>,
+    pub update_quotas: bool,
+}
+
+impl Default for ApikeyConfig {
+    fn default() -> Self {
+        ApikeyConfig {
+            extractors: Extractors::default(),
+            routing: KeyRouting::default(),
+            validate: true,
+            mandatory: true,
+            pass_with_user: false,
+            wipe_backend_request: None,
+            update_quotas: true,
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Finding credentials in a request, as seed 004 lists them, in Otoroshi's order: client id alone,
+//! custom headers, JWT, Basic. Each found credential says which header carried it, so that the
+//! plugin can strip the gateway's own headers and forward the standard ones.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderName, header};
+
+use crate::Extractors;
+
+/// Credentials found in a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presented {
+    /// A client id without secret (only keys with `allowClientIdOnly` accept it).
+    ClientId { id: String, strip: Vec<HeaderName> },
+    /// A client id and secret.
+    Secret {
+        id: String,
+        secret: String,
+        strip: Vec<HeaderName>,
+    },
+    /// A JWT whose issuer (or `clientId` claim) names the key.
+    Jwt {
+        token: String,
+        strip: Vec<HeaderName>,
+    },
+}
+
+fn header_text<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn query<'a>(q: Option<&'a str>, name: &str) -> Option<&'a str> {
+    q?.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// `Scheme value` → `value` when the scheme matches (case-insensitive); `value` alone is kept.
+fn without_scheme<'a>(value: &'a str, scheme: &str) -> &'a str {
+    match value.split_once(' ') {
+        Some((s, rest)) if s.eq_ignore_ascii_case(scheme) => rest.trim(),
+        _ => value,
+    }
+}
+
+fn with_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    match value.split_once(' ') {
+        Some((s, rest)) if s.eq_ignore_ascii_case(scheme) => Some(rest.trim()),
+        _ => None,
+    }
+}
+
+fn decode_basic(encoded: &str) -> Option<(String, String)> {
+    let text = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
+}
+
+fn name(s: &str) -> HeaderName {
+    HeaderName::try_from(s).unwrap_or(HeaderName::from_static("otoroshi-authorization"))
+}
+
+/// The first credentials `cfg` allows, or `None`.
+pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Presented> {
+    let id_header = cfg
+        .custom_headers
+        .client_id_header_name
+        .as_deref()
+        .unwrap_or("otoroshi-client-id");
+    let secret_header = cfg
+        .custom_headers
+        .client_secret_header_name
+        .as_deref()
+        .unwrap_or("otoroshi-client-secret");
+
+    if cfg.client_id.enabled {
+        let h_name = cfg.client_id.header_name.as_deref().unwrap_or("x-api-key");
+        let q_name = cfg.client_id.query_name.as_deref().unwrap_or("x-api-key");
+        let alone = header_text(h, id_header).filter(|_| header_text(h, secret_header).is_none());
+        if let Some(id) = alone {
+            return Some(Presented::ClientId {
+                id: id.to_string(),
+                strip: vec![name(id_header)],
+            });
+        }
+        if let Some(id) = header_text(h, h_name)
+            .or_else(|| query(q, q_name))
+            .or_else(|| cookie(h, h_name))
+        {
+            return Some(Presented::ClientId {
+                id: id.to_string(),
+                strip: vec![name(h_name)],
+            });
+        }
+    }
+    if cfg.custom_headers.enabled
+        && let (Some(id), Some(secret)) = (header_text(h, id_header), header_text(h, secret_header))
+    {
+        let strip = vec![name(id_header), name(secret_header)];
+        return Some(Presented::Secret {
+            id: id.to_string(),
+            secret: secret.to_string(),
+            strip,
+        });
+    }
+    if cfg.jwt.enabled {
+        let h_name = cfg.jwt.header_name.as_deref().unwrap_or("otoroshi-token");
+        if let Some(v) = header_text(h, h_name) {
+            return Some(Presented::Jwt {
+                token: without_scheme(v, "bearer").to_string(),
+                strip: vec![name(h_name)],
+            });
+        }
+        if let Some(token) = header_text(h, "authorization").and_then(|v| with_scheme(v, "bearer"))
+        {
+            return Some(Presented::Jwt {
+                token: token.to_string(),
+                strip: Vec::new(),
+            });
+        }
+        let c_name = cfg.jwt.cookie_name.as_deref().unwrap_or("access_token");
+        let q_name = cfg.jwt.query_name.as_deref().unwrap_or("bearer_auth");
+        if let Some(token) = cookie(h, c_name).or_else(|| query(q, q_name)) {
+            return Some(Presented::Jwt {
+                token: token.to_string(),
+                strip: Vec::new(),
+            });
+        }
+    }
+    if cfg.basic.enabled {
+        let h_name = cfg
+            .basic
+            .header_name
+            .as_deref()
+            .unwrap_or("otoroshi-authorization");
+        if let Some((id, secret)) =
+            header_text(h, h_name).and_then(|v| decode_basic(without_scheme(v, "basic")))
+        {
+            return Some(Presented::Secret {
+                id,
+                secret,
+                strip: vec![name(h_name)],
+            });
+        }
+        if let Some((id, secret)) = header_text(h, "authorization")
+            .and_then(|v| with_scheme(v, "basic"))
+            .and_then(decode_basic)
+        {
+            return Some(Presented::Secret {
+                id,
+                secret,
+                strip: Vec::new(),
+            });
+        }
+        let q_name = cfg.basic.query_name.as_deref().unwrap_or("basic_auth");
+        if let Some((id, secret)) = query(q, q_name).and_then(decode_basic) {
+            return Some(Presented::Secret {
+                id,
+                secret,
+                strip: Vec::new(),
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::try_from(*k).unwrap(), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn each_way_of_presenting_a_key() {
+        let cfg = Extractors::default();
+        let basic = STANDARD.encode("id:secret");
+        let secret = |strip: Vec<HeaderName>| {
+            Some(Presented::Secret {
+                id: "id".into(),
+                secret: "secret".into(),
+                strip,
+            })
+        };
+        assert_eq!(
+            extract(
+                &headers(&[("otoroshi-authorization", &format!("Basic {basic}"))]),
+                None,
+                &cfg
+            ),
+            secret(vec![name("otoroshi-authorization")])
+        );
+        assert_eq!(
+            extract(&headers(&[("otoroshi-authorization", &basic)]), None, &cfg),
+            secret(vec![name("otoroshi-authorization")]),
+            "Basic optional"
+        );
+        assert_eq!(
+            extract(
+                &headers(&[("authorization", &format!("Basic {basic}"))]),
+                None,
+                &cfg
+            ),
+            secret(vec![])
+        );
+        assert_eq!(
+            extract(
+                &headers(&[
+                    ("otoroshi-client-id", "id"),
+                    ("otoroshi-client-secret", "secret")
+                ]),
+                None,
+                &cfg
+            ),
+            secret(vec![
+                name("otoroshi-client-id"),
+                name("otoroshi-client-secret")
+            ])
+        );
+        let jwt = |strip: Vec<HeaderName>| {
+            Some(Presented::Jwt {
+                token: "a.b.c".into(),
+                strip,
+            })
+        };
+        assert_eq!(
+            extract(&headers(&[("otoroshi-token", "Bearer a.b.c")]), None, &cfg),
+            jwt(vec![name("otoroshi-token")])
+        );
+        assert_eq!(
+            extract(&headers(&[("otoroshi-token", "a.b.c")]), None, &cfg),
+            jwt(vec![name("otoroshi-token")]),
+            "Bearer optional"
+        );
+        assert_eq!(
+            extract(&headers(&[("authorization", "Bearer a.b.c")]), None, &cfg),
+            jwt(vec![])
+        );
+        assert_eq!(
+            extract(
+                &headers(&[("cookie", "x=1; access_token=a.b.c")]),
+                None,
+                &cfg
+            ),
+            jwt(vec![])
+        );
+        assert_eq!(
+            extract(&headers(&[("otoroshi-client-id", "id")]), None, &cfg),
+            Some(Presented::ClientId {
+                id: "id".into(),
+                strip: vec![name("otoroshi-client-id")]
+            })
+        );
+        assert_eq!(
+            extract(&headers(&[]), Some("x-api-key=id"), &cfg),
+            Some(Presented::ClientId {
+                id: "id".into(),
+                strip: vec![name("x-api-key")]
+            })
+        );
+        assert_eq!(extract(&headers(&[]), None, &cfg), None);
+    }
+
+    #[test]
+    fn extractors_can_be_renamed_and_switched_off() {
+        let cfg: Extractors = serde_json::from_value(serde_json::json!({
+            "basic": {"enabled": false},
+            "custom_headers": {"client_id_header_name": "x-id", "client_secret_header_name": "x-secret"}
+        }))
+        .unwrap();
+        let basic = STANDARD.encode("id:secret");
+        assert_eq!(
+            extract(
+                &headers(&[("authorization", &format!("Basic {basic}"))]),
+                None,
+                &cfg
+            ),
+            None
+        );
+        let found = extract(&headers(&[("x-id", "id"), ("x-secret", "s")]), None, &cfg);
+        assert!(matches!(found, Some(Presented::Secret { .. })));
+    }
+}

@@ -1,0 +1,26 @@
+//! API keys at run time: an index of compiled keys by client id (swapped atomically on change, never
+//! locked by a request), credential extraction, JWT checks, authorization scopes, quotas counted in
+//! memory and persisted every second, and secret rotation.
+
+mod calendar;
+mod check;
+mod clock;
+mod compiled;
+mod config;
+mod counters;
+mod extract;
+mod jwt;
+mod rotation;
+mod scope;
+mod service;
+
+pub use calendar::{Calendar, Windows};
+pub use check::{Remaining, Verdict};
+pub use clock::Clock;
+pub use compiled::{CompiledKey, Denial};
+pub use config::{ApikeyConfig, Extractors, JwtExtractor, KeyRouting};
+pub use counters::{KeyCounters, Usage};
+pub use extract::{Presented, extract};
+pub use jwt::RequestFacts;
+pub use scope::{RouteIdentity, Scope};
+pub use service::{KeyIndex, KeyService, QuotaReport};

@@ -1,0 +1,275 @@
+//! The key service: the key index requests read, kept current from the store's change feed, and the
+//! background work around it (persisting quota counts every second, rotating secrets).
+//!
+//! Requests read the index through one atomic pointer load and count quotas on per-key atomics: no
+//! lock and no store access per request. Counts are written to the store in one batch every second
+//! and read back at start-up, so a restart loses at most the last second of counting.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Guard};
+use chrono_tz::Tz;
+use komainu_model::{ApiKey, Kind, ServiceGroup, parse};
+use komainu_store::{Change, Store, StoreResult, Window};
+use serde::Serialize;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use crate::{Calendar, Clock, CompiledKey, rotation};
+
+#[derive(Default)]
+pub struct KeyIndex {
+    pub keys: HashMap<String, Arc<CompiledKey>>,
+    /// Ids of the service groups that exist.
+    pub groups: HashSet<String>,
+}
+
+/// `GET /api/apikeys/:id/quotas`, in Otoroshi's words.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaReport {
+    pub authorized_calls_per_window: u64,
+    pub throttling_calls_per_window: u64,
+    pub remaining_calls_per_window: u64,
+    pub authorized_calls_per_day: u64,
+    pub current_calls_per_day: u64,
+    pub remaining_calls_per_day: u64,
+    pub authorized_calls_per_month: u64,
+    pub current_calls_per_month: u64,
+    pub remaining_calls_per_month: u64,
+}
+
+pub struct KeyService {
+    index: ArcSwap<KeyIndex>,
+    pub clock: Clock,
+    pub calendar: Calendar,
+    store: Arc<dyn Store>,
+}
+
+fn day_key(id: &str) -> String {
+    format!("quota:day:{id}")
+}
+
+fn month_key(id: &str) -> String {
+    format!("quota:month:{id}")
+}
+
+impl KeyService {
+    /// Loads keys, groups and persisted counts, then follows the store and starts the background work.
+    pub async fn start(store: Arc<dyn Store>, tz: Tz) -> StoreResult<Arc<KeyService>> {
+        let feed = store.changes();
+        let service = Arc::new(KeyService {
+            index: ArcSwap::from_pointee(KeyIndex::default()),
+            clock: Clock::default(),
+            calendar: Calendar::new(tz),
+            store,
+        });
+        service.reload().await?;
+        tokio::spawn(follow(Arc::downgrade(&service), feed));
+        tokio::spawn(every_second(Arc::downgrade(&service)));
+        Ok(service)
+    }
+
+    /// The current index (hold it for one request, not longer).
+    pub fn index(&self) -> Guard<Arc<KeyIndex>> {
+        self.index.load()
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn compile(&self, doc: ApiKey, previous: &KeyIndex) -> Arc<CompiledKey> {
+        let counters = previous
+            .keys
+            .get(&doc.client_id)
+            .map(|k| k.counters.clone())
+            .unwrap_or_default();
+        Arc::new(CompiledKey::new(doc, counters))
+    }
+
+    /// Reads every key and group, and the persisted counts of keys new to the index.
+    async fn reload(&self) -> StoreResult<()> {
+        let now = self.now_ms();
+        let w = self.calendar.at(now);
+        let persisted: HashMap<String, u64> = self
+            .store
+            .counters("quota:", now.max(0) as u64)
+            .await?
+            .into_iter()
+            .collect();
+        let previous = self.index.load_full();
+        let mut keys = HashMap::new();
+        for doc in self.store.list(Kind::ApiKey).await? {
+            let Ok(key) = parse::<ApiKey>(&doc) else {
+                tracing::error!(key = ?Kind::ApiKey.id_of(&doc), "stored API key unreadable: skipped");
+                continue;
+            };
+            let fresh = !previous.keys.contains_key(&key.client_id);
+            let compiled = self.compile(key, &previous);
+            if fresh {
+                let id = &compiled.doc.client_id;
+                let day = persisted.get(&day_key(id)).copied().unwrap_or(0);
+                let month = persisted.get(&month_key(id)).copied().unwrap_or(0);
+                compiled.counters.seed(&w, day, month);
+            }
+            keys.insert(compiled.doc.client_id.clone(), compiled);
+        }
+        let groups = self.group_ids().await?;
+        self.index.store(Arc::new(KeyIndex { keys, groups }));
+        Ok(())
+    }
+
+    async fn group_ids(&self) -> StoreResult<HashSet<String>> {
+        Ok(self
+            .store
+            .list(Kind::Group)
+            .await?
+            .iter()
+            .filter_map(|d| parse::<ServiceGroup>(d).ok().map(|g| g.id))
+            .collect())
+    }
+
+    /// Applies changed keys and groups, swapping the index once.
+    async fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        let previous = self.index.load_full();
+        let mut keys = previous.keys.clone();
+        for c in changes.iter().filter(|c| c.kind == Kind::ApiKey) {
+            let Some(id) = &c.id else {
+                return self.reload().await;
+            };
+            match self.store.get(Kind::ApiKey, id).await? {
+                Some(doc) => match parse::<ApiKey>(&doc) {
+                    Ok(key) => {
+                        keys.insert(id.clone(), self.compile(key, &previous));
+                    }
+                    Err(e) => {
+                        tracing::error!(key = %id, error = %e.message, "stored API key unreadable")
+                    }
+                },
+                None => {
+                    keys.remove(id);
+                }
+            }
+        }
+        let groups = if changes.iter().any(|c| c.kind == Kind::Group) {
+            self.group_ids().await?
+        } else {
+            previous.groups.clone()
+        };
+        self.index.store(Arc::new(KeyIndex { keys, groups }));
+        Ok(())
+    }
+
+    /// Writes the counts made since the last flush, in one transaction.
+    pub async fn flush(&self) -> StoreResult<()> {
+        let w = self.calendar.at(self.now_ms());
+        let mut batch = Vec::new();
+        for (id, key) in &self.index.load().keys {
+            let ((day, d), (month, m)) = key.counters.take_unsaved();
+            // Counts of a window that has ended no longer matter to any quota.
+            if d > 0 && day == w.day {
+                batch.push((
+                    day_key(id),
+                    u64::from(d),
+                    Window {
+                        ends_at_ms: w.day_end_ms as u64,
+                    },
+                ));
+            }
+            if m > 0 && month == w.month {
+                batch.push((
+                    month_key(id),
+                    u64::from(m),
+                    Window {
+                        ends_at_ms: w.month_end_ms as u64,
+                    },
+                ));
+            }
+        }
+        self.store.incr_many(batch).await
+    }
+
+    /// Consumption of key `id` now.
+    pub fn quotas(&self, id: &str) -> Option<QuotaReport> {
+        let key = self.index.load().keys.get(id)?.clone();
+        let usage = key.counters.usage(&self.calendar.at(self.now_ms()));
+        let d = &key.doc;
+        Some(QuotaReport {
+            authorized_calls_per_window: d.throttling_quota,
+            throttling_calls_per_window: usage.second,
+            remaining_calls_per_window: d.throttling_quota.saturating_sub(usage.second),
+            authorized_calls_per_day: d.daily_quota,
+            current_calls_per_day: usage.day,
+            remaining_calls_per_day: d.daily_quota.saturating_sub(usage.day),
+            authorized_calls_per_month: d.monthly_quota,
+            current_calls_per_month: usage.month,
+            remaining_calls_per_month: d.monthly_quota.saturating_sub(usage.month),
+        })
+    }
+
+    /// Sets key `id`'s counts back to zero, in memory and in the store.
+    pub async fn reset_quotas(&self, id: &str) -> StoreResult<bool> {
+        let Some(key) = self.index.load().keys.get(id).cloned() else {
+            return Ok(false);
+        };
+        key.counters.reset();
+        self.store.reset_counter(&day_key(id)).await?;
+        self.store.reset_counter(&month_key(id)).await?;
+        Ok(true)
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+}
+
+async fn follow(service: Weak<KeyService>, mut feed: tokio::sync::broadcast::Receiver<Change>) {
+    loop {
+        let mut changes = Vec::new();
+        let mut lagged = false;
+        match feed.recv().await {
+            Ok(c) => changes.push(c),
+            Err(RecvError::Lagged(_)) => lagged = true,
+            Err(RecvError::Closed) => return,
+        }
+        loop {
+            match feed.try_recv() {
+                Ok(c) => changes.push(c),
+                Err(TryRecvError::Lagged(_)) => lagged = true,
+                Err(_) => break,
+            }
+        }
+        changes.retain(|c| matches!(c.kind, Kind::ApiKey | Kind::Group));
+        if changes.is_empty() && !lagged {
+            continue;
+        }
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        let result = if lagged {
+            service.reload().await
+        } else {
+            service.apply(&changes).await
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot read key changes: keeping the current keys");
+        }
+    }
+}
+
+/// Persists counts and rotates secrets, once a second, while the service lives.
+async fn every_second(service: Weak<KeyService>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        if let Err(e) = service.flush().await {
+            tracing::error!(error = %e, "cannot persist quota counts");
+        }
+        rotation::rotate_due(&service).await;
+    }
+}

@@ -1,0 +1,159 @@
+//! ApikeyCalls: the call must present a valid API key authorized on the route (seeds 003 and 004),
+//! within its quotas. Config: Otoroshi's (`extractors`, `routing`, `validate`, `mandatory`,
+//! `wipe_backend_request`, `update_quotas`).
+//!
+//! Statuses and cause ids are Otoroshi's: no key 400 `errors.no.api.key`; unknown key or key not
+//! authorized here 400 `errors.invalid.api.key.tuple`; wrong secret, disabled, expired or bad JWT
+//! 401 `errors.bad.api.key`; tags/metadata not matching `routing` 401 `errors.invalid.api.key`;
+//! read-only key writing 405; restriction 403/404; quota 429 `errors.too.much.requests`. Bodies
+//! never repeat a secret.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, StatusCode, header};
+use komainu_keys::{ApikeyConfig, Denial, KeyService, Remaining, RequestFacts, Verdict, extract};
+use serde_json::Value;
+
+use crate::{Outcome, Plugin, RequestCtx, Services, config, gateway_error};
+
+pub const DAILY_REMAINING: &str = "otoroshi-daily-calls-remaining";
+pub const MONTHLY_REMAINING: &str = "otoroshi-monthly-calls-remaining";
+pub const THROTTLING_REMAINING: &str = "otoroshi-throttling-calls-remaining";
+
+/// The key that passed, for later phases and the access log.
+#[derive(Clone)]
+pub struct PassedKey(pub Arc<komainu_keys::CompiledKey>);
+
+struct ApikeyCalls {
+    cfg: ApikeyConfig,
+    keys: Option<Arc<KeyService>>,
+}
+
+fn remaining_headers(ctx: &mut RequestCtx, r: &Remaining) {
+    for (name, value) in [
+        (DAILY_REMAINING, r.day),
+        (MONTHLY_REMAINING, r.month),
+        (THROTTLING_REMAINING, r.second),
+    ] {
+        ctx.response_headers
+            .push((HeaderName::from_static(name), HeaderValue::from(value)));
+    }
+}
+
+fn refuse(ctx: &RequestCtx, status: StatusCode, cause: &str, message: &str) -> Outcome {
+    Outcome::Respond(gateway_error(status, cause, message, ctx.html))
+}
+
+impl Plugin for ApikeyCalls {
+    fn access(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
+        let Some(keys) = &self.keys else {
+            return refuse(
+                ctx,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "errors.proxy.error",
+                "API keys unavailable",
+            );
+        };
+        let Some(presented) = extract(&req.headers, req.uri.query(), &self.cfg.extractors) else {
+            return if self.cfg.mandatory {
+                refuse(
+                    ctx,
+                    StatusCode::BAD_REQUEST,
+                    "errors.no.api.key",
+                    "no apikey",
+                )
+            } else {
+                Outcome::Continue
+            };
+        };
+        let url = format!(
+            "{}://{}{}",
+            if ctx.https { "https" } else { "http" },
+            ctx.host,
+            ctx.path_and_query
+        );
+        let facts = RequestFacts {
+            method: req.method.as_str(),
+            host: &ctx.host,
+            path: ctx.path(),
+            url: &url,
+            xsrf_header: req
+                .headers
+                .get("x-xsrf-token")
+                .and_then(|v| v.to_str().ok()),
+        };
+        let verdict = keys.check(presented, &self.cfg, &ctx.route, &req.method, &facts);
+        let outcome = match verdict {
+            Verdict::Passed {
+                key,
+                remaining,
+                strip,
+            } => {
+                remaining_headers(ctx, &remaining);
+                for name in strip {
+                    req.headers.remove(name);
+                }
+                if self.cfg.wipe_backend_request == Some(true) {
+                    req.headers.remove(header::AUTHORIZATION);
+                }
+                ctx.attrs.insert(PassedKey(key));
+                return Outcome::Continue;
+            }
+            Verdict::Unknown | Verdict::Denied(Denial::NotAuthorized) => refuse(
+                ctx,
+                StatusCode::BAD_REQUEST,
+                "errors.invalid.api.key.tuple",
+                "invalid apikey tuple",
+            ),
+            Verdict::Denied(Denial::Bad) => refuse(
+                ctx,
+                StatusCode::UNAUTHORIZED,
+                "errors.bad.api.key",
+                "bad apikey",
+            ),
+            Verdict::NotRouted => refuse(
+                ctx,
+                StatusCode::UNAUTHORIZED,
+                "errors.invalid.api.key",
+                "invalid apikey",
+            ),
+            Verdict::Denied(Denial::ReadOnly) => refuse(
+                ctx,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "errors.method.not.allowed",
+                "Method not allowed. Can only handle GET, HEAD, OPTIONS",
+            ),
+            Verdict::Denied(Denial::Restricted(status)) => {
+                let (cause, message) = if status == StatusCode::FORBIDDEN {
+                    ("errors.forbidden", "forbidden by the key's restrictions")
+                } else {
+                    ("errors.not.found", "not found")
+                };
+                refuse(ctx, status, cause, message)
+            }
+            Verdict::OverQuota(remaining) => {
+                remaining_headers(ctx, &remaining);
+                refuse(
+                    ctx,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "errors.too.much.requests",
+                    "You performed too much requests",
+                )
+            }
+        };
+        if !self.cfg.validate && !self.cfg.mandatory {
+            Outcome::Continue
+        } else {
+            outcome
+        }
+    }
+}
+
+pub(crate) fn build(config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, String> {
+    let cfg: ApikeyConfig = config::parse(config)?;
+    Ok(Arc::new(ApikeyCalls {
+        cfg,
+        keys: services.keys.clone(),
+    }))
+}
