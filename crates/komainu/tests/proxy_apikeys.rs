@@ -94,6 +94,9 @@ fn basic(id: &str, secret: &str) -> String {
     STANDARD.encode(format!("{id}:{secret}"))
 }
 
+/// Headers sent, the header carrying the credential, whether it reaches the upstream.
+type Presentation = (Vec<(&'static str, String)>, &'static str, bool);
+
 #[test]
 fn six_ways_to_present_a_key_and_what_reaches_the_upstream() {
     let up = Upstream::start("pay");
@@ -105,7 +108,7 @@ fn six_ways_to_present_a_key_and_what_reaches_the_upstream() {
         "s1-secret",
     );
     let b = basic("k1", "s1-secret");
-    let cases: Vec<(Vec<(&str, String)>, &str, bool)> = vec![
+    let cases: Vec<Presentation> = vec![
         (
             vec![("otoroshi-authorization", format!("Basic {b}"))],
             "otoroshi-authorization",
