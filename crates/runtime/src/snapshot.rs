@@ -19,12 +19,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn empty() -> Self {
-        Snapshot {
-            router: Router::default(),
-            generation: 0,
-            backends: HashMap::new(),
-            problems: Vec::new(),
-        }
+    /// Compiles `entities` into a snapshot (what the runtime does on every change).
+    pub fn compile(entities: &crate::Entities, services: &komainu_plugins::Services) -> Self {
+        crate::compile::compile(entities, services, None, 1)
     }
 }
