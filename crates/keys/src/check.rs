@@ -81,7 +81,11 @@ impl KeyService {
         }
         let windows = self.calendar.at(now);
         let usage = if cfg.update_quotas {
-            key.counters.hit(&windows, 1)
+            let (usage, first_unsaved) = key.counters.hit(&windows, 1);
+            if first_unsaved {
+                self.mark_unsaved(&key);
+            }
+            usage
         } else {
             key.counters.usage(&windows)
         };

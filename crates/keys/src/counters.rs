@@ -59,15 +59,17 @@ pub struct KeyCounters {
 }
 
 impl KeyCounters {
-    /// Counts `by` calls now; the usage after counting them.
-    pub fn hit(&self, w: &Windows, by: u32) -> Usage {
-        add(&self.unsaved_day, w.day, by);
+    /// Counts `by` calls now; the usage after counting them, and whether these are the first
+    /// calls not persisted yet (the key then needs a place in the flusher's queue).
+    pub fn hit(&self, w: &Windows, by: u32) -> (Usage, bool) {
+        let first_unsaved = add(&self.unsaved_day, w.day, by) == by;
         add(&self.unsaved_month, w.month, by);
-        Usage {
+        let usage = Usage {
             second: u64::from(add(&self.second, w.second, by)),
             day: u64::from(add(&self.day, w.day, by)),
             month: u64::from(add(&self.month, w.month, by)),
-        }
+        };
+        (usage, first_unsaved)
     }
 
     /// The usage now, without counting.
@@ -131,48 +133,19 @@ mod tests {
     #[test]
     fn counts_restart_with_each_window() {
         let c = KeyCounters::default();
+        let u = |second, day, month| Usage { second, day, month };
         assert_eq!(
             c.hit(&w(1, 10, 5), 1),
-            Usage {
-                second: 1,
-                day: 1,
-                month: 1
-            }
+            (u(1, 1, 1), true),
+            "first unsaved call"
         );
-        assert_eq!(
-            c.hit(&w(1, 10, 5), 1),
-            Usage {
-                second: 2,
-                day: 2,
-                month: 2
-            }
-        );
-        assert_eq!(
-            c.hit(&w(2, 10, 5), 1),
-            Usage {
-                second: 1,
-                day: 3,
-                month: 3
-            }
-        );
-        assert_eq!(
-            c.hit(&w(3, 11, 5), 1),
-            Usage {
-                second: 1,
-                day: 1,
-                month: 4
-            }
-        );
-        assert_eq!(
-            c.usage(&w(3, 11, 6)),
-            Usage {
-                second: 1,
-                day: 1,
-                month: 0
-            }
-        );
+        assert_eq!(c.hit(&w(1, 10, 5), 1), (u(2, 2, 2), false));
+        assert_eq!(c.hit(&w(2, 10, 5), 1), (u(1, 3, 3), false));
+        assert_eq!(c.hit(&w(3, 11, 5), 1), (u(1, 1, 4), true), "a new day");
+        assert_eq!(c.usage(&w(3, 11, 6)), u(1, 1, 0));
         assert_eq!(c.take_unsaved(), ((11, 1), (5, 4)));
         assert_eq!(c.take_unsaved(), ((0, 0), (0, 0)));
+        assert!(c.hit(&w(3, 11, 5), 1).1, "unsaved again after a flush");
     }
 
     #[test]

@@ -9,8 +9,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use arc_swap::{ArcSwap, Guard};
 use chrono_tz::Tz;
+use crossbeam_queue::ArrayQueue;
 use komainu_model::{ApiKey, Kind, ServiceGroup, parse};
 use komainu_store::{Change, Store, StoreResult, Window};
 use serde::Serialize;
@@ -23,6 +26,30 @@ pub struct KeyIndex {
     pub keys: HashMap<String, Arc<CompiledKey>>,
     /// Ids of the service groups that exist.
     pub groups: HashSet<String>,
+    /// The keys with rotation on: the only ones the rotation task looks at.
+    pub rotating: Vec<Arc<CompiledKey>>,
+}
+
+impl KeyIndex {
+    fn new(keys: HashMap<String, Arc<CompiledKey>>, groups: HashSet<String>) -> Self {
+        let rotating = keys
+            .values()
+            .filter(|k| k.doc.rotation.enabled)
+            .cloned()
+            .collect();
+        KeyIndex {
+            keys,
+            groups,
+            rotating,
+        }
+    }
+}
+
+/// Keys with counts not persisted yet, queued the first time they count after a flush, so a flush
+/// visits only them (not every loaded key). Past its capacity the flush scans the whole index.
+struct Unsaved {
+    queue: ArrayQueue<Arc<CompiledKey>>,
+    overflowed: AtomicBool,
 }
 
 /// `GET /api/apikeys/:id/quotas`, in Otoroshi's words.
@@ -42,6 +69,7 @@ pub struct QuotaReport {
 
 pub struct KeyService {
     index: ArcSwap<KeyIndex>,
+    unsaved: Unsaved,
     pub clock: Clock,
     pub calendar: Calendar,
     store: Arc<dyn Store>,
@@ -61,6 +89,10 @@ impl KeyService {
         let feed = store.changes();
         let service = Arc::new(KeyService {
             index: ArcSwap::from_pointee(KeyIndex::default()),
+            unsaved: Unsaved {
+                queue: ArrayQueue::new(65_536),
+                overflowed: AtomicBool::new(false),
+            },
             clock: Clock::default(),
             calendar: Calendar::new(tz),
             store,
@@ -117,7 +149,7 @@ impl KeyService {
             keys.insert(compiled.doc.client_id.clone(), compiled);
         }
         let groups = self.group_ids().await?;
-        self.index.store(Arc::new(KeyIndex { keys, groups }));
+        self.index.store(Arc::new(KeyIndex::new(keys, groups)));
         Ok(())
     }
 
@@ -158,15 +190,27 @@ impl KeyService {
         } else {
             previous.groups.clone()
         };
-        self.index.store(Arc::new(KeyIndex { keys, groups }));
+        self.index.store(Arc::new(KeyIndex::new(keys, groups)));
         Ok(())
+    }
+
+    pub(crate) fn mark_unsaved(&self, key: &Arc<CompiledKey>) {
+        if self.unsaved.queue.push(key.clone()).is_err() {
+            self.unsaved.overflowed.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Writes the counts made since the last flush, in one transaction.
     pub async fn flush(&self) -> StoreResult<()> {
         let w = self.calendar.at(self.now_ms());
+        let mut keys: Vec<Arc<CompiledKey>> =
+            std::iter::from_fn(|| self.unsaved.queue.pop()).collect();
+        if self.unsaved.overflowed.swap(false, Ordering::Relaxed) {
+            keys = self.index.load().keys.values().cloned().collect();
+        }
         let mut batch = Vec::new();
-        for (id, key) in &self.index.load().keys {
+        for key in &keys {
+            let id = &key.doc.client_id;
             let ((day, d), (month, m)) = key.counters.take_unsaved();
             // Counts of a window that has ended no longer matter to any quota.
             if d > 0 && day == w.day {
