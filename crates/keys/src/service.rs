@@ -15,7 +15,7 @@ use arc_swap::{ArcSwap, Guard};
 use chrono_tz::Tz;
 use crossbeam_queue::ArrayQueue;
 use komainu_model::{ApiKey, Kind, ServiceGroup, parse};
-use komainu_store::{Change, Store, StoreResult, Window};
+use komainu_store::{Change, Store, StoreResult, Window, load_all};
 use serde::Serialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
@@ -133,11 +133,7 @@ impl KeyService {
             .collect();
         let previous = self.index.load_full();
         let mut keys = HashMap::new();
-        for doc in self.store.list(Kind::ApiKey).await? {
-            let Ok(key) = parse::<ApiKey>(&doc) else {
-                tracing::error!(key = ?Kind::ApiKey.id_of(&doc), "stored API key unreadable: skipped");
-                continue;
-            };
+        for key in load_all::<ApiKey>(&*self.store, Kind::ApiKey).await? {
             let fresh = !previous.keys.contains_key(&key.client_id);
             let compiled = self.compile(key, &previous);
             if fresh {
@@ -154,13 +150,8 @@ impl KeyService {
     }
 
     async fn group_ids(&self) -> StoreResult<HashSet<String>> {
-        Ok(self
-            .store
-            .list(Kind::Group)
-            .await?
-            .iter()
-            .filter_map(|d| parse::<ServiceGroup>(d).ok().map(|g| g.id))
-            .collect())
+        let groups = load_all::<ServiceGroup>(&*self.store, Kind::Group).await?;
+        Ok(groups.into_iter().map(|g| g.id).collect())
     }
 
     /// Applies changed keys and groups, swapping the index once.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use komainu_model::{Api, Backend, Entity, Kind, Route, parse};
-use komainu_store::{Store, StoreResult};
+use komainu_store::{Store, StoreResult, load_all};
 
 #[derive(Clone, Default)]
 pub struct Entities {
@@ -28,6 +28,12 @@ fn typed<T: Entity>(kind: Kind, doc: &serde_json::Value) -> Option<(String, Arc<
     }
 }
 
+fn by_id<T>(docs: Vec<T>, id: impl Fn(&T) -> &String) -> BTreeMap<String, Arc<T>> {
+    docs.into_iter()
+        .map(|d| (id(&d).clone(), Arc::new(d)))
+        .collect()
+}
+
 impl Entities {
     pub async fn load(store: &dyn Store) -> StoreResult<Self> {
         let mut e = Entities::default();
@@ -38,11 +44,12 @@ impl Entities {
     }
 
     async fn reload_kind(&mut self, store: &dyn Store, kind: Kind) -> StoreResult<()> {
-        let docs = store.list(kind).await?;
         match kind {
-            Kind::Api => self.apis = docs.iter().filter_map(|d| typed(kind, d)).collect(),
-            Kind::Route => self.routes = docs.iter().filter_map(|d| typed(kind, d)).collect(),
-            Kind::Backend => self.backends = docs.iter().filter_map(|d| typed(kind, d)).collect(),
+            Kind::Api => self.apis = by_id(load_all::<Api>(store, kind).await?, |a| &a.id),
+            Kind::Route => self.routes = by_id(load_all::<Route>(store, kind).await?, |r| &r.id),
+            Kind::Backend => {
+                self.backends = by_id(load_all::<Backend>(store, kind).await?, |b| &b.id)
+            }
             _ => {}
         }
         Ok(())

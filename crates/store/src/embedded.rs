@@ -18,11 +18,15 @@ use redb::{
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::{Change, Op, Store, StoreError, StoreResult, Window, WriteMode};
+use crate::{Change, Op, Store, StoreError, StoreResult, Visitor, Window, WriteMode};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const COUNTERS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("counters");
 const FILE: &str = "komainu.redb";
+/// redb's page cache. The gateway reads the store at start and on admin calls, never per request
+/// (requests use the runtime's compiled state), so a small cache suffices; redb's default of 1 GiB
+/// kept every page read at start-up resident.
+const CACHE_BYTES: usize = 32 << 20;
 
 fn docs(kind: Kind) -> TableDefinition<'static, &'static str, &'static [u8]> {
     TableDefinition::new(kind.plural())
@@ -43,10 +47,15 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Engine(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.display().to_string()),
-            other => StoreError::Engine(other.to_string()),
-        })?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| match e {
+                DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::Locked(path.display().to_string())
+                }
+                other => StoreError::Engine(other.to_string()),
+            })?;
         let txn = db.begin_write()?;
         for kind in Kind::ALL {
             txn.open_table(docs(kind))?;
@@ -137,6 +146,19 @@ impl Store for EmbeddedStore {
                 out.push(serde_json::from_slice(bytes.value())?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn scan(&self, kind: Kind, mut visit: Visitor) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(docs(kind))?;
+            for entry in table.iter()? {
+                let (_, bytes) = entry?;
+                visit(bytes.value());
+            }
+            Ok(())
         })
         .await
     }

@@ -13,6 +13,23 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 pub use embedded::EmbeddedStore;
+
+/// Every document of `kind` parsed as `T` straight from its bytes; an unreadable one is logged and
+/// skipped.
+pub async fn load_all<T>(store: &dyn Store, kind: Kind) -> StoreResult<Vec<T>>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = out.clone();
+    let visit: Visitor = Box::new(move |bytes| match serde_json::from_slice::<T>(bytes) {
+        Ok(doc) => sink.lock().expect("not poisoned").push(doc),
+        Err(e) => tracing::error!(%kind, error = %e, "stored document unreadable: skipped"),
+    });
+    store.scan(kind, visit).await?;
+    let docs = std::mem::take(&mut *out.lock().expect("not poisoned"));
+    Ok(docs)
+}
 pub use error::{StoreError, StoreResult};
 
 /// How a document write treats an existing document with the same id.
@@ -51,6 +68,9 @@ pub struct Change {
     pub id: Option<String>,
 }
 
+/// Receives stored documents as JSON bytes, in id order.
+pub type Visitor = Box<dyn FnMut(&[u8]) + Send>;
+
 /// A counter's window: the counter restarts from zero once `ends_at_ms` is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
@@ -64,6 +84,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, kind: Kind, id: &str) -> StoreResult<Option<Value>>;
     /// Every document of `kind`, ordered by id.
     async fn list(&self, kind: Kind) -> StoreResult<Vec<Value>>;
+    /// Hands every document of `kind` (its JSON bytes) to `visit`, one at a time: what loads large
+    /// sets (100k API keys) straight into typed form, without a JSON tree per document.
+    async fn scan(&self, kind: Kind, visit: Visitor) -> StoreResult<()>;
     /// Writes one document.
     async fn put(&self, kind: Kind, id: &str, doc: &Value, mode: WriteMode) -> StoreResult<()>;
     /// Deletes one document; `false` when there was none.

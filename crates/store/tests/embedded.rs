@@ -38,6 +38,24 @@ async fn write_modes_and_reads() {
         .map(|d| d["id"].clone())
         .collect();
     assert_eq!(ids, vec![json!("a0"), json!("g1")], "listed by id");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    store
+        .scan(
+            Kind::Group,
+            Box::new(move |bytes| {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice::<serde_json::Value>(bytes).unwrap()["id"].clone())
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![json!("a0"), json!("g1")],
+        "scanned by id"
+    );
     assert!(store.delete(Kind::Group, "g1").await.unwrap());
     assert!(!store.delete(Kind::Group, "g1").await.unwrap());
 }
