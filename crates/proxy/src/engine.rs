@@ -7,10 +7,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
+use komainu_plugins::RouteIdentity;
 use komainu_plugins::{Body, Outcome, RequestCtx, gateway_error};
 use komainu_runtime::{RequestView, Runtime};
-use komainu_upstream::{Caller, STICKY_COOKIE};
+use komainu_upstream::{Caller, STICKY_COOKIE, Target};
 use serde_json::json;
 
 use crate::access_log::AccessLog;
@@ -27,9 +28,8 @@ pub struct Proxy {
 /// What the access log and latency headers need about how a request went.
 #[derive(Default)]
 struct Trace {
-    route_id: Option<String>,
-    api_id: Option<String>,
-    target: Option<String>,
+    route: Option<Arc<RouteIdentity>>,
+    target: Option<Arc<Target>>,
     upstream: Option<Duration>,
     error: Option<&'static str>,
 }
@@ -92,17 +92,14 @@ impl Proxy {
     ) -> Response<Body> {
         let started = Instant::now();
         let mut trace = Trace::default();
-        let method = req.method().clone();
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
         let host = host_of(&req);
         let html = prefers_html(&req);
-        let mut resp = self
-            .route(req, peer, https, host.clone(), html, &mut trace)
-            .await;
+        // Copies of the request line only when a log line will need them.
+        let logged = self.access_log.as_ref().map(|_| {
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            (req.method().clone(), path.to_string(), host.clone())
+        });
+        let mut resp = self.route(req, peer, https, host, html, &mut trace).await;
 
         let total = started.elapsed();
         let upstream = trace.upstream.unwrap_or_default();
@@ -113,7 +110,7 @@ impl Proxy {
         );
         h.insert("otoroshi-upstream-latency", millis(upstream));
         self.metrics.response(resp.status().as_u16());
-        if let Some(log) = &self.access_log {
+        if let (Some(log), Some((method, path_and_query, host))) = (&self.access_log, logged) {
             log.log(json!({
                 "@timestamp": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default(),
                 "client_ip": peer.ip().to_string(),
@@ -123,9 +120,9 @@ impl Proxy {
                 "status": resp.status().as_u16(),
                 "duration_ms": total.as_secs_f64() * 1000.0,
                 "upstream_ms": trace.upstream.map(|d| d.as_secs_f64() * 1000.0),
-                "route_id": trace.route_id,
-                "api_id": trace.api_id,
-                "target": trace.target,
+                "route_id": trace.route.as_ref().map(|r| r.id.as_str()),
+                "api_id": trace.route.as_ref().and_then(|r| r.api_id.as_deref()),
+                "target": trace.target.as_ref().map(|t| t.id()),
                 "error": trace.error,
             }));
         }
@@ -157,8 +154,7 @@ impl Proxy {
             return gateway_error(StatusCode::NOT_FOUND, "not_found", "no route found !", html);
         };
         let route = found.route;
-        trace.route_id = Some(route.identity.id.clone());
-        trace.api_id = route.identity.api_id.clone();
+        trace.route = Some(route.identity.clone());
 
         let mut ctx = RequestCtx {
             route: route.identity.clone(),
@@ -246,11 +242,16 @@ impl Proxy {
             client_ip: ctx.client_ip,
             tracking_id: tracking.as_deref(),
         };
-        let body: Body = body.map_err(Into::into).boxed();
+        // An empty body needs no box (Empty is zero-sized); a streamed one is boxed once.
+        let body: Body = if body.is_end_stream() {
+            komainu_plugins::empty()
+        } else {
+            body.map_err(Into::into).boxed()
+        };
         match backend.call(parts, body, &caller, ctx.override_host).await {
             Ok((mut resp, info)) => {
                 trace.upstream = Some(info.upstream_latency);
-                trace.target = Some(info.target.id().to_string());
+                trace.target = Some(info.target);
                 strip_hop_by_hop(resp.headers_mut());
                 if let Some(id) = new_tracking
                     && let Ok(v) = HeaderValue::try_from(format!(

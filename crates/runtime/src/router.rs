@@ -128,8 +128,23 @@ impl Router {
 
     /// The route for `host` (lowercase, no port) and `path`.
     pub fn find(&self, host: &str, path: &str, req: &RequestView<'_>) -> Option<Match> {
-        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let in_tree = |t: &PathTree| t.root.find(&segs, 0, req).cloned();
+        // Segments on the stack for the usual path depth; a heap copy only for deeper paths.
+        let mut inline: [&str; 16] = [""; 16];
+        let mut n = 0;
+        let mut deep: Vec<&str> = Vec::new();
+        for seg in path.split('/').filter(|s| !s.is_empty()) {
+            if n < inline.len() {
+                inline[n] = seg;
+                n += 1;
+            } else {
+                if deep.is_empty() {
+                    deep.extend_from_slice(&inline);
+                }
+                deep.push(seg);
+            }
+        }
+        let segs: &[&str] = if deep.is_empty() { &inline[..n] } else { &deep };
+        let in_tree = |t: &PathTree| t.root.find(segs, 0, req).cloned();
         let found = self
             .exact
             .get(host)
