@@ -111,12 +111,7 @@ pub(crate) async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let mut doc = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
-    bind_id(target.kind, &mut doc, target.id())?;
-    let _guard = admin.writes.lock().await;
-    save(&admin, target.kind, doc, WriteMode::Replace)
-        .await
-        .map(Json)
+    write_at_id(&admin, &target, &headers, body, WriteMode::Replace).await
 }
 
 /// `POST .../:id`: creates or replaces.
@@ -126,12 +121,21 @@ pub(crate) async fn upsert(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let mut doc = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    write_at_id(&admin, &target, &headers, body, WriteMode::Upsert).await
+}
+
+/// Writes the body as the entity the path names.
+async fn write_at_id(
+    admin: &Admin,
+    target: &Target,
+    headers: &HeaderMap,
+    body: Body,
+    mode: WriteMode,
+) -> ApiResult<Json<Value>> {
+    let mut doc = body::read(headers, body, ENTITY_LIMIT, Formats::Json).await?;
     bind_id(target.kind, &mut doc, target.id())?;
     let _guard = admin.writes.lock().await;
-    save(&admin, target.kind, doc, WriteMode::Upsert)
-        .await
-        .map(Json)
+    save(admin, target.kind, doc, mode).await.map(Json)
 }
 
 /// A JSON Patch (RFC 6902) when the body is an array, a JSON merge patch (RFC 7396) when an object.

@@ -33,7 +33,8 @@ fn header_text<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn query<'a>(q: Option<&'a str>, name: &str) -> Option<&'a str> {
+/// The value of query parameter `name` (as written, not decoded); an empty value counts as absent.
+pub fn query_param<'a>(q: Option<&'a str>, name: &str) -> Option<&'a str> {
     q?.split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == name)
@@ -41,7 +42,8 @@ fn query<'a>(q: Option<&'a str>, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `name`; an empty value counts as absent.
+pub fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -101,7 +103,7 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
             });
         }
         if let Some(id) = header_text(h, h_name)
-            .or_else(|| query(q, q_name))
+            .or_else(|| query_param(q, q_name))
             .or_else(|| cookie(h, h_name))
         {
             return Some(Presented::ClientId {
@@ -137,7 +139,7 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
         }
         let c_name = cfg.jwt.cookie_name.as_deref().unwrap_or("access_token");
         let q_name = cfg.jwt.query_name.as_deref().unwrap_or("bearer_auth");
-        if let Some(token) = cookie(h, c_name).or_else(|| query(q, q_name)) {
+        if let Some(token) = cookie(h, c_name).or_else(|| query_param(q, q_name)) {
             return Some(Presented::Jwt {
                 token: token.to_string(),
                 strip: Vec::new(),
@@ -170,7 +172,7 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
             });
         }
         let q_name = cfg.basic.query_name.as_deref().unwrap_or("basic_auth");
-        if let Some((id, secret)) = query(q, q_name).and_then(decode_basic) {
+        if let Some((id, secret)) = query_param(q, q_name).and_then(decode_basic) {
             return Some(Presented::Secret {
                 id,
                 secret,
@@ -280,6 +282,19 @@ mod tests {
             })
         );
         assert_eq!(extract(&headers(&[]), None, &cfg), None);
+    }
+
+    #[test]
+    fn cookies_and_query_parameters() {
+        let h = headers(&[("cookie", "a=1; session-id=abc; b=2")]);
+        assert_eq!(cookie(&h, "session-id"), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(
+            query_param(Some("x=1&session-id=q"), "session-id"),
+            Some("q")
+        );
+        assert_eq!(query_param(Some("x=1&y="), "y"), None);
+        assert_eq!(query_param(None, "x"), None);
     }
 
     #[test]

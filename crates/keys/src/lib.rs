@@ -20,7 +20,7 @@ pub use clock::Clock;
 pub use compiled::{CompiledKey, Denial};
 pub use config::{ApikeyConfig, Extractors, JwtExtractor, KeyRouting};
 pub use counters::{KeyCounters, Usage};
-pub use extract::{Presented, extract};
+pub use extract::{Presented, cookie, extract, query_param};
 pub use jwt::RequestFacts;
 pub use scope::{RouteIdentity, Scope};
 pub use service::{KeyIndex, KeyService, QuotaReport};

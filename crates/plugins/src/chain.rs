@@ -54,18 +54,10 @@ impl Chain {
             }
             let config = serde_json::Value::Object(slot.config.clone());
             let plugin = registry::build(&slot.plugin, &config, services).map_err(|e| (i, e))?;
-            let set = |patterns: &[String]| -> Result<Option<RegexSet>, (usize, String)> {
-                if patterns.is_empty() {
-                    return Ok(None);
-                }
-                regexes(patterns)
-                    .map(Some)
-                    .map_err(|e| (i, format!("bad path pattern: {e}")))
-            };
             instances.push(PluginInstance {
                 plugin,
-                include: set(&slot.include)?,
-                exclude: set(&slot.exclude)?,
+                include: regexes(&slot.include, "include").map_err(|e| (i, e))?,
+                exclude: regexes(&slot.exclude, "exclude").map_err(|e| (i, e))?,
             });
         }
         Ok(Chain { instances })

@@ -20,7 +20,13 @@ pub(crate) fn wildcards(patterns: &[String]) -> Result<regex::RegexSet, String> 
     regex::RegexSet::new(anchored).map_err(|e| e.to_string())
 }
 
-/// Compiles full-match regexes (Otoroshi's include/exclude and excluded_patterns).
-pub(crate) fn regexes(patterns: &[String]) -> Result<regex::RegexSet, String> {
-    regex::RegexSet::new(patterns.iter().map(|p| format!("^(?:{p})$"))).map_err(|e| e.to_string())
+/// Compiles full-match regexes (Otoroshi's include/exclude and excluded_patterns); `None` when
+/// there are none. An error names `field`.
+pub(crate) fn regexes(patterns: &[String], field: &str) -> Result<Option<regex::RegexSet>, String> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    regex::RegexSet::new(patterns.iter().map(|p| format!("^(?:{p})$")))
+        .map(Some)
+        .map_err(|e| format!("{field}: {e}"))
 }

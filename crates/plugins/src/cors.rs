@@ -157,14 +157,7 @@ pub(crate) fn build(
     if let Some(age) = cfg.max_age {
         headers.push((header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(age)));
     }
-    let excluded = if cfg.excluded_patterns.is_empty() {
-        None
-    } else {
-        Some(
-            config::regexes(&cfg.excluded_patterns)
-                .map_err(|e| format!("excluded_patterns: {e}"))?,
-        )
-    };
+    let excluded = config::regexes(&cfg.excluded_patterns, "excluded_patterns")?;
     Ok(Arc::new(Cors {
         allow_origin: cfg.allow_origin.to_ascii_lowercase(),
         allow_headers: lower(&cfg.allow_headers),

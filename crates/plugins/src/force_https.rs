@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use http::request::Parts;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{Outcome, Plugin, RequestCtx, config, empty};
+use crate::redirection::redirect;
+use crate::{Outcome, Plugin, RequestCtx, config};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -26,12 +27,10 @@ impl Plugin for ForceHttps {
             return Outcome::Continue;
         }
         let location = format!("https://{}{}{}", ctx.host, self.port, ctx.path_and_query);
-        let mut resp = Response::new(empty());
-        *resp.status_mut() = StatusCode::SEE_OTHER;
-        if let Ok(v) = HeaderValue::try_from(location) {
-            resp.headers_mut().insert(header::LOCATION, v);
+        match HeaderValue::try_from(location) {
+            Ok(v) => redirect(StatusCode::SEE_OTHER, v),
+            Err(_) => Outcome::Continue,
         }
-        Outcome::Respond(resp)
     }
 }
 

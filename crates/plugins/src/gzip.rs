@@ -164,14 +164,7 @@ pub(crate) fn build(
     if cfg.compression_level > 9 {
         return Err("compression_level: between 0 and 9".into());
     }
-    let excluded = if cfg.excluded_patterns.is_empty() {
-        None
-    } else {
-        Some(
-            config::regexes(&cfg.excluded_patterns)
-                .map_err(|e| format!("excluded_patterns: {e}"))?,
-        )
-    };
+    let excluded = config::regexes(&cfg.excluded_patterns, "excluded_patterns")?;
     Ok(Arc::new(Gzip {
         excluded,
         allowed: config::wildcards(&cfg.allowed_list)?,

@@ -28,7 +28,7 @@ mod static_response;
 pub use body::{Body, BoxError, empty, full};
 pub use chain::{Chain, PluginInstance};
 pub use errors::gateway_error;
-pub use komainu_keys::RouteIdentity;
+pub use komainu_keys::{RouteIdentity, cookie, query_param};
 pub use phase::{Outcome, Plugin, RequestCtx};
 
 /// What plugins share beyond their own config, handed to their constructors.

@@ -30,12 +30,17 @@ struct Redirection {
     to: HeaderValue,
 }
 
+/// An empty response sending the client to `location`.
+pub(crate) fn redirect(status: StatusCode, location: HeaderValue) -> Outcome {
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::LOCATION, location);
+    Outcome::Respond(resp)
+}
+
 impl Plugin for Redirection {
     fn pre_route(&self, _req: &mut Parts, _ctx: &mut RequestCtx) -> Outcome {
-        let mut resp = Response::new(empty());
-        *resp.status_mut() = self.code;
-        resp.headers_mut().insert(header::LOCATION, self.to.clone());
-        Outcome::Respond(resp)
+        redirect(self.code, self.to.clone())
     }
 }
 

@@ -8,8 +8,8 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
-use komainu_plugins::RouteIdentity;
 use komainu_plugins::{Body, Outcome, RequestCtx, gateway_error};
+use komainu_plugins::{RouteIdentity, cookie};
 use komainu_runtime::{RequestView, Runtime};
 use komainu_upstream::{Caller, STICKY_COOKIE, Target};
 use serde_json::json;
@@ -271,15 +271,4 @@ impl Proxy {
             }
         }
     }
-}
-
-fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }

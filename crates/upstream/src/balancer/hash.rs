@@ -3,8 +3,6 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use http::{HeaderMap, header};
-
 /// Jump consistent hash (Lamping and Veach, 2014): a bucket in `0..buckets`.
 fn jump(mut key: u64, buckets: usize) -> usize {
     let (mut b, mut j) = (-1i64, 0i64);
@@ -28,27 +26,6 @@ pub(crate) fn next(start: usize, n: usize, ok: &dyn Fn(usize) -> bool) -> Option
     (0..n).map(|k| (start + k) % n).find(|i| ok(*i))
 }
 
-/// The value of cookie `name`.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-/// The (raw) value of query parameter `name`.
-pub(crate) fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,14 +39,5 @@ mod tests {
             assert_eq!(b, jump(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), 4));
         }
         assert!(counts.iter().all(|c| *c > 800), "{counts:?}");
-    }
-
-    #[test]
-    fn cookies_and_query_parameters() {
-        let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; session-id=abc; b=2".parse().unwrap());
-        assert_eq!(cookie(&h, "session-id"), Some("abc"));
-        assert_eq!(query_param("x=1&session-id=q", "session-id"), Some("q"));
-        assert_eq!(query_param("x=1", "session-id"), None);
     }
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderName};
 use komainu_model::{LoadBalancing, LoadBalancingType};
+use komainu_plugins::{cookie, query_param};
 
 use crate::target::Target;
 use wheel::Wheel;
@@ -118,10 +119,8 @@ impl Balancer {
             Balancer::HeaderHash(name, c) => {
                 by_key(pick.headers.get(name).and_then(|v| v.to_str().ok()), c)
             }
-            Balancer::CookieHash(name, c) => by_key(hash::cookie(pick.headers, name), c),
-            Balancer::QueryHash(name, c) => {
-                by_key(pick.query.and_then(|q| hash::query_param(q, name)), c)
-            }
+            Balancer::CookieHash(name, c) => by_key(cookie(pick.headers, name), c),
+            Balancer::QueryHash(name, c) => by_key(query_param(pick.query, name), c),
             Balancer::BestResponseTime => load::best_response_time(targets, ok, 1.0),
             Balancer::WeightedBestResponseTime(ratio) => {
                 load::best_response_time(targets, ok, *ratio)
