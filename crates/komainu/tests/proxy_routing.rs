@@ -396,3 +396,27 @@ fn forwarded_headers_hop_by_hop_and_latency() {
         "OverrideHost: the target's hostname"
     );
 }
+
+#[test]
+fn an_http_1_0_upstream_is_answered_over_http_1_1() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    });
+    let gw = Gateway::start();
+    gw.create(
+        "routes",
+        &json!({"id": "old", "frontend": {"domains": ["old.test"]},
+        "backend": {"targets": [{"hostname": "127.0.0.1", "port": port}]}}),
+    );
+    gw.wait_status("old.test", "/", 200);
+    let resp = gw.proxy_get("old.test", "/");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_11);
+    assert_eq!(resp.text().unwrap(), "ok");
+}

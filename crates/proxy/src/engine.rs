@@ -253,6 +253,8 @@ impl Proxy {
                 trace.upstream = Some(info.upstream_latency);
                 trace.target = Some(info.target);
                 strip_hop_by_hop(resp.headers_mut());
+                // The client's connection speaks its own version, whatever the upstream spoke.
+                *resp.version_mut() = Version::default();
                 if let Some(id) = new_tracking
                     && let Ok(v) = HeaderValue::try_from(format!(
                         "{STICKY_COOKIE}={id}; Path=/; Max-Age=31536000; HttpOnly"
