@@ -564,3 +564,40 @@ fn large_bodies_stream_both_ways_in_constant_memory() {
         "1 GiB moved, peak memory grew {grew_mib} MiB"
     );
 }
+
+#[test]
+fn tls_targets_verify_certificates_unless_told_to_trust_all() {
+    let up = Upstream::start_tls("secure");
+    let gw = Gateway::start();
+    let target = |trust_all: bool| {
+        json!({"hostname": "localhost", "ip_address": "127.0.0.1", "port": up.port(), "tls": true,
+        "tls_config": {"trust_all": trust_all}})
+    };
+    let client = json!({"retries": 0, "useCircuitBreaker": false});
+    gw.create(
+        "routes",
+        &route(
+            "trusting.test",
+            vec![target(true)],
+            json!({}),
+            client.clone(),
+        ),
+    );
+    gw.create(
+        "routes",
+        &route("strict.test", vec![target(false)], json!({}), client),
+    );
+    gw.wait_status("trusting.test", "/", 200);
+    let (status, body) = json(gw.proxy_get("trusting.test", "/over-tls"));
+    assert_eq!(
+        (status, body["name"].clone(), body["path"].clone()),
+        (200, json!("secure"), json!("/over-tls"))
+    );
+    let resp = gw.proxy_get("strict.test", "/");
+    assert_eq!(
+        resp.status(),
+        502,
+        "a self-signed certificate is refused by default"
+    );
+    assert_eq!(resp.headers()["otoroshi-error-cause"], "errors.proxy.error");
+}

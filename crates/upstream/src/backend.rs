@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, header};
 use hyper::body::Body as HttpBody;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::http1::SendRequest;
 use komainu_model::{NgBackend, NgClientConfig};
 use komainu_plugins::{Body, empty};
-use tokio::net::TcpStream;
 
 use crate::balancer::{Balancer, Pick};
 use crate::body::UpstreamBody;
+use crate::connect;
 use crate::error::{UpstreamError, UpstreamErrorKind as Kind};
 use crate::health;
 use crate::target::{Inflight, Target};
@@ -256,11 +255,6 @@ impl Backend {
             }
             e
         };
-        if target.tls {
-            let err =
-                UpstreamError::new(Kind::Other, "TLS to backend targets is not supported yet");
-            return Attempt::NotSent(req, fail(err));
-        }
         if override_host && let Ok(v) = HeaderValue::from_str(target.hostname()) {
             req.headers_mut().insert(header::HOST, v);
         }
@@ -311,33 +305,6 @@ impl Backend {
                 return Ok(sender);
             }
         }
-        let connect = async {
-            let stream = TcpStream::connect(&target.connect_to).await.map_err(|e| {
-                let kind = if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                    Kind::ConnectionRefused
-                } else {
-                    Kind::Other
-                };
-                UpstreamError::new(kind, format!("connect to {}: {e}", target.connect_to))
-            })?;
-            let _ = stream.set_nodelay(true);
-            let (sender, conn) = http1::Builder::new()
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| UpstreamError::new(Kind::Other, format!("handshake: {e}")))?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.with_upgrades().await {
-                    tracing::debug!(error = %e, "upstream connection ended");
-                }
-            });
-            Ok(sender)
-        };
-        match tokio::time::timeout(self.settings.connection_timeout, connect).await {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::new(
-                Kind::Timeout,
-                format!("connectionTimeout connecting to {}", target.connect_to),
-            )),
-        }
+        connect::open(target, self.settings.connection_timeout).await
     }
 }

@@ -6,13 +6,11 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use http::{Request, StatusCode, header};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use komainu_model::HealthCheck;
 use komainu_plugins::empty;
-use tokio::net::TcpStream;
 
 use crate::Backend;
+use crate::connect;
 use crate::target::Target;
 
 pub(crate) fn spawn(backend: Weak<Backend>, check: HealthCheck) {
@@ -58,17 +56,16 @@ async fn probe(target: &Target, check: &HealthCheck) -> bool {
         None if check.url.starts_with('/') => check.url.clone(),
         None => format!("/{}", check.url),
     };
+    let timeout = Duration::from_millis(check.timeout);
     let call = async {
-        let stream = TcpStream::connect(&target.connect_to).await.ok()?;
-        let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.ok()?;
-        tokio::spawn(conn);
+        let mut sender = connect::open(target, timeout).await.ok()?;
         let req = Request::get(path)
             .header(header::HOST, target.hostname())
             .body(empty())
             .ok()?;
         sender.send_request(req).await.ok().map(|r| r.status())
     };
-    match tokio::time::timeout(Duration::from_millis(check.timeout), call).await {
+    match tokio::time::timeout(timeout, call).await {
         Ok(Some(status)) => passes(status, check),
         _ => false,
     }

@@ -8,10 +8,12 @@ mod backend;
 mod balancer;
 mod body;
 mod breaker;
+mod connect;
 mod error;
 mod health;
 mod pool;
 mod target;
+mod tls;
 
 pub use backend::{Backend, CallInfo, Caller, STICKY_COOKIE};
 pub use error::{UpstreamError, UpstreamErrorKind};

@@ -16,6 +16,8 @@ pub struct Target {
     /// Where to connect: `ip_address` when given, else `hostname`, with the port.
     pub(crate) connect_to: String,
     pub(crate) tls: bool,
+    /// Accept any certificate (`tls_config.trust_all` or `loose`).
+    pub(crate) trust_all: bool,
     pub(crate) weight: u32,
     pub(crate) pool: Pool,
     pub(crate) breaker: Option<Breaker>,
@@ -42,6 +44,13 @@ impl Target {
             hostname: t.hostname.clone(),
             connect_to,
             tls: t.tls,
+            trust_all: ["trust_all", "loose"].iter().any(|k| {
+                t.extra
+                    .get("tls_config")
+                    .and_then(|c| c.get(*k))
+                    .and_then(|v| v.as_bool())
+                    == Some(true)
+            }),
             weight: t.weight,
             pool: Pool::new(Duration::from_millis(client.idle_timeout)),
             breaker: client.use_circuit_breaker.then(|| {

@@ -45,6 +45,35 @@ impl Upstream {
 
     /// A server on a given address (to bring a stopped one back on its port).
     pub fn start_with(name: &str, bind: &str, delay: Duration) -> Upstream {
+        Upstream::serve(name, bind, delay, None)
+    }
+
+    /// A server speaking TLS with a self-signed certificate for `localhost`.
+    pub fn start_tls(name: &str) -> Upstream {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        Upstream::serve(
+            name,
+            "127.0.0.1:0",
+            Duration::ZERO,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+    }
+
+    fn serve(
+        name: &str,
+        bind: &str,
+        delay: Duration,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Upstream {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -63,7 +92,7 @@ impl Upstream {
                     continue;
                 };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (n, h) = (n.clone(), h.clone());
+                let (n, h, tls) = (n.clone(), h.clone(), tls.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let (n, h) = (n.clone(), h.clone());
@@ -72,9 +101,17 @@ impl Upstream {
                             Ok::<_, Infallible>(answer(&n, &h, req).await)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
                 });
             }
         });

@@ -1,0 +1,70 @@
+//! Opening an HTTP/1.1 connection to a target: TCP, TLS when the target says so, then hyper's
+//! handshake, with the connection driven by its own task.
+
+use std::time::Duration;
+
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use komainu_plugins::Body;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::error::{UpstreamError, UpstreamErrorKind as Kind};
+use crate::target::Target;
+use crate::tls;
+
+async fn handshake<I>(io: I) -> Result<SendRequest<Body>, UpstreamError>
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, conn) = http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| UpstreamError::new(Kind::Other, format!("handshake: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+/// A new connection to `target`, or why not, within `timeout`.
+pub(crate) async fn open(
+    target: &Target,
+    timeout: Duration,
+) -> Result<SendRequest<Body>, UpstreamError> {
+    let connect = async {
+        let stream = TcpStream::connect(&target.connect_to).await.map_err(|e| {
+            let kind = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                Kind::ConnectionRefused
+            } else {
+                Kind::Other
+            };
+            UpstreamError::new(kind, format!("connect to {}: {e}", target.connect_to))
+        })?;
+        let _ = stream.set_nodelay(true);
+        if !target.tls {
+            return handshake(stream).await;
+        }
+        let name = ServerName::try_from(target.hostname().to_string()).map_err(|e| {
+            UpstreamError::new(Kind::Other, format!("TLS name {}: {e}", target.hostname()))
+        })?;
+        let tls = TlsConnector::from(tls::config(target.trust_all))
+            .connect(name, stream)
+            .await
+            .map_err(|e| {
+                UpstreamError::new(Kind::Other, format!("TLS with {}: {e}", target.connect_to))
+            })?;
+        handshake(tls).await
+    };
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(result) => result,
+        Err(_) => Err(UpstreamError::new(
+            Kind::Timeout,
+            format!("connectionTimeout connecting to {}", target.connect_to),
+        )),
+    }
+}
