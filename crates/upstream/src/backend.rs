@@ -169,45 +169,35 @@ impl Backend {
                 tokio::time::sleep(delay).await;
                 delay = delay.mul_f64(self.settings.backoff_factor);
             }
-            let headers = match (&request, &template) {
-                (Some(r), _) => r.headers(),
-                (None, Some(t)) => &t.3,
+            // The request of this attempt: the one not sent yet, else a copy of the written one.
+            let req = match (request.take(), &template) {
+                (Some(r), _) => r,
+                (None, Some((m, u, v, h))) => {
+                    let mut r = Request::new(empty());
+                    *r.method_mut() = m.clone();
+                    *r.uri_mut() = u.clone();
+                    *r.version_mut() = *v;
+                    *r.headers_mut() = h.clone();
+                    r
+                }
                 (None, None) => return Err(last),
             };
-            let query = request
-                .as_ref()
-                .and_then(|r| r.uri().query())
-                .or(template.as_ref().and_then(|t| t.1.query()));
             let pick = Pick {
                 client_ip: caller.client_ip,
-                headers,
-                query,
+                headers: req.headers(),
+                query: req.uri().query(),
                 tracking_id: caller.tracking_id,
             };
             let Some(index) = self.balancer.select(&self.targets, &pick, &tried) else {
                 return Err(self.unavailable());
             };
+            tried.push(index);
             let target = self.targets[index].clone();
             if !target.breaker.as_ref().is_none_or(|b| b.allows()) {
-                tried.push(index);
+                request = Some(req);
                 last = UpstreamError::new(Kind::CircuitOpen, "circuit breaker open");
                 continue;
             }
-            tried.push(index);
-            let req = match request.take() {
-                Some(r) => r,
-                None => match &template {
-                    Some((m, u, v, h)) => {
-                        let mut r = Request::new(empty());
-                        *r.method_mut() = m.clone();
-                        *r.uri_mut() = u.clone();
-                        *r.version_mut() = *v;
-                        *r.headers_mut() = h.clone();
-                        r
-                    }
-                    None => return Err(last),
-                },
-            };
             match self.attempt(&target, req, override_host).await {
                 Attempt::Done(resp, target) => return Ok((resp, target, attempt + 1)),
                 Attempt::NotSent(req, err) => {
