@@ -3,10 +3,19 @@
 use std::collections::{HashMap, HashSet};
 
 use komainu_model::{Kind, PluginProblem, Refs};
-use komainu_store::Store;
+use komainu_store::{Store, load_all};
+use serde::Deserialize;
 
 use crate::PluginCheck;
 use crate::error::ApiResult;
+
+/// Only the identity fields of a stored document: reading ids must not parse whole documents.
+#[derive(Deserialize)]
+struct Identity {
+    id: Option<String>,
+    #[serde(rename = "clientId")]
+    client_id: Option<String>,
+}
 
 pub(crate) struct KnownIds {
     ids: HashMap<Kind, HashSet<String>>,
@@ -32,11 +41,13 @@ impl KnownIds {
             if known.ids.contains_key(kind) {
                 continue;
             }
-            let ids = store
-                .list(*kind)
+            let ids = load_all::<Identity>(store, *kind)
                 .await?
-                .iter()
-                .filter_map(|d| kind.id_of(d).map(str::to_string))
+                .into_iter()
+                .filter_map(|i| match kind.id_field() {
+                    "clientId" => i.client_id,
+                    _ => i.id,
+                })
                 .collect();
             known.ids.insert(*kind, ids);
         }
