@@ -74,3 +74,13 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<komainu_apim::Refusal> for ApiError {
+    fn from(r: komainu_apim::Refusal) -> Self {
+        match r {
+            komainu_apim::Refusal::Invalid(details) => ApiError::invalid(details),
+            komainu_apim::Refusal::NotFound(m) => ApiError::not_found(m),
+            komainu_apim::Refusal::Conflict(m) => ApiError::conflict(m),
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod body;
 mod error;
 mod keys;
 mod listing;
+mod management;
 mod ops;
 mod refs;
 mod resources;
@@ -75,8 +76,28 @@ impl Admin {
         self
     }
 
+    /// What API-management rules need to know about a write: the store, who writes, the time
+    /// (the keys' clock, so tests that shift time shift subscription dates too).
+    pub(crate) fn write_ctx(&self) -> komainu_apim::WriteCtx<'_> {
+        komainu_apim::WriteCtx {
+            store: &*self.store,
+            actor: self.auth.client_id(),
+            now_ms: self.now_ms(),
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        match &self.keys {
+            Some(k) => k.clock.now_ms(),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        }
+    }
+
     /// The admin API's routes.
     pub fn router(self) -> Router {
+        use management as m;
         use resources as r;
         let entity_routes = Router::new()
             .route("/", get(r::list).post(r::create))
@@ -98,6 +119,17 @@ impl Admin {
             )
             .route("/api/groups/{id}/apikeys", get(keys::group_keys))
             .route("/api/apis/{id}/apikeys", get(keys::api_keys))
+            .route(
+                "/api/apis/{id}/draft",
+                get(m::read_draft).put(m::save_draft).delete(m::drop_draft),
+            )
+            .route("/api/apis/{id}/_publish", post(m::publish))
+            .route("/api/apis/{id}/documentation", get(m::documentation))
+            .route("/api/apis/{id}/usage", get(m::api_usage))
+            .route(
+                "/api/api-subscriptions/{id}/usage",
+                get(m::subscription_usage),
+            )
             .route("/api/export", get(transfer::export_handler))
             .route("/api/otoroshi.json", get(transfer::export_handler))
             .route("/api/import", post(transfer::import_handler))

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use komainu_model::{FieldError, Kind, prepare};
-use komainu_store::WriteMode;
+use komainu_store::{Op, WriteMode};
 use serde_json::{Value, json};
 
 use crate::body::{self, ENTITY_LIMIT, Formats};
@@ -190,9 +190,20 @@ pub(crate) async fn delete(State(admin): State<Admin>, target: Target) -> ApiRes
             target.id()
         )));
     }
-    if !admin.store.delete(target.kind, target.id()).await? {
-        return Err(target.missing());
-    }
+    let previous = admin
+        .store
+        .get(target.kind, target.id())
+        .await?
+        .ok_or_else(|| target.missing())?;
+    let mut ops = komainu_apim::on_delete(&*admin.store, target.kind, &previous).await?;
+    ops.insert(
+        0,
+        Op::Delete {
+            kind: target.kind,
+            id: target.id().to_string(),
+        },
+    );
+    admin.store.apply(ops).await?;
     Ok(Json(json!({ "deleted": true })))
 }
 
@@ -219,13 +230,31 @@ pub(crate) async fn entities(Query(params): Query<HashMap<String, String>>) -> J
     Json(json!({"version": env!("CARGO_PKG_VERSION"), "resources": resources}))
 }
 
-/// Validates `doc` as a `kind` and writes it. Callers hold the write lock.
+/// Validates `doc` as a `kind` and writes it with everything the write implies (credentials,
+/// deployments), in one transaction. Callers hold the write lock.
 async fn save(admin: &Admin, kind: Kind, doc: Value, mode: WriteMode) -> ApiResult<Value> {
+    let raw = doc.clone();
     let refs = KnownIds::load(&*admin.store, &[kind], admin.plugins.clone()).await?;
     let stored = prepare(kind, doc, &refs).map_err(ApiError::invalid)?;
     let id = kind.id_of(&stored).expect("prepared documents have ids");
-    admin.store.put(kind, id, &stored, mode).await?;
-    Ok(stored)
+    let previous = admin.store.get(kind, id).await?;
+    match (mode, &previous) {
+        (WriteMode::Create, Some(_)) => {
+            return Err(ApiError::conflict(format!(
+                "{kind} \"{id}\" already exists"
+            )));
+        }
+        (WriteMode::Replace, None) => {
+            return Err(ApiError::not_found(format!(
+                "{kind} \"{id}\" does not exist"
+            )));
+        }
+        _ => {}
+    }
+    let planned =
+        komainu_apim::on_write(&admin.write_ctx(), kind, stored, &raw, previous.as_ref()).await?;
+    admin.store.apply(planned.ops).await?;
+    Ok(planned.doc)
 }
 
 /// Puts the path's id in the body, refusing a body that names another one.

@@ -13,6 +13,7 @@ mod jwt;
 mod rotation;
 mod scope;
 mod service;
+pub mod usage;
 
 pub use calendar::{Calendar, Windows};
 pub use check::{Remaining, Verdict};

@@ -204,6 +204,16 @@ impl KeyService {
             let id = &key.doc.client_id;
             let ((day, d), (month, m)) = key.counters.take_unsaved();
             // Counts of a window that has ended no longer matter to any quota.
+            if d > 0
+                && let Some(sub) = key.doc.metadata.get(komainu_model::SUBSCRIPTION_META)
+            {
+                batch.extend(crate::usage::increments(
+                    sub,
+                    day,
+                    w.day_end_ms,
+                    u64::from(d),
+                ));
+            }
             if d > 0 && day == w.day {
                 batch.push((
                     day_key(id),

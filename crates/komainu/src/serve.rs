@@ -63,6 +63,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
 
     let services = Services {
         keys: Some(keys.clone()),
+        ..Services::default()
     };
     let runtime = Runtime::start(store.clone(), services)
         .await

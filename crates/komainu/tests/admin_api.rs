@@ -34,6 +34,9 @@ fn samples() -> Vec<(&'static str, &'static str, Value)> {
             "id",
             json!({
                 "id": "api1", "domain": "api.example", "context_path": "/v1",
+                "state": "published", "clients": [{"id": "o", "name": "O"}],
+                "documentation": {"plans": [{"id": "p", "status": "published",
+                    "access_mode_configuration_type": "apikey"}]},
                 "backends": [{"id": "local", "backend": target()}],
                 "routes": [{"id": "ru", "frontend": {"domains": ["x/users"]}, "backend": "local"}]
             }),
@@ -51,7 +54,7 @@ fn samples() -> Vec<(&'static str, &'static str, Value)> {
         (
             "jwt-verifiers",
             "id",
-            json!({"id": "j1", "name": "J", "algoSettings": {"type": "HSAlgoSettings", "size": 512}}),
+            json!({"id": "j1", "name": "J", "algoSettings": {"type": "HSAlgoSettings", "size": 512, "secret": "s3cret"}}),
         ),
         (
             "api-subscriptions",
@@ -252,7 +255,7 @@ fn generic_otoroshi_paths_serve_the_same_resources() {
         .iter()
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.len(), 8, "{kinds:?}");
+    assert_eq!(kinds.len(), 9, "{kinds:?}");
     assert!(entities["resources"][0]["version"].get("schema").is_none());
     let (_, template) = json(gw.get("/api/apis/_template"));
     assert_eq!(template["flows"][0]["id"], "default_plugin_chain");

@@ -91,11 +91,16 @@ fn only_enabled_published_or_deprecated_apis_serve() {
     eprintln!("changes live after {took:?}");
 
     assert_eq!(
-        gw.patch(
-            "/api/apis/api_users",
-            &json!({"state": "published", "enabled": false})
-        )
-        .status(),
+        gw.patch("/api/apis/api_users", &json!({"state": "published"}))
+            .status(),
+        409,
+        "a removed API does not come back"
+    );
+    assert_eq!(gw.delete("/api/apis/api_users").status(), 200);
+    gw.create("apis", &users_api(&up, "published"));
+    assert_eq!(
+        gw.patch("/api/apis/api_users", &json!({"enabled": false}))
+            .status(),
         200
     );
     gw.wait_status("api.example.com", "/v1/orders", 404);

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    ApiDocumentation, Entity, Extra, FieldError, Kind, NgBackend, NgClientConfig, NgFrontend,
-    NgPlugins, PluginSlot, Refs, ids,
+    AccessConfig, ApiDocumentation, Entity, Extra, FieldError, Kind, NgBackend, NgClientConfig,
+    NgFrontend, NgPlugins, PluginSlot, Refs, VerifierRef, ids,
 };
 
 /// The flow every API has unless it declares its own.
@@ -382,6 +382,23 @@ impl Entity for Api {
         }
         for (i, b) in self.backends.iter().enumerate() {
             b.backend.check(&format!("backends[{i}].backend"), errors);
+        }
+        for (i, plan) in self.documentation.plans.iter().enumerate() {
+            let at = format!("documentation.plans[{i}].access_mode_configuration");
+            match plan.access() {
+                Err(e) => errors.push(FieldError::new(at, e)),
+                Ok(AccessConfig::Jwt(v) | AccessConfig::Oauth2Remote(v)) => match v {
+                    VerifierRef::Id(id) if !refs.exists(Kind::JwtVerifier, &id) => {
+                        errors.push(FieldError::new(
+                            format!("{at}.verifier"),
+                            format!("no jwt-verifier has id \"{id}\""),
+                        ))
+                    }
+                    VerifierRef::Inline(v) => v.problems(&format!("{at}.verifier"), errors),
+                    VerifierRef::Id(_) => {}
+                },
+                Ok(_) => {}
+            }
         }
         let plans: HashSet<&str> = self
             .documentation

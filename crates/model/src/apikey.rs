@@ -11,6 +11,9 @@ use crate::{Entity, Extra, FieldError, Kind, Refs, ids};
 /// Otoroshi's "unlimited" quota.
 pub const UNLIMITED: u64 = 10_000_000;
 
+/// Metadata of a key issued by a subscription: the subscription's id (usage is counted by it).
+pub const SUBSCRIPTION_META: &str = "subscription_ref";
+
 /// An entry of `authorizedEntities`: `group_x`, `route_x`, `api_x`, a bare group id, or
 /// `{"kind": "group", "id": "x"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

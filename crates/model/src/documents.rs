@@ -1,5 +1,5 @@
-//! Entities stored as documents for now and interpreted by later features: certificates (TLS) and
-//! JWT verifiers (jwt / oauth2-remote plans). Their own fields ride in `extra`.
+//! Entities stored as documents for now and interpreted by a later feature: certificates (TLS).
+//! Their own fields ride in `extra`.
 
 use std::collections::BTreeMap;
 
@@ -38,10 +38,4 @@ document_entity!(
     Certificate,
     Kind::Certificate,
     "cert_"
-);
-document_entity!(
-    /// A JWT verifier (`algoSettings`, `source`, `strict`, ... kept as written).
-    JwtVerifier,
-    Kind::JwtVerifier,
-    "jwt_verifier_"
 );

@@ -13,11 +13,13 @@ pub enum Kind {
     ApiKey,
     Certificate,
     JwtVerifier,
+    /// Unpublished work on another entity (an API's draft), Otoroshi's `Draft`.
+    Draft,
 }
 
 impl Kind {
     /// Every kind, referenced kinds first (an import writes them in this order).
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Group,
         Kind::Certificate,
         Kind::JwtVerifier,
@@ -26,6 +28,7 @@ impl Kind {
         Kind::Api,
         Kind::ApiKey,
         Kind::ApiSubscription,
+        Kind::Draft,
     ];
 
     /// Path segment under `/api/` and name of the store table.
@@ -39,6 +42,7 @@ impl Kind {
             Kind::ApiKey => "apikeys",
             Kind::Certificate => "certificates",
             Kind::JwtVerifier => "jwt-verifiers",
+            Kind::Draft => "drafts",
         }
     }
 
@@ -53,6 +57,7 @@ impl Kind {
             Kind::ApiKey => "Apikey",
             Kind::Certificate => "Certificate",
             Kind::JwtVerifier => "JwtVerifier",
+            Kind::Draft => "Draft",
         }
     }
 
@@ -60,7 +65,7 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Kind::Api | Kind::ApiSubscription => "apis.otoroshi.io",
-            Kind::Route | Kind::Backend => "proxy.otoroshi.io",
+            Kind::Route | Kind::Backend | Kind::Draft => "proxy.otoroshi.io",
             Kind::Group => "organize.otoroshi.io",
             Kind::ApiKey => "apim.otoroshi.io",
             Kind::Certificate => "pki.otoroshi.io",
@@ -88,6 +93,7 @@ impl Kind {
             Kind::ApiKey => "apikey",
             Kind::Certificate => "certificate",
             Kind::JwtVerifier => "jwt-verifier",
+            Kind::Draft => "draft",
         }
     }
 
@@ -110,6 +116,7 @@ impl Kind {
             Kind::ApiKey => "apiKeys",
             Kind::Certificate => "certificates",
             Kind::JwtVerifier => "jwtVerifiers",
+            Kind::Draft => "drafts",
         }
     }
 
@@ -123,8 +130,10 @@ impl Kind {
     /// The kinds whose ids this kind's documents refer to (checked on every write).
     pub fn references(self) -> &'static [Kind] {
         match self {
-            Kind::Api | Kind::Route => &[Kind::Backend],
+            Kind::Api => &[Kind::Backend, Kind::JwtVerifier],
+            Kind::Route => &[Kind::Backend],
             Kind::ApiSubscription => &[Kind::Api],
+            Kind::Draft => &[Kind::Backend, Kind::JwtVerifier],
             _ => &[],
         }
     }

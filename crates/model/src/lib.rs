@@ -4,6 +4,7 @@
 //! by [`prepare`], which returns *every* problem with its JSON path instead of stopping at the first.
 //! This crate does no I/O: references to other stored entities are answered through [`Refs`].
 
+mod access;
 mod aliases;
 mod api;
 mod apikey;
@@ -11,32 +12,41 @@ mod backend;
 mod client;
 mod documentation;
 mod documents;
+mod draft;
 mod entity;
 mod frontend;
 mod group;
 mod ids;
+mod jwt_verifier;
 mod kind;
 mod plugins;
 mod route;
 mod schema;
 mod subscription;
 
+pub use access::{AccessConfig, DEFAULT_TOKEN_LIFETIME_MS, KeyTemplate, MtlsAccess};
 pub use api::{
     Api, ApiBackend, ApiBackendClient, ApiBlueprint, ApiClient, ApiDeployment, ApiFlows, ApiRoute,
     ApiState, ApiTesting, DEFAULT_FLOW_ID,
 };
-pub use apikey::{ApiKey, AuthorizedEntity, Restriction, Restrictions, Rotation};
+pub use apikey::{
+    ApiKey, AuthorizedEntity, Restriction, Restrictions, Rotation, SUBSCRIPTION_META, UNLIMITED,
+};
 pub use backend::{Backend, HealthCheck, LoadBalancing, LoadBalancingType, NgBackend, NgTarget};
 pub use client::NgClientConfig;
 pub use documentation::{
     AccessMode, ApiDocumentation, ApiDocumentationPlan, ApiPricing, DocumentationResource,
-    PlanStatus,
+    DocumentationSource, PlanStatus,
 };
-pub use documents::{Certificate, JwtVerifier};
+pub use documents::Certificate;
+pub use draft::Draft;
 pub use entity::{Entity, FieldError, PluginProblem, Refs, parse, prepare, schema, template};
 pub use frontend::NgFrontend;
 pub use group::ServiceGroup;
 pub use ids::{random_alphanumeric, uuid};
+pub use jwt_verifier::{
+    AlgoSettings, JwtVerifier, TokenSource, VerificationSettings, VerifierRef, VerifierStrategy,
+};
 pub use kind::Kind;
 pub use plugins::{NgPlugins, PluginSlot};
 pub use route::Route;

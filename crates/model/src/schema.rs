@@ -7,8 +7,8 @@ use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
 use crate::{
-    Api, ApiKey, ApiSubscription, Backend, Certificate, FieldError, JwtVerifier, Kind, Route,
-    ServiceGroup,
+    Api, ApiKey, ApiSubscription, Backend, Certificate, Draft, FieldError, JwtVerifier, Kind,
+    Route, ServiceGroup,
 };
 
 struct Compiled {
@@ -17,7 +17,8 @@ struct Compiled {
 }
 
 fn compiled(kind: Kind) -> &'static Compiled {
-    static CACHE: [OnceLock<Compiled>; Kind::ALL.len()] = [const { OnceLock::new() }; 8];
+    static CACHE: [OnceLock<Compiled>; Kind::ALL.len()] =
+        [const { OnceLock::new() }; Kind::ALL.len()];
     let slot = &CACHE[Kind::ALL.iter().position(|k| *k == kind).expect("listed")];
     slot.get_or_init(|| {
         let schema = match kind {
@@ -29,6 +30,7 @@ fn compiled(kind: Kind) -> &'static Compiled {
             Kind::ApiKey => schemars::schema_for!(ApiKey),
             Kind::Certificate => schemars::schema_for!(Certificate),
             Kind::JwtVerifier => schemars::schema_for!(JwtVerifier),
+            Kind::Draft => schemars::schema_for!(Draft),
         };
         let schema = serde_json::to_value(schema).expect("schemas serialize");
         let validator = jsonschema::validator_for(&schema).expect("derived schemas compile");

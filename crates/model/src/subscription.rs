@@ -16,6 +16,8 @@ pub enum SubscriptionStatus {
     Disabled,
     Deprecated,
     Pending,
+    /// Ended for good (Komainu: `dates.closed_at` is set).
+    Closed,
 }
 
 /// Lifecycle timestamps, milliseconds since the epoch.

@@ -63,6 +63,18 @@ impl Chain {
         Ok(Chain { instances })
     }
 
+    /// Runs `plugin` before every other plugin of the chain, on every path (a flow's plan security).
+    pub fn prepend(&mut self, plugin: Arc<dyn Plugin>) {
+        self.instances.insert(
+            0,
+            PluginInstance {
+                plugin,
+                include: None,
+                exclude: None,
+            },
+        );
+    }
+
     pub fn is_empty(&self) -> bool {
         self.instances.is_empty()
     }

@@ -14,16 +14,20 @@ pub mod registry;
 mod additional_headers;
 mod allow_http_methods;
 pub mod apikey_calls;
+pub mod consumers;
 mod cors;
 mod force_https;
 mod gzip;
 mod ip_address_lists;
+mod jwks;
+pub mod jwt_verifier;
 mod maintenance_mode;
 mod override_host;
 mod read_only_calls;
 mod redirection;
 mod remove_headers;
 mod static_response;
+pub mod token_endpoint;
 
 pub use body::{Body, BoxError, empty, full};
 pub use chain::{Chain, PluginInstance};
@@ -36,4 +40,6 @@ pub use phase::{Outcome, Plugin, RequestCtx};
 pub struct Services {
     /// API keys (absent when only checking configs, as the admin API does).
     pub keys: Option<std::sync::Arc<komainu_keys::KeyService>>,
+    /// Remote key sets of JWT verifiers, kept across snapshots.
+    pub jwks: std::sync::Arc<jwks::Jwks>,
 }

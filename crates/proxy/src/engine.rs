@@ -6,8 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
+use komainu_plugins::token_endpoint::BODY_LIMIT;
 use komainu_plugins::{Body, Outcome, RequestCtx, gateway_error};
 use komainu_plugins::{RouteIdentity, cookie};
 use komainu_runtime::{RequestView, Runtime};
@@ -181,6 +182,18 @@ impl Proxy {
         };
         let mut resp = match early {
             Outcome::Respond(r) => r,
+            Outcome::Continue if route.endpoint.is_some() => {
+                let endpoint = route.endpoint.as_ref().expect("checked");
+                match Limited::new(body, BODY_LIMIT).collect().await {
+                    Ok(bytes) => endpoint.respond(&parts, &bytes.to_bytes(), &mut ctx),
+                    Err(_) => gateway_error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "errors.entity.too.big",
+                        "request body too large",
+                        html,
+                    ),
+                }
+            }
             Outcome::Continue => {
                 let mut resp = match chain.backend_call(&parts, &mut ctx) {
                     Some(r) => r,

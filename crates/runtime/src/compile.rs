@@ -5,7 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use komainu_model::{Api, ApiState, NgBackend, NgClientConfig, PluginSlot};
+use komainu_model::{
+    AccessConfig, Api, ApiState, DEFAULT_TOKEN_LIFETIME_MS, NgBackend, NgClientConfig, PlanStatus,
+    PluginSlot, VerifierRef,
+};
+use komainu_plugins::consumers::{self, PlanGuard};
+use komainu_plugins::token_endpoint::{TOKEN_PATH, TokenEndpoint};
 use komainu_plugins::{Chain, Services};
 use komainu_upstream::Backend;
 
@@ -67,32 +72,148 @@ impl Builder<'_> {
         self.router.add(host, Arc::new(CompiledRoute::new(spec)));
     }
 
+    /// An API's routes: the live ones while it serves, and its draft's (or, while staging, its
+    /// own) behind the testing header when testing is enabled.
     fn api(&mut self, api: &Api) {
-        let testing = match api.state {
-            ApiState::Published | ApiState::Deprecated => None,
-            ApiState::Staging if api.testing.enabled => Some((
-                api.testing.header_key.clone(),
-                api.testing.header_value.clone(),
-            )),
-            ApiState::Staging | ApiState::Removed => return,
-        };
         if !api.enabled {
             return;
         }
+        let draft = self.entities.drafts.get(&api.id).and_then(|d| {
+            match komainu_model::parse::<Api>(&d.content) {
+                Ok(mut draft) => {
+                    draft.id = api.id.clone();
+                    Some(draft)
+                }
+                Err(e) => {
+                    self.problems
+                        .push(format!("api {}: draft unreadable: {}", api.id, e.message));
+                    None
+                }
+            }
+        });
+        let testing = |a: &Api| {
+            a.testing
+                .enabled
+                .then(|| (a.testing.header_key.clone(), a.testing.header_value.clone()))
+        };
+        match api.state {
+            ApiState::Published | ApiState::Deprecated => {
+                self.api_routes(api, None);
+                if let Some(d) = &draft
+                    && let Some(t) = testing(d)
+                {
+                    self.api_routes(d, Some(t));
+                }
+            }
+            ApiState::Staging => {
+                let source = draft.as_ref().unwrap_or(api);
+                if let Some(t) = testing(source) {
+                    self.api_routes(source, Some(t));
+                }
+            }
+            ApiState::Removed => {}
+        }
+    }
+
+    /// What each plan of `plans` requires of a call; `None` when a plan cannot be enforced.
+    fn guards(&mut self, api: &Api, plans: &[String], testing: bool) -> Option<Vec<PlanGuard>> {
+        let mut guards = Vec::new();
+        for id in plans {
+            let Some(plan) = api.documentation.plans.iter().find(|p| &p.id == id) else {
+                continue;
+            };
+            let active = match plan.status {
+                PlanStatus::Published | PlanStatus::Deprecated => true,
+                PlanStatus::Staging => testing,
+                PlanStatus::Closed => false,
+            };
+            if !active {
+                continue;
+            }
+            let verifier = |b: &mut Self, v: VerifierRef| match v {
+                VerifierRef::Inline(v) => Some(v),
+                VerifierRef::Id(id) => match b.entities.verifiers.get(&id) {
+                    Some(v) => Some(Box::new((**v).clone())),
+                    None => {
+                        b.problems.push(format!(
+                            "api {} plan {}: jwt-verifier \"{id}\" not found",
+                            api.id, plan.id
+                        ));
+                        None
+                    }
+                },
+            };
+            let guard = match plan.access() {
+                Ok(AccessConfig::Keyless) => PlanGuard::Keyless,
+                Ok(AccessConfig::Apikey(_) | AccessConfig::Oauth2Local(_)) => PlanGuard::Apikey,
+                Ok(AccessConfig::Jwt(v) | AccessConfig::Oauth2Remote(v)) => {
+                    PlanGuard::Jwt(verifier(self, v)?)
+                }
+                Ok(AccessConfig::Mtls(_)) => PlanGuard::Mtls,
+                Err(e) => {
+                    self.problems
+                        .push(format!("api {} plan {}: {e}", api.id, plan.id));
+                    return None;
+                }
+            };
+            guards.push(guard);
+        }
+        Some(guards)
+    }
+
+    /// The flow's plugins, preceded by the security of the plans it lists.
+    fn flow_chain(&mut self, api: &Api, flow_id: &str, testing: bool) -> Option<Arc<Chain>> {
+        let flow = api.flow(flow_id)?;
+        let mut chain = self.chain(
+            &format!("api {} flow {}", api.id, flow.id),
+            flow.plugins.as_slice(),
+        )?;
+        if !flow.consumers.is_empty() {
+            let guards = self.guards(api, &flow.consumers, testing)?;
+            match consumers::build(guards, self.services) {
+                Ok(p) => chain.prepend(p),
+                Err(e) => {
+                    self.problems
+                        .push(format!("api {} flow {}: {e}", api.id, flow.id));
+                    return None;
+                }
+            }
+        }
+        Some(Arc::new(chain))
+    }
+
+    /// The token lifetime of the first active `oauth2-local` plan among the flows' plans.
+    fn token_lifetime(api: &Api, flows: &[&str], testing: bool) -> Option<u64> {
+        api.flows
+            .iter()
+            .filter(|f| flows.contains(&f.id.as_str()))
+            .flat_map(|f| &f.consumers)
+            .filter_map(|id| api.documentation.plans.iter().find(|p| &p.id == id))
+            .filter(|p| match p.status {
+                PlanStatus::Published | PlanStatus::Deprecated => true,
+                PlanStatus::Staging => testing,
+                PlanStatus::Closed => false,
+            })
+            .find_map(|p| match p.access() {
+                Ok(AccessConfig::Oauth2Local(t)) => {
+                    Some(t.expiration.unwrap_or(DEFAULT_TOKEN_LIFETIME_MS))
+                }
+                _ => None,
+            })
+    }
+
+    fn api_routes(&mut self, api: &Api, testing: Option<(String, String)>) {
         let mut chains: HashMap<&str, Option<Arc<Chain>>> = HashMap::new();
         for route in api.routes.iter().filter(|r| r.enabled) {
             let owner = format!("api {} route {}", api.id, route.id);
-            let chain = chains
-                .entry(route.flow_ref.as_str())
-                .or_insert_with(|| {
-                    let flow = api.flow(&route.flow_ref)?;
-                    self.chain(
-                        &format!("api {} flow {}", api.id, flow.id),
-                        flow.plugins.as_slice(),
-                    )
-                    .map(Arc::new)
-                })
-                .clone();
+            let chain = match chains.get(route.flow_ref.as_str()) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.flow_chain(api, &route.flow_ref, testing.is_some());
+                    chains.insert(route.flow_ref.as_str(), c.clone());
+                    c
+                }
+            };
             let Some(chain) = chain else {
                 self.problems
                     .push(format!("{owner}: flow \"{}\" unusable", route.flow_ref));
@@ -139,10 +260,41 @@ impl Builder<'_> {
                     rewrite: ng.rewrite,
                     backend: backend.clone(),
                     chain: chain.clone(),
+                    endpoint: None,
                 };
                 self.add(host, spec);
             }
         }
+        let flows: Vec<&str> = chains.keys().copied().collect();
+        if let Some(lifetime) = Self::token_lifetime(api, &flows, testing.is_some()) {
+            self.token_route(api, lifetime, testing);
+        }
+    }
+
+    /// `POST /.well-known/otoroshi/oauth/token` on the API's domain, for its oauth2-local plans.
+    fn token_route(&mut self, api: &Api, lifetime_ms: u64, testing: Option<(String, String)>) {
+        let backend = self.backend(&NgBackend::default(), &NgClientConfig::default());
+        let endpoint = TokenEndpoint::new(self.services.keys.clone(), lifetime_ms);
+        let spec = RouteSpec {
+            id: format!("{}_oauth_token", api.id),
+            name: "client credentials token endpoint".into(),
+            api_id: Some(api.id.clone()),
+            groups: api.groups.clone(),
+            path: TOKEN_PATH.into(),
+            exact: true,
+            strip_path: false,
+            methods: vec!["POST".into()],
+            headers: Vec::new(),
+            query: Vec::new(),
+            testing,
+            root: "/".into(),
+            rewrite: false,
+            backend,
+            chain: Arc::new(Chain::default()),
+            endpoint: Some(Arc::new(endpoint)),
+        };
+        let host = api.domain.clone();
+        self.add(&host, spec);
     }
 
     fn route(&mut self, route: &komainu_model::Route) {
@@ -184,6 +336,7 @@ impl Builder<'_> {
                 rewrite: ng.rewrite,
                 backend: backend.clone(),
                 chain: chain.clone(),
+                endpoint: None,
             };
             self.add(host, spec);
         }

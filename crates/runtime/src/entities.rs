@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use komainu_model::{Api, Backend, Entity, Kind, Route, parse};
+use komainu_model::{Api, Backend, Draft, Entity, JwtVerifier, Kind, Route, parse};
 use komainu_store::{Store, StoreResult, load_all};
 
 #[derive(Clone, Default)]
@@ -12,10 +12,19 @@ pub struct Entities {
     pub apis: BTreeMap<String, Arc<Api>>,
     pub routes: BTreeMap<String, Arc<Route>>,
     pub backends: BTreeMap<String, Arc<Backend>>,
+    /// API drafts, by API id (served behind the testing header).
+    pub drafts: BTreeMap<String, Arc<Draft>>,
+    pub verifiers: BTreeMap<String, Arc<JwtVerifier>>,
 }
 
 /// The kinds a routing snapshot is built from.
-pub(crate) const ROUTING_KINDS: [Kind; 3] = [Kind::Api, Kind::Route, Kind::Backend];
+pub(crate) const ROUTING_KINDS: [Kind; 5] = [
+    Kind::Api,
+    Kind::Route,
+    Kind::Backend,
+    Kind::Draft,
+    Kind::JwtVerifier,
+];
 
 fn typed<T: Entity>(kind: Kind, doc: &serde_json::Value) -> Option<(String, Arc<T>)> {
     let id = kind.id_of(doc)?.to_string();
@@ -49,6 +58,10 @@ impl Entities {
             Kind::Route => self.routes = by_id(load_all::<Route>(store, kind).await?, |r| &r.id),
             Kind::Backend => {
                 self.backends = by_id(load_all::<Backend>(store, kind).await?, |b| &b.id)
+            }
+            Kind::Draft => self.drafts = by_id(load_all::<Draft>(store, kind).await?, |d| &d.id),
+            Kind::JwtVerifier => {
+                self.verifiers = by_id(load_all::<JwtVerifier>(store, kind).await?, |v| &v.id)
             }
             _ => {}
         }
@@ -85,6 +98,8 @@ impl Entities {
             Kind::Api => apply(&mut self.apis, kind, id, doc),
             Kind::Route => apply(&mut self.routes, kind, id, doc),
             Kind::Backend => apply(&mut self.backends, kind, id, doc),
+            Kind::Draft => apply(&mut self.drafts, kind, id, doc),
+            Kind::JwtVerifier => apply(&mut self.verifiers, kind, id, doc),
             _ => {}
         }
         Ok(())

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, Method};
+use komainu_plugins::token_endpoint::Endpoint;
 use komainu_plugins::{Chain, RouteIdentity};
 use komainu_upstream::Backend;
 
@@ -39,6 +40,8 @@ pub struct CompiledRoute {
     pub rewrite: bool,
     pub backend: Arc<Backend>,
     pub chain: Arc<Chain>,
+    /// Answered by the gateway itself (the OAuth2 token endpoint), not by the backend.
+    pub endpoint: Option<Arc<dyn Endpoint>>,
 }
 
 pub(crate) struct RouteSpec {
@@ -57,6 +60,7 @@ pub(crate) struct RouteSpec {
     pub rewrite: bool,
     pub backend: Arc<Backend>,
     pub chain: Arc<Chain>,
+    pub endpoint: Option<Arc<dyn Endpoint>>,
 }
 
 pub(crate) fn parse_pattern(path: &str) -> Vec<Segment> {
@@ -100,6 +104,7 @@ impl CompiledRoute {
             rewrite: spec.rewrite,
             backend: spec.backend,
             chain: spec.chain,
+            endpoint: spec.endpoint,
         }
     }
 

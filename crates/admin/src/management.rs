@@ -1,0 +1,232 @@
+//! API-management endpoints beyond CRUD: an API's draft, its publication, its documentation, and
+//! the consumption of subscriptions.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use komainu_keys::usage::{self, SubscriptionUsage};
+use komainu_model::{Api, ApiSubscription, Kind, parse, prepare};
+use komainu_store::{Op, load_all};
+use serde_json::{Value, json};
+
+use crate::Admin;
+use crate::body::{self, ENTITY_LIMIT, Formats};
+use crate::error::{ApiError, ApiResult};
+use crate::refs::KnownIds;
+
+fn no_api(id: &str) -> ApiError {
+    ApiError::not_found(format!("Api \"{id}\" does not exist"))
+}
+
+async fn api(admin: &Admin, id: &str) -> ApiResult<Api> {
+    let doc = admin
+        .store
+        .get(Kind::Api, id)
+        .await?
+        .ok_or_else(|| no_api(id))?;
+    parse(&doc).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.message))
+}
+
+/// `GET /api/apis/:id/draft`: the drafted API.
+pub(crate) async fn read_draft(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let draft = admin.store.get(Kind::Draft, &id).await?;
+    let content = draft.and_then(|mut d| d.get_mut("content").map(Value::take));
+    content
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("Api \"{id}\" has no draft")))
+}
+
+/// `PUT /api/apis/:id/draft`: saves the next version of the API (validated as an API) without
+/// touching the live one.
+pub(crate) async fn save_draft(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let mut content = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    let _guard = admin.writes.lock().await;
+    let live = api(&admin, &id).await?;
+    let Some(obj) = content.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "a draft is an API document (a JSON object)",
+        ));
+    };
+    match obj.get("id").and_then(Value::as_str) {
+        Some(other) if !other.is_empty() && other != id => {
+            return Err(ApiError::invalid(vec![komainu_model::FieldError::new(
+                "id",
+                format!("\"{other}\" differs from the id in the path, \"{id}\""),
+            )]));
+        }
+        _ => {
+            obj.insert("id".into(), Value::String(id.clone()));
+        }
+    }
+    obj.remove("deployments");
+    let refs = KnownIds::load(&*admin.store, &[Kind::Api], admin.plugins.clone()).await?;
+    let content = prepare(Kind::Api, content, &refs).map_err(ApiError::invalid)?;
+    let draft = json!({
+        "id": id,
+        "name": live.name,
+        "kind": Kind::Api.name(),
+        "content": content,
+    });
+    admin
+        .store
+        .apply(vec![Op::Put {
+            kind: Kind::Draft,
+            id: id.clone(),
+            doc: draft,
+        }])
+        .await?;
+    Ok(Json(content))
+}
+
+/// `DELETE /api/apis/:id/draft`.
+pub(crate) async fn drop_draft(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let _guard = admin.writes.lock().await;
+    if !admin.store.delete(Kind::Draft, &id).await? {
+        return Err(ApiError::not_found(format!("Api \"{id}\" has no draft")));
+    }
+    Ok(Json(json!({"deleted": true})))
+}
+
+/// `POST /api/apis/:id/_publish`: applies the draft (if any), sets `published`, records a
+/// deployment; refused (409) from `deprecated` or `removed`.
+pub(crate) async fn publish(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let _guard = admin.writes.lock().await;
+    let (candidate, live, had_draft) = komainu_apim::publish_candidate(&*admin.store, &id).await?;
+    let refs = KnownIds::load(&*admin.store, &[Kind::Api], admin.plugins.clone()).await?;
+    let candidate = prepare(Kind::Api, candidate, &refs).map_err(ApiError::invalid)?;
+    let planned = komainu_apim::publish(&admin.write_ctx(), candidate, &live, had_draft).await?;
+    admin.store.apply(planned.ops).await?;
+    Ok(Json(planned.doc))
+}
+
+/// `GET /api/apis/:id/documentation`: the documentation data, with the remote `source` (when set)
+/// fetched and laid over the stored fields.
+pub(crate) async fn documentation(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let api = api(&admin, &id).await?;
+    let mut doc = serde_json::to_value(&api.documentation).expect("serializes");
+    if let Some(source) = &api.documentation.source {
+        let remote = fetch_source(source).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("documentation source {}: {e}", source.url),
+            )
+        })?;
+        if let (Some(local), Value::Object(remote)) = (doc.as_object_mut(), remote) {
+            local.extend(remote);
+        }
+    }
+    Ok(Json(doc))
+}
+
+async fn fetch_source(source: &komainu_model::DocumentationSource) -> Result<Value, String> {
+    let redirects = if source.follow_redirects {
+        reqwest::redirect::Policy::limited(5)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    let client = reqwest::Client::builder()
+        .redirect(redirects)
+        .timeout(Duration::from_millis(source.timeout.max(1)))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut request = client.get(&source.url);
+    for (k, v) in &source.headers {
+        request = request.header(k, v);
+    }
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    response
+        .json::<Value>()
+        .await
+        .map_err(|e| format!("not JSON: {e}"))
+}
+
+/// Counts made in the last second are written before reading, so usage is current.
+async fn flushed(admin: &Admin) {
+    if let Some(keys) = &admin.keys
+        && let Err(e) = keys.flush().await
+    {
+        tracing::warn!(error = %e, "cannot persist counts before reading usage");
+    }
+}
+
+/// `GET /api/api-subscriptions/:id/usage`.
+pub(crate) async fn subscription_usage(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let doc = admin
+        .store
+        .get(Kind::ApiSubscription, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("ApiSubscription \"{id}\" does not exist")))?;
+    let sub: ApiSubscription = parse(&doc).map_err(|e| ApiError::bad_request(e.message))?;
+    flushed(&admin).await;
+    let usage = usage::read(&*admin.store, &id, admin.now_ms()).await?;
+    Ok(Json(json!({
+        "subscription": sub.id,
+        "api_ref": sub.api_ref,
+        "plan_ref": sub.plan_ref,
+        "total": usage.total,
+        "days": usage.days,
+    })))
+}
+
+/// `GET /api/apis/:id/usage`: consumption per plan, summed over its subscriptions.
+pub(crate) async fn api_usage(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let api = api(&admin, &id).await?;
+    flushed(&admin).await;
+    let mut plans: BTreeMap<String, (usize, SubscriptionUsage)> = api
+        .documentation
+        .plans
+        .iter()
+        .map(|p| (p.id.clone(), Default::default()))
+        .collect();
+    let mut total = SubscriptionUsage::default();
+    let subs = load_all::<ApiSubscription>(&*admin.store, Kind::ApiSubscription).await?;
+    for sub in subs.iter().filter(|s| s.api_ref == id) {
+        let u = usage::read(&*admin.store, &sub.id, admin.now_ms()).await?;
+        let entry = plans.entry(sub.plan_ref.clone()).or_default();
+        entry.0 += 1;
+        entry.1.add(&u);
+        total.add(&u);
+    }
+    let plans: Vec<Value> = plans
+        .into_iter()
+        .map(|(plan, (subscriptions, u))| {
+            json!({"plan_ref": plan, "subscriptions": subscriptions, "total": u.total, "days": u.days})
+        })
+        .collect();
+    Ok(Json(json!({
+        "api": id,
+        "total": total.total,
+        "days": total.days,
+        "plans": plans,
+    })))
+}

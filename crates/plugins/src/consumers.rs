@@ -1,0 +1,132 @@
+//! The security a flow's plans add (seed 000's consumers): each published or deprecated plan the
+//! flow lists admits calls its own way, and a call passes when any one of them admits it.
+//!
+//! `keyless` admits everything; `apikey` and `oauth2-local` run ApikeyCalls (a key issued by a
+//! subscription, or authorized on the API or its groups; oauth2-local's access tokens are JWTs
+//! signed with the key's secret, which ApikeyCalls accepts); `jwt` and `oauth2-remote` verify a
+//! token with a JWT verifier; `mtls` needs a client certificate, which the plain-HTTP listener
+//! never has. When every plan refuses, the client hears the most telling refusal: one about the
+//! credentials it presented rather than about ones it did not present.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::request::Parts;
+use komainu_model::JwtVerifier;
+use serde_json::Value;
+
+use crate::jwt_verifier::{Checked, Verifier};
+use crate::{Outcome, Plugin, RequestCtx, Services, apikey_calls, gateway_error};
+
+/// What one plan needs of a call.
+pub enum PlanGuard {
+    Keyless,
+    /// ApikeyCalls with its default configuration.
+    Apikey,
+    Jwt(Box<JwtVerifier>),
+    Mtls,
+}
+
+enum Guard {
+    Keyless,
+    Apikey(Arc<dyn Plugin>),
+    Jwt(Verifier),
+    Mtls,
+}
+
+/// The claims of the token a `jwt` / `oauth2-remote` plan accepted, for later phases.
+#[derive(Clone)]
+pub struct VerifiedClaims(pub Arc<Value>);
+
+struct Consumers {
+    guards: Vec<Guard>,
+}
+
+/// Causes that mean "no credentials of this kind were presented".
+const ABSENT: [&str; 3] = [
+    "errors.no.api.key",
+    "error.expected.token.not.found",
+    "errors.no.client.certificate",
+];
+
+fn cause(resp: &http::Response<crate::Body>) -> &str {
+    resp.headers()
+        .get("otoroshi-error-cause")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+impl Plugin for Consumers {
+    fn access(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
+        let mut absent = None;
+        let mut refused = None;
+        for guard in &self.guards {
+            let response = match guard {
+                Guard::Keyless => return Outcome::Continue,
+                Guard::Apikey(p) => match p.access(req, ctx) {
+                    Outcome::Continue => return Outcome::Continue,
+                    Outcome::Respond(r) => r,
+                },
+                Guard::Jwt(v) => match v.check(req) {
+                    Checked::Passed(claims) => {
+                        ctx.attrs.insert(VerifiedClaims(Arc::new(claims)));
+                        return Outcome::Continue;
+                    }
+                    Checked::Absent if !v.strict() => return Outcome::Continue,
+                    Checked::Absent => gateway_error(
+                        StatusCode::BAD_REQUEST,
+                        "error.expected.token.not.found",
+                        "no token found",
+                        ctx.html,
+                    ),
+                    Checked::Bad => gateway_error(
+                        StatusCode::BAD_REQUEST,
+                        "error.bad.token",
+                        "bad token",
+                        ctx.html,
+                    ),
+                },
+                Guard::Mtls => gateway_error(
+                    StatusCode::UNAUTHORIZED,
+                    "errors.no.client.certificate",
+                    "a client certificate is required",
+                    ctx.html,
+                ),
+            };
+            let slot = if ABSENT.contains(&cause(&response)) {
+                &mut absent
+            } else {
+                &mut refused
+            };
+            slot.get_or_insert(response);
+        }
+        Outcome::Respond(refused.or(absent).unwrap_or_else(|| {
+            gateway_error(
+                StatusCode::FORBIDDEN,
+                "errors.no.plan",
+                "no published plan admits calls here",
+                ctx.html,
+            )
+        }))
+    }
+}
+
+/// The plugin enforcing `guards` (an empty list admits nothing: the flow's plans are all closed
+/// or unpublished).
+pub fn build(guards: Vec<PlanGuard>, services: &Services) -> Result<Arc<dyn Plugin>, String> {
+    let guards = guards
+        .into_iter()
+        .map(|g| {
+            Ok(match g {
+                PlanGuard::Keyless => Guard::Keyless,
+                PlanGuard::Apikey => Guard::Apikey(apikey_calls::build(
+                    &Value::Object(Default::default()),
+                    services,
+                )?),
+                PlanGuard::Jwt(v) => Guard::Jwt(Verifier::build(&v, services)?),
+                PlanGuard::Mtls => Guard::Mtls,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Arc::new(Consumers { guards }))
+}
