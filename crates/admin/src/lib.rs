@@ -124,6 +124,11 @@ impl Admin {
                 get(m::read_draft).put(m::save_draft).delete(m::drop_draft),
             )
             .route("/api/apis/{id}/_publish", post(m::publish))
+            .route("/api/apis/_openapi", post(m::import_openapi))
+            .route(
+                "/apis/apis.otoroshi.io/v1/apis/_openapi",
+                post(m::import_openapi),
+            )
             .route("/api/apis/{id}/documentation", get(m::documentation))
             .route("/api/apis/{id}/usage", get(m::api_usage))
             .route(

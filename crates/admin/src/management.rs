@@ -6,17 +6,19 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use komainu_keys::usage::{self, SubscriptionUsage};
 use komainu_model::{Api, ApiSubscription, Kind, parse, prepare};
-use komainu_store::{Op, load_all};
+use komainu_store::{Op, WriteMode, load_all};
 use serde_json::{Value, json};
 
-use crate::Admin;
 use crate::body::{self, ENTITY_LIMIT, Formats};
 use crate::error::{ApiError, ApiResult};
 use crate::refs::KnownIds;
+use crate::{Admin, resources};
 
 fn no_api(id: &str) -> ApiError {
     ApiError::not_found(format!("Api \"{id}\" does not exist"))
@@ -162,6 +164,48 @@ async fn fetch_source(source: &komainu_model::DocumentationSource) -> Result<Val
         .json::<Value>()
         .await
         .map_err(|e| format!("not JSON: {e}"))
+}
+
+/// `POST /api/apis/_openapi?domain=&context_path=`: an API (staging) from an OpenAPI 3.x or
+/// Swagger 2.0 document, JSON or YAML, given as the body or as `{"url": ...}`.
+pub(crate) async fn import_openapi(
+    State(admin): State<Admin>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut spec = body::read(&headers, body, ENTITY_LIMIT, Formats::JsonOrYaml).await?;
+    if let Some(url) = spec.get("url").and_then(Value::as_str)
+        && spec.get("openapi").is_none()
+        && spec.get("swagger").is_none()
+    {
+        spec = fetch_spec(url).await.map_err(|e| {
+            ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot read {url}: {e}"))
+        })?;
+    }
+    let placement = komainu_apim::openapi::Placement {
+        domain: params.get("domain").cloned().unwrap_or_default(),
+        context_path: params.get("context_path").cloned().unwrap_or_default(),
+    };
+    let api = komainu_apim::openapi::import(&spec, &placement).map_err(ApiError::invalid)?;
+    let _guard = admin.writes.lock().await;
+    let stored = resources::save(&admin, Kind::Api, api, WriteMode::Create).await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+async fn fetch_spec(url: &str) -> Result<Value, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    serde_json::from_str(&text)
+        .or_else(|_| serde_norway::from_str(&text))
+        .map_err(|e| format!("neither JSON nor YAML: {e}"))
 }
 
 /// Counts made in the last second are written before reading, so usage is current.

@@ -232,7 +232,12 @@ pub(crate) async fn entities(Query(params): Query<HashMap<String, String>>) -> J
 
 /// Validates `doc` as a `kind` and writes it with everything the write implies (credentials,
 /// deployments), in one transaction. Callers hold the write lock.
-async fn save(admin: &Admin, kind: Kind, doc: Value, mode: WriteMode) -> ApiResult<Value> {
+pub(crate) async fn save(
+    admin: &Admin,
+    kind: Kind,
+    doc: Value,
+    mode: WriteMode,
+) -> ApiResult<Value> {
     let raw = doc.clone();
     let refs = KnownIds::load(&*admin.store, &[kind], admin.plugins.clone()).await?;
     let stored = prepare(kind, doc, &refs).map_err(ApiError::invalid)?;

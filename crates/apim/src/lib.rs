@@ -9,7 +9,7 @@
 mod credentials;
 mod effects;
 mod lifecycle;
-// openapi
+pub mod openapi;
 mod subscriptions;
 
 use komainu_model::FieldError;

@@ -68,8 +68,8 @@ pub(crate) fn admit_new(
     d.processed_at = Some(now_ms);
     d.started_at = Some(now_ms);
     d.closed_at = None;
-    d.paused_at = (!sub.enabled).then_some(now_ms);
-    settle(sub, raw);
+    settle(sub, raw, None);
+    sub.dates.paused_at = (!sub.enabled).then_some(now_ms);
     Ok(())
 }
 
@@ -105,7 +105,7 @@ pub(crate) fn admit_update(
     d.processed_at = Some(now_ms);
     d.started_at = prev.dates.started_at;
     d.closed_at = prev.dates.closed_at.or(closing.then_some(now_ms));
-    settle(sub, raw);
+    settle(sub, raw, Some(prev));
     d_pause(prev, sub, now_ms);
     Ok(())
 }
@@ -120,12 +120,23 @@ fn raw_enables(raw: &Value) -> bool {
 }
 
 /// `enabled` and `status` say the same thing: Otoroshi 18 writes `status`, seed 001 `enabled`.
-/// A write that gives only `status` decides `enabled`; both are then written back.
-fn settle(sub: &mut ApiSubscription, raw: &Value) {
-    if raw.get("enabled").is_none()
-        && let Some(s) = status_of(raw)
-    {
-        sub.enabled = s == "enabled";
+/// A write that gives only `status`, or changes only `status` (a merge patch of a stored
+/// document carries both), decides `enabled`; both are then written back.
+fn settle(sub: &mut ApiSubscription, raw: &Value, prev: Option<&ApiSubscription>) {
+    if let Some(s) = status_of(raw) {
+        let given_enabled = raw.get("enabled").and_then(Value::as_bool);
+        let prev_status = prev
+            .and_then(|p| p.status)
+            .and_then(|st| serde_json::to_value(st).ok());
+        let status_changed = prev_status.as_ref().and_then(Value::as_str) != Some(s);
+        let enabled_changed = match (given_enabled, prev) {
+            (Some(e), Some(p)) => e != p.enabled,
+            (given, None) => given.is_some(),
+            (None, Some(_)) => false,
+        };
+        if given_enabled.is_none() || (status_changed && !enabled_changed) {
+            sub.enabled = s == "enabled";
+        }
     }
     if sub.dates.closed_at.is_some() {
         sub.enabled = false;

@@ -46,6 +46,9 @@ pub enum Command {
         #[arg(long)]
         replace: bool,
     },
+    /// Work with OpenAPI documents.
+    #[command(subcommand)]
+    Openapi(OpenapiCommand),
     /// Write every stored entity as one document.
     Export {
         /// File to write (standard output when absent).
@@ -54,6 +57,21 @@ pub enum Command {
         /// Write YAML instead of JSON.
         #[arg(long)]
         yaml: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OpenapiCommand {
+    /// Create an API (in staging) from an OpenAPI 3.x or Swagger 2.0 document, JSON or YAML.
+    Import {
+        /// The OpenAPI document (`.yaml` / `.yml` read as YAML).
+        file: PathBuf,
+        /// Domain the API is served on.
+        #[arg(long, default_value = "")]
+        domain: String,
+        /// Path prefix of every route of the API.
+        #[arg(long, default_value = "")]
+        context_path: String,
     },
 }
 

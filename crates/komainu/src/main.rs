@@ -45,6 +45,11 @@ fn main() -> ExitCode {
             Command::Import { file, replace } => {
                 storage::import_file(&cli.storage, &file, replace).await
             }
+            Command::Openapi(cli::OpenapiCommand::Import {
+                file,
+                domain,
+                context_path,
+            }) => storage::import_openapi(&cli.storage, &file, domain, context_path).await,
             Command::Export { output, yaml } => {
                 storage::export(&cli.storage, output.as_deref(), yaml).await
             }

@@ -68,6 +68,50 @@ pub async fn import_file(args: &StorageArgs, file: &Path, replace: bool) -> anyh
     }
 }
 
+/// `komainu openapi import`: the API an OpenAPI document describes, written like an import.
+pub async fn import_openapi(
+    args: &StorageArgs,
+    file: &Path,
+    domain: String,
+    context_path: String,
+) -> anyhow::Result<()> {
+    let spec = read_document(file)?;
+    let placement = komainu_apim::openapi::Placement {
+        domain,
+        context_path,
+    };
+    let api = komainu_apim::openapi::import(&spec, &placement).map_err(|errors| {
+        for e in &errors {
+            eprintln!("  {}: {}", e.path, e.message);
+        }
+        anyhow::anyhow!(
+            "{} is not an OpenAPI document Komainu can import",
+            file.display()
+        )
+    })?;
+    let id = api["id"].as_str().unwrap_or_default().to_string();
+    let store = open(args)?;
+    match komainu_admin::import(
+        &*store,
+        serde_json::json!({"apis": [api]}),
+        ImportMode::Merge,
+        plugin_check(),
+    )
+    .await
+    {
+        Ok(_) => {
+            println!("created API {id} (staging): publish it with POST /api/apis/{id}/_publish");
+            Ok(())
+        }
+        Err(e) => {
+            for d in &e.details {
+                eprintln!("  {}: {}", d.path, d.message);
+            }
+            bail!("import refused, nothing was written: {}", e.error)
+        }
+    }
+}
+
 pub async fn export(args: &StorageArgs, output: Option<&Path>, yaml: bool) -> anyhow::Result<()> {
     let store = open(args)?;
     let doc = komainu_admin::export(&*store).await?;

@@ -3,6 +3,7 @@
 //! - `/stall`: sends headers and a first chunk, then never finishes the body;
 //! - `/status/<code>`: answers with that status;
 //! - `/bytes/<n>`: streams `n` bytes;
+//! - `/fixtures/<file>`: the file of `tests/fixtures` (a JWKS, an OpenAPI document);
 //! - anything else: echoes `{name, method, path, headers, body_bytes}` (the body is counted as it
 //!   streams, never held).
 #![allow(dead_code)]
@@ -210,6 +211,14 @@ async fn answer(name: &str, hits: &AtomicUsize, req: Request<Incoming>) -> Respo
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await
         }
         ["status", code, ..] => status = code.parse().unwrap_or(500),
+        ["fixtures", file] => {
+            let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
+            let body = std::fs::read(path).unwrap_or_default();
+            return Response::builder()
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(Bytes::from(body)).boxed())
+                .unwrap();
+        }
         ["stall", ..] => {
             return Response::builder()
                 .header("x-upstream", name)
