@@ -286,6 +286,25 @@ fn bind_id(kind: Kind, doc: &mut Value, id: &str) -> ApiResult<()> {
 
 /// Who still refers to the entity, when deleting it would leave a dangling reference.
 async fn used_by(admin: &Admin, kind: Kind, id: &str) -> ApiResult<Option<String>> {
+    if kind == Kind::JwtVerifier {
+        for api in admin.store.list(Kind::Api).await? {
+            let plans = api["documentation"]["plans"]
+                .as_array()
+                .into_iter()
+                .flatten();
+            if let Some(plan) = plans
+                .into_iter()
+                .find(|p| p["access_mode_configuration"]["verifier"].as_str() == Some(id))
+            {
+                return Ok(Some(format!(
+                    "plan \"{}\" of api \"{}\"",
+                    plan["id"].as_str().unwrap_or_default(),
+                    api["id"].as_str().unwrap_or_default()
+                )));
+            }
+        }
+        return Ok(None);
+    }
     if kind != Kind::Backend {
         return Ok(None);
     }

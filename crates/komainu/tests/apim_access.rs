@@ -208,7 +208,9 @@ fn jwt_plans_verify_tokens_and_any_plan_of_a_flow_admits() {
         "keyless ignores credentials"
     );
 
-    // A verifier that does not exist is refused at write time.
+    // A verifier in use cannot be deleted; one that does not exist is refused at write time.
+    let (status, body) = json(gw.delete("/api/jwt-verifiers/rs_verifier"));
+    assert_eq!(status, 409, "{body}");
     let mut bad = api.clone();
     bad["documentation"]["plans"][3]["access_mode_configuration"]["verifier"] = json!("missing");
     let (status, body) = json(gw.put("/api/apis/shop", &bad));
@@ -255,7 +257,15 @@ fn oauth2_local_plans_serve_a_client_credentials_token_endpoint() {
             .send()
             .unwrap()
     };
-    let (status, issued) = json(form("client_credentials", &secret));
+    // The new key reaches the proxy's index a few milliseconds after the write.
+    let started = Instant::now();
+    let (status, issued) = loop {
+        let (status, issued) = json(form("client_credentials", &secret));
+        if status == 200 || started.elapsed() > Duration::from_secs(1) {
+            break (status, issued);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert_eq!(status, 200, "{issued}");
     assert_eq!(
         (issued["token_type"].as_str(), issued["expires_in"].as_i64()),
