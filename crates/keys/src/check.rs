@@ -57,23 +57,23 @@ impl KeyService {
             return Verdict::Unknown;
         };
         let credential_ok = match &presented {
-            Presented::ClientId { .. } => key.doc.allow_client_id_only,
+            Presented::ClientId { .. } => key.allow_client_id_only,
             Presented::Secret { secret, .. } => key.secret_matches(secret, now),
             Presented::Jwt { token, .. } => key.jwt_matches(token, &cfg.extractors.jwt, facts, now),
         };
         if !credential_ok || !key.usable(now) {
             return Verdict::Denied(Denial::Bad);
         }
-        if !cfg.routing.accepts(&key.doc.tags, &key.doc.metadata) {
+        if !cfg.routing.accepts(key.tags(), key.metadata()) {
             return Verdict::NotRouted;
         }
         // A constrained key only works where the plugin constrains keys by tags/metadata.
-        if (key.doc.constrained_services_only && !cfg.routing.enabled)
+        if (key.constrained_services_only && !cfg.routing.enabled)
             || !key.authorized_on(route, &index.groups)
         {
             return Verdict::Denied(Denial::NotAuthorized);
         }
-        if key.doc.read_only && !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        if key.read_only && !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
             return Verdict::Denied(Denial::ReadOnly);
         }
         if let Some(status) = key.restricted(method.as_str(), facts.host, facts.path) {
@@ -89,7 +89,7 @@ impl KeyService {
         } else {
             key.counters.usage(&windows)
         };
-        let d = &key.doc;
+        let d = &*key;
         let remaining = Remaining {
             second: d.throttling_quota.saturating_sub(usage.second),
             day: d.daily_quota.saturating_sub(usage.day),

@@ -1,10 +1,11 @@
-//! A key ready for requests: its document, parsed scopes, compiled restrictions and counters.
+//! A key ready for requests: what checks read of its document, parsed scopes, compiled
+//! restrictions and counters.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use http::StatusCode;
-use komainu_model::{ApiKey, Restriction};
+use komainu_model::{ApiKey, Restriction, Rotation};
 use regex::Regex;
 use subtle::ConstantTimeEq;
 
@@ -58,11 +59,31 @@ struct Restrictions {
     not_found: Vec<Rule>,
 }
 
+/// A key as requests need it. Only what a check reads is kept, and the parts most keys lack
+/// (rotation, restrictions, tags and metadata) live behind one optional box: 100,000 keys must
+/// stay small in memory. The full document stays in the store.
 pub struct CompiledKey {
-    pub doc: ApiKey,
-    scopes: Vec<Scope>,
-    restrictions: Option<Restrictions>,
+    pub client_id: Box<str>,
+    secret: Box<str>,
+    pub enabled: bool,
+    pub read_only: bool,
+    pub allow_client_id_only: bool,
+    pub constrained_services_only: bool,
+    pub throttling_quota: u64,
+    pub daily_quota: u64,
+    pub monthly_quota: u64,
+    pub valid_until: Option<i64>,
+    scopes: Box<[Scope]>,
+    rare: Option<Box<Rare>>,
     pub counters: Arc<KeyCounters>,
+}
+
+/// What most keys do not have.
+struct Rare {
+    rotation: Option<Rotation>,
+    restrictions: Option<Restrictions>,
+    tags: Vec<String>,
+    metadata: BTreeMap<String, String>,
 }
 
 fn secret_eq(a: &str, b: &str) -> bool {
@@ -80,20 +101,64 @@ impl CompiledKey {
             forbidden: rules(&r.forbidden),
             not_found: rules(&r.not_found),
         });
+        let rotation = doc.rotation.enabled.then_some(doc.rotation);
+        let rare = (rotation.is_some()
+            || restrictions.is_some()
+            || !doc.tags.is_empty()
+            || !doc.metadata.is_empty())
+        .then(|| {
+            Box::new(Rare {
+                rotation,
+                restrictions,
+                tags: doc.tags,
+                metadata: doc.metadata,
+            })
+        });
         CompiledKey {
-            doc,
+            client_id: doc.client_id.into_boxed_str(),
+            secret: doc.client_secret.into_boxed_str(),
+            enabled: doc.enabled,
+            read_only: doc.read_only,
+            allow_client_id_only: doc.allow_client_id_only,
+            constrained_services_only: doc.constrained_services_only,
+            throttling_quota: doc.throttling_quota,
+            daily_quota: doc.daily_quota,
+            monthly_quota: doc.monthly_quota,
+            valid_until: doc.valid_until,
             scopes,
-            restrictions,
+            rare,
             counters,
         }
+    }
+
+    /// The current client secret (what tokens issued for this key are signed with).
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    pub fn tags(&self) -> &[String] {
+        self.rare.as_ref().map_or(&[], |r| &r.tags)
+    }
+
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.rare.as_ref().map_or(&NONE, |r| &r.metadata)
+    }
+
+    pub fn meta(&self, name: &str) -> Option<&str> {
+        self.metadata().get(name).map(String::as_str)
+    }
+
+    /// Rotation settings and state, when rotation is on.
+    pub fn rotation(&self) -> Option<&Rotation> {
+        self.rare.as_ref()?.rotation.as_ref()
     }
 
     /// The secrets accepted now: the current one, the next one (published during the grace period
     /// before a rotation) and the previous one (during the grace period after it).
     pub fn secrets(&self, now_ms: i64) -> Vec<&str> {
-        let mut secrets = vec![self.doc.client_secret.as_str()];
-        let rotation = &self.doc.rotation;
-        if rotation.enabled {
+        let mut secrets = vec![&*self.secret];
+        if let Some(rotation) = self.rotation() {
             if let Some(next) = &rotation.next_secret {
                 secrets.push(next);
             }
@@ -126,7 +191,7 @@ impl CompiledKey {
 
     /// Whether the key itself may be used now (enabled, not past `validUntil`).
     pub fn usable(&self, now_ms: i64) -> bool {
-        self.doc.enabled && self.doc.valid_until.is_none_or(|until| now_ms <= until)
+        self.enabled && self.valid_until.is_none_or(|until| now_ms <= until)
     }
 
     pub fn authorized_on(&self, route: &RouteIdentity, groups: &HashSet<String>) -> bool {
@@ -139,7 +204,7 @@ impl CompiledKey {
 
     /// What `restrictions` decide for this call (`None`: allowed).
     pub fn restricted(&self, method: &str, host: &str, path: &str) -> Option<StatusCode> {
-        let r = self.restrictions.as_ref()?;
+        let r = self.rare.as_ref()?.restrictions.as_ref()?;
         let any = |rules: &[Rule]| rules.iter().any(|x| x.matches(method, host, path));
         if r.allow_last {
             if any(&r.not_found) {

@@ -4,61 +4,92 @@
 //! `previousSecret` for `gracePeriod` hours more. Changes are written to the store like any edit,
 //! so every node and the admin API see them.
 
-use komainu_model::{ApiKey, Kind, random_alphanumeric};
+use komainu_model::{ApiKey, Kind, Rotation, parse, random_alphanumeric};
 use komainu_store::WriteMode;
 
 use crate::KeyService;
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// The key after rotation work due at `now`, or `None` when nothing is due.
-fn due(key: &ApiKey, now: i64) -> Option<ApiKey> {
-    let r = &key.rotation;
+/// What rotation work is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Rotation was just switched on: the first period starts.
+    Start,
+    /// The grace period began: publish the next secret.
+    PublishNext,
+    /// The period ended: the next secret becomes the secret.
+    Rotate,
+}
+
+fn step(r: &Rotation, now: i64) -> Option<Step> {
     if !r.enabled {
         return None;
     }
-    let mut next = key.clone();
     let Some(start) = r.started_at else {
-        next.rotation.started_at = Some(now);
-        return Some(next);
+        return Some(Step::Start);
     };
     let end = start + r.rotation_every as i64 * HOUR_MS;
     let grace_start = end - r.grace_period as i64 * HOUR_MS;
     if now >= end {
-        let new_secret = r
-            .next_secret
-            .clone()
-            .unwrap_or_else(|| random_alphanumeric(64));
-        next.rotation.previous_secret =
-            Some(std::mem::replace(&mut next.client_secret, new_secret));
-        next.rotation.next_secret = None;
-        next.rotation.started_at = Some(now);
-        return Some(next);
+        Some(Step::Rotate)
+    } else if now >= grace_start && r.next_secret.is_none() {
+        Some(Step::PublishNext)
+    } else {
+        None
     }
-    if now >= grace_start && r.next_secret.is_none() {
-        next.rotation.next_secret = Some(random_alphanumeric(64));
-        return Some(next);
-    }
-    None
 }
 
+/// The key after rotation work due at `now`, or `None` when nothing is due.
+fn due(key: &ApiKey, now: i64) -> Option<ApiKey> {
+    let mut next = key.clone();
+    let r = &mut next.rotation;
+    match step(&key.rotation, now)? {
+        Step::Start => r.started_at = Some(now),
+        Step::PublishNext => r.next_secret = Some(random_alphanumeric(64)),
+        Step::Rotate => {
+            let new_secret = r
+                .next_secret
+                .take()
+                .unwrap_or_else(|| random_alphanumeric(64));
+            r.previous_secret = Some(std::mem::replace(&mut next.client_secret, new_secret));
+            next.rotation.started_at = Some(now);
+        }
+    }
+    Some(next)
+}
+
+/// Rotates the keys that are due. Only keys with rotation on are looked at; the document of a
+/// due key is read from the store (the index keeps only what checks need) and written back.
 pub(crate) async fn rotate_due(service: &KeyService) {
     let now = service.now_ms();
-    let due_keys: Vec<ApiKey> = service
+    let candidates: Vec<String> = service
         .index()
-        .keys
-        .values()
-        .filter_map(|k| due(&k.doc, now))
+        .rotating
+        .iter()
+        .filter(|k| k.rotation().is_some_and(|r| step(r, now).is_some()))
+        .map(|k| k.client_id.to_string())
         .collect();
-    for key in due_keys {
-        let doc = serde_json::to_value(&key).expect("keys serialize");
-        match service
-            .store()
-            .put(Kind::ApiKey, &key.client_id, &doc, WriteMode::Replace)
-            .await
-        {
-            Ok(()) => tracing::info!(key = %key.client_id, "API key rotation step"),
-            Err(e) => tracing::error!(key = %key.client_id, error = %e, "cannot rotate API key"),
+    for id in candidates {
+        let result = async {
+            let Some(doc) = service.store().get(Kind::ApiKey, &id).await? else {
+                return Ok(None);
+            };
+            let Some(key) = parse::<ApiKey>(&doc).ok().and_then(|k| due(&k, now)) else {
+                return Ok(None);
+            };
+            let doc = serde_json::to_value(&key).expect("keys serialize");
+            service
+                .store()
+                .put(Kind::ApiKey, &id, &doc, WriteMode::Replace)
+                .await
+                .map(Some)
+        }
+        .await;
+        match result {
+            Ok(Some(())) => tracing::info!(key = %id, "API key rotation step"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(key = %id, error = %e, "cannot rotate API key"),
         }
     }
 }

@@ -34,7 +34,7 @@ impl KeyIndex {
     fn new(keys: HashMap<String, Arc<CompiledKey>>, groups: HashSet<String>) -> Self {
         let rotating = keys
             .values()
-            .filter(|k| k.doc.rotation.enabled)
+            .filter(|k| k.rotation().is_some())
             .cloned()
             .collect();
         KeyIndex {
@@ -137,12 +137,12 @@ impl KeyService {
             let fresh = !previous.keys.contains_key(&key.client_id);
             let compiled = self.compile(key, &previous);
             if fresh {
-                let id = &compiled.doc.client_id;
+                let id = &compiled.client_id;
                 let day = persisted.get(&day_key(id)).copied().unwrap_or(0);
                 let month = persisted.get(&month_key(id)).copied().unwrap_or(0);
                 compiled.counters.seed(&w, day, month);
             }
-            keys.insert(compiled.doc.client_id.clone(), compiled);
+            keys.insert(compiled.client_id.to_string(), compiled);
         }
         let groups = self.group_ids().await?;
         self.index.store(Arc::new(KeyIndex::new(keys, groups)));
@@ -201,11 +201,11 @@ impl KeyService {
         }
         let mut batch = Vec::new();
         for key in &keys {
-            let id = &key.doc.client_id;
+            let id = &key.client_id;
             let ((day, d), (month, m)) = key.counters.take_unsaved();
             // Counts of a window that has ended no longer matter to any quota.
             if d > 0
-                && let Some(sub) = key.doc.metadata.get(komainu_model::SUBSCRIPTION_META)
+                && let Some(sub) = key.meta(komainu_model::SUBSCRIPTION_META)
             {
                 batch.extend(crate::usage::increments(
                     sub,
@@ -240,7 +240,7 @@ impl KeyService {
     pub fn quotas(&self, id: &str) -> Option<QuotaReport> {
         let key = self.index.load().keys.get(id)?.clone();
         let usage = key.counters.usage(&self.calendar.at(self.now_ms()));
-        let d = &key.doc;
+        let d = &*key;
         Some(QuotaReport {
             authorized_calls_per_window: d.throttling_quota,
             throttling_calls_per_window: usage.second,

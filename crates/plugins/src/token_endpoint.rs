@@ -127,15 +127,15 @@ impl Endpoint for TokenEndpoint {
         }
         let now_s = now_ms / 1000;
         let mut expires = self.lifetime_s as i64;
-        if let Some(until) = key.doc.valid_until {
+        if let Some(until) = key.valid_until {
             expires = expires.min((until - now_ms) / 1000).max(1);
         }
-        let scope = text("scope").or_else(|| key.doc.metadata.get("scope").cloned());
+        let scope = text("scope").or_else(|| key.meta("scope").map(str::to_string));
         let scheme = if ctx.https { "https" } else { "http" };
         let mut claims = json!({
             "iss": format!("{scheme}://{}", ctx.host),
-            "sub": key.doc.client_id,
-            "cid": key.doc.client_id,
+            "sub": &*key.client_id,
+            "cid": &*key.client_id,
             "iat": now_s,
             "nbf": now_s,
             "exp": now_s + expires,
@@ -147,7 +147,7 @@ impl Endpoint for TokenEndpoint {
         let Ok(token) = jsonwebtoken::encode(
             &Header::default(),
             &claims,
-            &EncodingKey::from_secret(key.doc.client_secret.as_bytes()),
+            &EncodingKey::from_secret(key.secret().as_bytes()),
         ) else {
             return oauth_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
