@@ -19,11 +19,11 @@ use komainu_store::{Change, Store, StoreResult, Window, load_all};
 use serde::Serialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::{Calendar, Clock, CompiledKey, rotation};
+use crate::{Calendar, Clock, CompiledKey, KeyMap, rotation};
 
 #[derive(Default)]
 pub struct KeyIndex {
-    pub keys: HashMap<String, Arc<CompiledKey>>,
+    pub keys: KeyMap,
     /// Ids of the service groups that exist.
     pub groups: HashSet<String>,
     /// The keys with rotation on: the only ones the rotation task looks at.
@@ -31,9 +31,9 @@ pub struct KeyIndex {
 }
 
 impl KeyIndex {
-    fn new(keys: HashMap<String, Arc<CompiledKey>>, groups: HashSet<String>) -> Self {
+    fn new(keys: KeyMap, groups: HashSet<String>) -> Self {
         let rotating = keys
-            .values()
+            .iter()
             .filter(|k| k.rotation().is_some())
             .cloned()
             .collect();
@@ -132,9 +132,9 @@ impl KeyService {
             .into_iter()
             .collect();
         let previous = self.index.load_full();
-        let mut keys = HashMap::new();
+        let mut keys = KeyMap::default();
         for key in load_all::<ApiKey>(&*self.store, Kind::ApiKey).await? {
-            let fresh = !previous.keys.contains_key(&key.client_id);
+            let fresh = !previous.keys.contains(&key.client_id);
             let compiled = self.compile(key, &previous);
             if fresh {
                 let id = &compiled.client_id;
@@ -142,7 +142,7 @@ impl KeyService {
                 let month = persisted.get(&month_key(id)).copied().unwrap_or(0);
                 compiled.counters.seed(&w, day, month);
             }
-            keys.insert(compiled.client_id.to_string(), compiled);
+            keys.insert(compiled);
         }
         let groups = self.group_ids().await?;
         self.index.store(Arc::new(KeyIndex::new(keys, groups)));
@@ -165,7 +165,7 @@ impl KeyService {
             match self.store.get(Kind::ApiKey, id).await? {
                 Some(doc) => match parse::<ApiKey>(&doc) {
                     Ok(key) => {
-                        keys.insert(id.clone(), self.compile(key, &previous));
+                        keys.insert(self.compile(key, &previous));
                     }
                     Err(e) => {
                         tracing::error!(key = %id, error = %e.message, "stored API key unreadable")
@@ -197,7 +197,7 @@ impl KeyService {
         let mut keys: Vec<Arc<CompiledKey>> =
             std::iter::from_fn(|| self.unsaved.queue.pop()).collect();
         if self.unsaved.overflowed.swap(false, Ordering::Relaxed) {
-            keys = self.index.load().keys.values().cloned().collect();
+            keys = self.index.load().keys.iter().cloned().collect();
         }
         let mut batch = Vec::new();
         for key in &keys {

@@ -14,6 +14,7 @@ mod documentation;
 mod documents;
 mod draft;
 mod entity;
+mod extra;
 mod frontend;
 mod group;
 mod ids;
@@ -52,5 +53,4 @@ pub use plugins::{NgPlugins, PluginSlot};
 pub use route::Route;
 pub use subscription::{ApiSubscription, SubscriptionDates, SubscriptionStatus};
 
-/// Fields of a document that this version of Komainu does not model; written back untouched.
-pub type Extra = serde_json::Map<String, serde_json::Value>;
+pub use extra::Extra;

@@ -41,6 +41,8 @@ struct Builder<'a> {
     problems: Vec<String>,
     entities: &'a Entities,
     services: &'a Services,
+    /// One chain shared by every route without plugins.
+    no_plugins: Arc<Chain>,
 }
 
 impl Builder<'_> {
@@ -316,7 +318,11 @@ impl Builder<'_> {
         else {
             return;
         };
-        let chain = Arc::new(chain);
+        let chain = if chain.is_empty() {
+            self.no_plugins.clone()
+        } else {
+            Arc::new(chain)
+        };
         let backend = self.backend(&ng, &ng.client);
         for domain in &route.frontend.domains {
             let (host, path) = split_domain(domain);
@@ -357,6 +363,7 @@ pub(crate) fn compile(
         router: Router::default(),
         problems: Vec::new(),
         entities,
+        no_plugins: Arc::new(Chain::default()),
     };
     for api in entities.apis.values() {
         b.api(api);

@@ -15,9 +15,60 @@ use std::sync::Arc;
 
 use crate::route::{CompiledRoute, RequestView, Segment};
 
+/// A node's static children: a short list while small (most nodes have one child), a hash map
+/// once large (10,000 services under one prefix), so memory follows the number of routes.
+enum Statics {
+    Few(Vec<(Box<str>, Node)>),
+    Many(HashMap<Box<str>, Node>),
+}
+
+/// Children kept in a list up to this many.
+const FEW: usize = 8;
+
+impl Default for Statics {
+    fn default() -> Self {
+        Statics::Few(Vec::new())
+    }
+}
+
+impl Statics {
+    fn get(&self, seg: &str) -> Option<&Node> {
+        match self {
+            Statics::Few(list) => list.iter().find(|(s, _)| &**s == seg).map(|(_, n)| n),
+            Statics::Many(map) => map.get(seg),
+        }
+    }
+
+    fn entry(&mut self, seg: String) -> &mut Node {
+        if let Statics::Few(list) = self
+            && list.len() >= FEW
+            && !list.iter().any(|(s, _)| **s == *seg)
+        {
+            *self = Statics::Many(std::mem::take(list).into_iter().collect());
+        }
+        match self {
+            Statics::Few(list) => match list.iter().position(|(s, _)| **s == *seg) {
+                Some(i) => &mut list[i].1,
+                None => {
+                    list.push((seg.into_boxed_str(), Node::default()));
+                    &mut list.last_mut().expect("pushed").1
+                }
+            },
+            Statics::Many(map) => map.entry(seg.into_boxed_str()).or_default(),
+        }
+    }
+
+    fn nodes_mut(&mut self) -> Box<dyn Iterator<Item = &mut Node> + '_> {
+        match self {
+            Statics::Few(list) => Box::new(list.iter_mut().map(|(_, n)| n)),
+            Statics::Many(map) => Box::new(map.values_mut()),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Node {
-    statics: HashMap<String, Node>,
+    statics: Statics,
     param: Option<Box<Node>>,
     routes: Vec<Arc<CompiledRoute>>,
 }
@@ -27,7 +78,7 @@ impl Node {
         let mut node = self;
         for seg in route.pattern.clone() {
             node = match seg {
-                Segment::Static(s) => node.statics.entry(s).or_default(),
+                Segment::Static(s) => node.statics.entry(s),
                 Segment::Param(_) => node.param.get_or_insert_with(Default::default),
             };
         }
@@ -36,7 +87,8 @@ impl Node {
 
     fn sort(&mut self) {
         self.routes.sort_by(|a, b| a.priority().cmp(&b.priority()));
-        self.statics.values_mut().for_each(Node::sort);
+        self.routes.shrink_to_fit();
+        self.statics.nodes_mut().for_each(Node::sort);
         if let Some(p) = &mut self.param {
             p.sort();
         }
@@ -49,7 +101,7 @@ impl Node {
         req: &RequestView<'_>,
     ) -> Option<&Arc<CompiledRoute>> {
         if let Some(seg) = segs.get(depth) {
-            if let Some(child) = self.statics.get(*seg)
+            if let Some(child) = self.statics.get(seg)
                 && let Some(found) = child.find(segs, depth + 1, req)
             {
                 return Some(found);

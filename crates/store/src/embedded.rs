@@ -26,7 +26,7 @@ const FILE: &str = "komainu.redb";
 /// redb's page cache. The gateway reads the store at start and on admin calls, never per request
 /// (requests use the runtime's compiled state), so a small cache suffices; redb's default of 1 GiB
 /// kept every page read at start-up resident.
-const CACHE_BYTES: usize = 8 << 20;
+const CACHE_BYTES: usize = 2 << 20;
 
 fn docs(kind: Kind) -> TableDefinition<'static, &'static str, &'static [u8]> {
     TableDefinition::new(kind.plural())
