@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, StatusCode, header};
-use komainu_keys::{ApikeyConfig, Denial, KeyService, Remaining, RequestFacts, Verdict, extract};
+use komainu_keys::{
+    ApikeyConfig, Denial, KeyService, Presented, Remaining, RequestFacts, Verdict, extract,
+};
 use serde_json::Value;
 
 use crate::{Outcome, Plugin, RequestCtx, Services, config, gateway_error};
@@ -67,12 +69,17 @@ impl Plugin for ApikeyCalls {
                 Outcome::Continue
             };
         };
-        let url = format!(
-            "{}://{}{}",
-            if ctx.https { "https" } else { "http" },
-            ctx.host,
-            ctx.path_and_query
-        );
+        // The full URL is only read by a JWT's `aud` check: not built for other credentials.
+        let url = if matches!(presented, Presented::Jwt { .. }) {
+            format!(
+                "{}://{}{}",
+                if ctx.https { "https" } else { "http" },
+                ctx.host,
+                ctx.path_and_query
+            )
+        } else {
+            String::new()
+        };
         let facts = RequestFacts {
             method: req.method.as_str(),
             host: &ctx.host,
