@@ -154,6 +154,29 @@ fn jwt_plans_verify_tokens_and_any_plan_of_a_flow_admits() {
             "the apikey plan admits a key of the API"
         );
     }
+    // A flow that lists an apikey plan and also has its own ApikeyCalls counts each call once.
+    let counted = |gw: &Gateway| {
+        let resp = gw
+            .call(Method::GET, HOST, "/secure")
+            .basic_auth("k1", Some("k1-secret"))
+            .send()
+            .unwrap();
+        resp.headers()["otoroshi-daily-calls-remaining"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let mut both = api.clone();
+    both["flows"][1]["plugins"]["slots"] =
+        json!([{"plugin": "cp:otoroshi.next.plugins.ApikeyCalls"}]);
+    assert_eq!(gw.put("/api/apis/shop", &both).status(), 200);
+    std::thread::sleep(Duration::from_millis(100));
+    let (a, b) = (counted(&gw), counted(&gw));
+    assert_eq!(a - b, 1, "one call, one count");
+    assert_eq!(gw.put("/api/apis/shop", &api).status(), 200);
+    std::thread::sleep(Duration::from_millis(100));
+
     let forged = hs256(json!({"iss": "partner", "exp": now_s() + 60}), "other");
     let (status, body) = get(&gw, "/secure", Some(&forged));
     assert_eq!(status, 400, "{body}");

@@ -21,8 +21,11 @@ use crate::{Outcome, Plugin, RequestCtx, Services, apikey_calls, gateway_error};
 /// What one plan needs of a call.
 pub enum PlanGuard {
     Keyless,
-    /// ApikeyCalls with its default configuration.
-    Apikey,
+    /// ApikeyCalls with its default configuration; `count: false` when the flow's own ApikeyCalls
+    /// already counts the call against the key's quotas (a call is counted once).
+    Apikey {
+        count: bool,
+    },
     Jwt(Box<JwtVerifier>),
     Mtls,
 }
@@ -119,8 +122,8 @@ pub fn build(guards: Vec<PlanGuard>, services: &Services) -> Result<Arc<dyn Plug
         .map(|g| {
             Ok(match g {
                 PlanGuard::Keyless => Guard::Keyless,
-                PlanGuard::Apikey => Guard::Apikey(apikey_calls::build(
-                    &Value::Object(Default::default()),
+                PlanGuard::Apikey { count } => Guard::Apikey(apikey_calls::build(
+                    &serde_json::json!({ "update_quotas": count }),
                     services,
                 )?),
                 PlanGuard::Jwt(v) => Guard::Jwt(Verifier::build(&v, services)?),

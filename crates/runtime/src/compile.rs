@@ -26,6 +26,9 @@ fn split_domain(domain: &str) -> (&str, &str) {
     }
 }
 
+/// The plugin whose quota counting a plan's key check must not repeat.
+const APIKEY_CALLS: &str = "otoroshi.next.plugins.ApikeyCalls";
+
 fn join_paths(prefix: &str, path: &str) -> String {
     format!(
         "{}/{}",
@@ -118,7 +121,13 @@ impl Builder<'_> {
     }
 
     /// What each plan of `plans` requires of a call; `None` when a plan cannot be enforced.
-    fn guards(&mut self, api: &Api, plans: &[String], testing: bool) -> Option<Vec<PlanGuard>> {
+    fn guards(
+        &mut self,
+        api: &Api,
+        plans: &[String],
+        testing: bool,
+        counted_by_flow: bool,
+    ) -> Option<Vec<PlanGuard>> {
         let mut guards = Vec::new();
         for id in plans {
             let Some(plan) = api.documentation.plans.iter().find(|p| &p.id == id) else {
@@ -147,7 +156,9 @@ impl Builder<'_> {
             };
             let guard = match plan.access() {
                 Ok(AccessConfig::Keyless) => PlanGuard::Keyless,
-                Ok(AccessConfig::Apikey(_) | AccessConfig::Oauth2Local(_)) => PlanGuard::Apikey,
+                Ok(AccessConfig::Apikey(_) | AccessConfig::Oauth2Local(_)) => PlanGuard::Apikey {
+                    count: !counted_by_flow,
+                },
                 Ok(AccessConfig::Jwt(v) | AccessConfig::Oauth2Remote(v)) => {
                     PlanGuard::Jwt(verifier(self, v)?)
                 }
@@ -171,7 +182,12 @@ impl Builder<'_> {
             flow.plugins.as_slice(),
         )?;
         if !flow.consumers.is_empty() {
-            let guards = self.guards(api, &flow.consumers, testing)?;
+            let counted_by_flow = flow
+                .plugins
+                .as_slice()
+                .iter()
+                .any(|s| s.enabled && s.plugin.ends_with(APIKEY_CALLS));
+            let guards = self.guards(api, &flow.consumers, testing, counted_by_flow)?;
             match consumers::build(guards, self.services) {
                 Ok(p) => chain.prepend(p),
                 Err(e) => {
