@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::OnceLock;
+
+use http::HeaderName;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -93,6 +96,40 @@ pub struct Extractors {
     pub custom_headers: CustomHeadersExtractor,
     pub client_id: ClientIdExtractor,
     pub jwt: JwtExtractor,
+    #[serde(skip)]
+    names: OnceLock<HeaderNames>,
+}
+
+/// The header names extraction reads, parsed once instead of on every request. `None`: the
+/// configured name is not a valid header name, so no header can match it.
+#[derive(Clone, Debug)]
+pub(crate) struct HeaderNames {
+    pub client_id: Option<HeaderName>,
+    pub client_secret: Option<HeaderName>,
+    pub api_key: Option<HeaderName>,
+    pub jwt: Option<HeaderName>,
+    pub basic: Option<HeaderName>,
+}
+
+impl Extractors {
+    pub(crate) fn names(&self) -> &HeaderNames {
+        self.names.get_or_init(|| {
+            let parse = |configured: Option<&str>, default: &str| {
+                HeaderName::try_from(configured.unwrap_or(default)).ok()
+            };
+            let c = &self.custom_headers;
+            HeaderNames {
+                client_id: parse(c.client_id_header_name.as_deref(), "otoroshi-client-id"),
+                client_secret: parse(
+                    c.client_secret_header_name.as_deref(),
+                    "otoroshi-client-secret",
+                ),
+                api_key: parse(self.client_id.header_name.as_deref(), "x-api-key"),
+                jwt: parse(self.jwt.header_name.as_deref(), "otoroshi-token"),
+                basic: parse(self.basic.header_name.as_deref(), "otoroshi-authorization"),
+            }
+        })
+    }
 }
 
 /// Key selection by tags and metadata (a key not matching is refused 401 `errors.invalid.api.key`).

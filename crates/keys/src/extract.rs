@@ -26,13 +26,6 @@ pub enum Presented {
     },
 }
 
-fn header_text<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
 /// The value of query parameter `name` (as written, not decoded); an empty value counts as absent.
 pub fn query_param<'a>(q: Option<&'a str>, name: &str) -> Option<&'a str> {
     q?.split('&')
@@ -75,63 +68,63 @@ fn decode_basic(encoded: &str) -> Option<(String, String)> {
     Some((id.to_string(), secret.to_string()))
 }
 
-fn name(s: &str) -> HeaderName {
-    HeaderName::try_from(s).unwrap_or(HeaderName::from_static("otoroshi-authorization"))
+fn value<'a>(h: &'a HeaderMap, name: Option<&HeaderName>) -> Option<&'a str> {
+    h.get(name?)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The name to strip from the upstream request (a valid one: it matched a header).
+fn strip(name: Option<&HeaderName>) -> Vec<HeaderName> {
+    name.cloned().into_iter().collect()
 }
 
 /// The first credentials `cfg` allows, or `None`.
 pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Presented> {
-    let id_header = cfg
-        .custom_headers
-        .client_id_header_name
-        .as_deref()
-        .unwrap_or("otoroshi-client-id");
-    let secret_header = cfg
-        .custom_headers
-        .client_secret_header_name
-        .as_deref()
-        .unwrap_or("otoroshi-client-secret");
+    let n = cfg.names();
+    let (id_header, secret_header) = (n.client_id.as_ref(), n.client_secret.as_ref());
+    let authorization = Some(&header::AUTHORIZATION);
 
     if cfg.client_id.enabled {
-        let h_name = cfg.client_id.header_name.as_deref().unwrap_or("x-api-key");
-        let q_name = cfg.client_id.query_name.as_deref().unwrap_or("x-api-key");
-        let alone = header_text(h, id_header).filter(|_| header_text(h, secret_header).is_none());
+        let alone = value(h, id_header).filter(|_| value(h, secret_header).is_none());
         if let Some(id) = alone {
             return Some(Presented::ClientId {
                 id: id.to_string(),
-                strip: vec![name(id_header)],
+                strip: strip(id_header),
             });
         }
-        if let Some(id) = header_text(h, h_name)
+        let q_name = cfg.client_id.query_name.as_deref().unwrap_or("x-api-key");
+        let c_name = cfg.client_id.header_name.as_deref().unwrap_or("x-api-key");
+        if let Some(id) = value(h, n.api_key.as_ref())
             .or_else(|| query_param(q, q_name))
-            .or_else(|| cookie(h, h_name))
+            .or_else(|| cookie(h, c_name))
         {
             return Some(Presented::ClientId {
                 id: id.to_string(),
-                strip: vec![name(h_name)],
+                strip: strip(n.api_key.as_ref()),
             });
         }
     }
     if cfg.custom_headers.enabled
-        && let (Some(id), Some(secret)) = (header_text(h, id_header), header_text(h, secret_header))
+        && let (Some(id), Some(secret)) = (value(h, id_header), value(h, secret_header))
     {
-        let strip = vec![name(id_header), name(secret_header)];
+        let mut names = strip(id_header);
+        names.extend(strip(secret_header));
         return Some(Presented::Secret {
             id: id.to_string(),
             secret: secret.to_string(),
-            strip,
+            strip: names,
         });
     }
     if cfg.jwt.enabled {
-        let h_name = cfg.jwt.header_name.as_deref().unwrap_or("otoroshi-token");
-        if let Some(v) = header_text(h, h_name) {
+        if let Some(v) = value(h, n.jwt.as_ref()) {
             return Some(Presented::Jwt {
                 token: without_scheme(v, "bearer").to_string(),
-                strip: vec![name(h_name)],
+                strip: strip(n.jwt.as_ref()),
             });
         }
-        if let Some(token) = header_text(h, "authorization").and_then(|v| with_scheme(v, "bearer"))
-        {
+        if let Some(token) = value(h, authorization).and_then(|v| with_scheme(v, "bearer")) {
             return Some(Presented::Jwt {
                 token: token.to_string(),
                 strip: Vec::new(),
@@ -147,21 +140,16 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
         }
     }
     if cfg.basic.enabled {
-        let h_name = cfg
-            .basic
-            .header_name
-            .as_deref()
-            .unwrap_or("otoroshi-authorization");
         if let Some((id, secret)) =
-            header_text(h, h_name).and_then(|v| decode_basic(without_scheme(v, "basic")))
+            value(h, n.basic.as_ref()).and_then(|v| decode_basic(without_scheme(v, "basic")))
         {
             return Some(Presented::Secret {
                 id,
                 secret,
-                strip: vec![name(h_name)],
+                strip: strip(n.basic.as_ref()),
             });
         }
-        if let Some((id, secret)) = header_text(h, "authorization")
+        if let Some((id, secret)) = value(h, authorization)
             .and_then(|v| with_scheme(v, "basic"))
             .and_then(decode_basic)
         {
@@ -186,6 +174,10 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn name(s: &str) -> HeaderName {
+        HeaderName::try_from(s).unwrap()
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs
