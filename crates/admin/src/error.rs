@@ -81,6 +81,7 @@ impl From<komainu_apim::Refusal> for ApiError {
             komainu_apim::Refusal::Invalid(details) => ApiError::invalid(details),
             komainu_apim::Refusal::NotFound(m) => ApiError::not_found(m),
             komainu_apim::Refusal::Conflict(m) => ApiError::conflict(m),
+            komainu_apim::Refusal::Store(e) => e.into(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A write and everything it implies, as one batch of store operations.
 
-use komainu_model::{Api, ApiKey, ApiState, ApiSubscription, Entity, FieldError, Kind, parse};
+use komainu_model::{Api, ApiKey, ApiState, ApiSubscription, Entity, Kind, parse};
 use komainu_store::{Op, Store, load_all};
 use serde_json::Value;
 
@@ -268,11 +268,5 @@ pub async fn on_delete(
             Ok(ops)
         }
         _ => Ok(Vec::new()),
-    }
-}
-
-impl From<FieldError> for Refusal {
-    fn from(e: FieldError) -> Self {
-        Refusal::Invalid(vec![e])
     }
 }

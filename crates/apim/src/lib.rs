@@ -27,6 +27,8 @@ pub enum Refusal {
     NotFound(String),
     /// 409: the write contradicts the current state.
     Conflict(String),
+    /// The store failed while reading what the write depends on.
+    Store(komainu_store::StoreError),
 }
 
 impl Refusal {
@@ -37,6 +39,6 @@ impl Refusal {
 
 impl From<komainu_store::StoreError> for Refusal {
     fn from(e: komainu_store::StoreError) -> Self {
-        Refusal::Conflict(format!("store: {e}"))
+        Refusal::Store(e)
     }
 }
