@@ -141,29 +141,38 @@ pub(crate) async fn documentation(
     Ok(Json(doc))
 }
 
-async fn fetch_source(source: &komainu_model::DocumentationSource) -> Result<Value, String> {
-    let redirects = if source.follow_redirects {
-        reqwest::redirect::Policy::limited(5)
-    } else {
-        reqwest::redirect::Policy::none()
-    };
+/// `GET url` with `headers`, bounded by `timeout`: the body of a 2xx answer, as text.
+async fn fetch_text(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    timeout: Duration,
+    redirects: reqwest::redirect::Policy,
+) -> Result<String, String> {
     let client = reqwest::Client::builder()
         .redirect(redirects)
-        .timeout(Duration::from_millis(source.timeout.max(1)))
+        .timeout(timeout)
         .build()
         .map_err(|e| e.to_string())?;
-    let mut request = client.get(&source.url);
-    for (k, v) in &source.headers {
+    let mut request = client.get(url);
+    for (k, v) in headers {
         request = request.header(k, v);
     }
     let response = request.send().await.map_err(|e| e.to_string())?;
     if !response.status().is_success() {
         return Err(format!("answered {}", response.status()));
     }
-    response
-        .json::<Value>()
-        .await
-        .map_err(|e| format!("not JSON: {e}"))
+    response.text().await.map_err(|e| e.to_string())
+}
+
+async fn fetch_source(source: &komainu_model::DocumentationSource) -> Result<Value, String> {
+    let timeout = Duration::from_millis(source.timeout.max(1));
+    let redirects = if source.follow_redirects {
+        reqwest::redirect::Policy::limited(5)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    let text = fetch_text(&source.url, &source.headers, timeout, redirects).await?;
+    serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))
 }
 
 /// `POST /api/apis/_openapi?domain=&context_path=`: an API (staging) from an OpenAPI 3.x or
@@ -194,15 +203,9 @@ pub(crate) async fn import_openapi(
 }
 
 async fn fetch_spec(url: &str) -> Result<Value, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("answered {}", response.status()));
-    }
-    let text = response.text().await.map_err(|e| e.to_string())?;
+    let timeout = Duration::from_secs(10);
+    let redirects = reqwest::redirect::Policy::default();
+    let text = fetch_text(url, &BTreeMap::new(), timeout, redirects).await?;
     serde_json::from_str(&text)
         .or_else(|_| serde_norway::from_str(&text))
         .map_err(|e| format!("neither JSON nor YAML: {e}"))
