@@ -80,6 +80,13 @@ fn strip(name: Option<&HeaderName>) -> Vec<HeaderName> {
     name.cloned().into_iter().collect()
 }
 
+/// The client id and secret of an `Authorization: Basic ...` header.
+pub fn basic_auth(h: &HeaderMap) -> Option<(String, String)> {
+    value(h, Some(&header::AUTHORIZATION))
+        .and_then(|v| with_scheme(v, "basic"))
+        .and_then(decode_basic)
+}
+
 /// The first credentials `cfg` allows, or `None`.
 pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Presented> {
     let n = cfg.names();
@@ -149,10 +156,7 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
                 strip: strip(n.basic.as_ref()),
             });
         }
-        if let Some((id, secret)) = value(h, authorization)
-            .and_then(|v| with_scheme(v, "basic"))
-            .and_then(decode_basic)
-        {
+        if let Some((id, secret)) = basic_auth(h) {
             return Some(Presented::Secret {
                 id,
                 secret,

@@ -22,7 +22,7 @@ pub use clock::Clock;
 pub use compiled::{CompiledKey, Denial};
 pub use config::{ApikeyConfig, Extractors, JwtExtractor, KeyRouting};
 pub use counters::{KeyCounters, Usage};
-pub use extract::{Presented, cookie, extract, query_param};
+pub use extract::{Presented, basic_auth, cookie, extract, query_param};
 pub use jwt::RequestFacts;
 pub use key_map::KeyMap;
 pub use scope::{RouteIdentity, Scope};

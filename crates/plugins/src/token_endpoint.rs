@@ -10,12 +10,10 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 use jsonwebtoken::{EncodingKey, Header};
-use komainu_keys::KeyService;
+use komainu_keys::{KeyService, basic_auth};
 use serde_json::{Map, Value, json};
 
 use crate::{Body, RequestCtx, full};
@@ -78,17 +76,6 @@ fn params(req: &Parts, body: &[u8]) -> Map<String, Value> {
         .collect()
 }
 
-fn basic(req: &Parts) -> Option<(String, String)> {
-    let value = req.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .get(..6)
-        .filter(|p| p.eq_ignore_ascii_case("basic "))?;
-    let decoded = STANDARD.decode(value[encoded.len()..].trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    Some((id.to_string(), secret.to_string()))
-}
-
 impl Endpoint for TokenEndpoint {
     fn respond(&self, req: &Parts, body: &[u8], ctx: &mut RequestCtx) -> Response<Body> {
         let p = params(req, body);
@@ -102,7 +89,7 @@ impl Endpoint for TokenEndpoint {
         }
         let credentials = match (text("client_id"), text("client_secret")) {
             (Some(id), Some(secret)) => Some((id, secret)),
-            _ => basic(req),
+            _ => basic_auth(&req.headers),
         };
         let denied = || {
             oauth_error(
