@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use komainu_model::{
-    AccessConfig, Api, ApiState, DEFAULT_TOKEN_LIFETIME_MS, NgBackend, NgClientConfig, PlanStatus,
-    PluginSlot, VerifierRef,
+    AccessConfig, Api, ApiState, DEFAULT_TOKEN_LIFETIME_MS, NgBackend, NgClientConfig, NgFrontend,
+    PlanStatus, PluginSlot, VerifierRef,
 };
 use komainu_plugins::consumers::{self, PlanGuard};
 use komainu_plugins::token_endpoint::{TOKEN_PATH, TokenEndpoint};
@@ -35,6 +35,34 @@ fn join_paths(prefix: &str, path: &str) -> String {
         prefix.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
+}
+
+/// What a route matches beyond its path, and where and how it forwards, from its frontend and
+/// backend. The caller names and places it: id, name, API, groups, path, testing header.
+fn forwarding(
+    frontend: &NgFrontend,
+    ng: &NgBackend,
+    backend: Arc<Backend>,
+    chain: Arc<Chain>,
+) -> RouteSpec {
+    RouteSpec {
+        id: String::new(),
+        name: String::new(),
+        api_id: None,
+        groups: Vec::new(),
+        path: String::new(),
+        exact: frontend.exact,
+        strip_path: frontend.strip_path,
+        methods: frontend.methods.clone(),
+        headers: frontend.headers.clone().into_iter().collect(),
+        query: frontend.query.clone().into_iter().collect(),
+        testing: None,
+        root: ng.root.clone(),
+        rewrite: ng.rewrite,
+        backend,
+        chain,
+        endpoint: None,
+    }
 }
 
 struct Builder<'a> {
@@ -268,17 +296,8 @@ impl Builder<'_> {
                     api_id: Some(api.id.clone()),
                     groups: api.groups.clone(),
                     path: join_paths(&api.context_path, path),
-                    exact: route.frontend.exact,
-                    strip_path: route.frontend.strip_path,
-                    methods: route.frontend.methods.clone(),
-                    headers: route.frontend.headers.clone().into_iter().collect(),
-                    query: route.frontend.query.clone().into_iter().collect(),
                     testing: testing.clone(),
-                    root: ng.root.clone(),
-                    rewrite: ng.rewrite,
-                    backend: backend.clone(),
-                    chain: chain.clone(),
-                    endpoint: None,
+                    ..forwarding(&route.frontend, &ng, backend.clone(), chain.clone())
                 };
                 self.add(host, spec);
             }
@@ -345,20 +364,9 @@ impl Builder<'_> {
             let spec = RouteSpec {
                 id: route.id.clone(),
                 name: route.name.clone(),
-                api_id: None,
                 groups: route.groups.clone(),
                 path: path.to_string(),
-                exact: route.frontend.exact,
-                strip_path: route.frontend.strip_path,
-                methods: route.frontend.methods.clone(),
-                headers: route.frontend.headers.clone().into_iter().collect(),
-                query: route.frontend.query.clone().into_iter().collect(),
-                testing: None,
-                root: ng.root.clone(),
-                rewrite: ng.rewrite,
-                backend: backend.clone(),
-                chain: chain.clone(),
-                endpoint: None,
+                ..forwarding(&route.frontend, &ng, backend.clone(), chain.clone())
             };
             self.add(host, spec);
         }
