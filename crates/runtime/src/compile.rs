@@ -65,6 +65,16 @@ fn forwarding(
     }
 }
 
+/// Whether a plan in `status` lets calls in: published and deprecated plans do, staging ones only
+/// on testing routes, closed ones never.
+fn admits_calls(status: PlanStatus, testing: bool) -> bool {
+    match status {
+        PlanStatus::Published | PlanStatus::Deprecated => true,
+        PlanStatus::Staging => testing,
+        PlanStatus::Closed => false,
+    }
+}
+
 struct Builder<'a> {
     previous: HashMap<String, Arc<Backend>>,
     backends: HashMap<String, Arc<Backend>>,
@@ -161,12 +171,7 @@ impl Builder<'_> {
             let Some(plan) = api.documentation.plans.iter().find(|p| &p.id == id) else {
                 continue;
             };
-            let active = match plan.status {
-                PlanStatus::Published | PlanStatus::Deprecated => true,
-                PlanStatus::Staging => testing,
-                PlanStatus::Closed => false,
-            };
-            if !active {
+            if !admits_calls(plan.status, testing) {
                 continue;
             }
             let verifier = |b: &mut Self, v: VerifierRef| match v {
@@ -235,11 +240,7 @@ impl Builder<'_> {
             .filter(|f| flows.contains(&f.id.as_str()))
             .flat_map(|f| &f.consumers)
             .filter_map(|id| api.documentation.plans.iter().find(|p| &p.id == id))
-            .filter(|p| match p.status {
-                PlanStatus::Published | PlanStatus::Deprecated => true,
-                PlanStatus::Staging => testing,
-                PlanStatus::Closed => false,
-            })
+            .filter(|p| admits_calls(p.status, testing))
             .find_map(|p| match p.access() {
                 Ok(AccessConfig::Oauth2Local(t)) => {
                     Some(t.expiration.unwrap_or(DEFAULT_TOKEN_LIFETIME_MS))
