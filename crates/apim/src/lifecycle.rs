@@ -20,10 +20,7 @@ pub fn check_move(from: ApiState, to: ApiState) -> Result<(), Refusal> {
 /// The deployment record of publishing `api` now: a snapshot of the definition without its
 /// history (so records do not nest).
 pub(crate) fn deployment(api: &Api, owner: &str, now_ms: i64) -> ApiDeployment {
-    let mut definition = serde_json::to_value(api).expect("entities serialize");
-    if let Some(obj) = definition.as_object_mut() {
-        obj.remove("deployments");
-    }
+    let definition = without_history(serde_json::to_value(api).expect("entities serialize"));
     ApiDeployment {
         id: format!("deployment_{}", uuid()),
         api_ref: api.id.clone(),
@@ -40,7 +37,7 @@ pub(crate) fn publishes(previous: Option<ApiState>, next: ApiState, explicit: bo
     next == ApiState::Published && (explicit || previous != Some(ApiState::Published))
 }
 
-/// The stored API's definition without `deployments`: what a draft starts from.
+/// An API's definition without `deployments`: what a deployment records and a draft publishes.
 pub(crate) fn without_history(mut doc: Value) -> Value {
     if let Some(obj) = doc.as_object_mut() {
         obj.remove("deployments");
