@@ -1,13 +1,11 @@
 //! Each shipped plugin through the real proxy, with Otoroshi's config keys.
 
-mod support;
-
 use std::io::Read;
 
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, error_paths, json};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::upstream::Upstream;
-use support::{Gateway, error_paths, json};
 
 const P: &str = "cp:otoroshi.next.plugins.";
 

@@ -2,17 +2,15 @@
 //! reaches the upstream, JWT rules, group/route/API authorization, key states, quotas and their
 //! windows, rotation, and the error statuses.
 
-mod support;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, Options, json};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::upstream::Upstream;
-use support::{Gateway, Options, json};
 
 const APIKEY: &str = "cp:otoroshi.next.plugins.ApikeyCalls";
 const HOST: &str = "pay.test";

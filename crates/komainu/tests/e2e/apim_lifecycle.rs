@@ -2,12 +2,10 @@
 //! version, publication with deployment records, forward-only states, documentation data, and
 //! APIs imported from OpenAPI documents (JSON and YAML, over HTTP and by the CLI).
 
-mod support;
-
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, Options, error_paths, json, run_cli};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::upstream::Upstream;
-use support::{Gateway, Options, error_paths, json, run_cli};
 
 const HOST: &str = "catalog.test";
 const TESTING: &str = "X-OTOROSHI-TESTING";
@@ -65,7 +63,7 @@ fn drafts_are_tested_beside_the_live_api_then_published() {
     assert_eq!(deployments[0]["version"], "1.0.0");
     assert_eq!(
         deployments[0]["owner"],
-        support::ADMIN_ID,
+        crate::support::ADMIN_ID,
         "{}",
         deployments[0]
     );

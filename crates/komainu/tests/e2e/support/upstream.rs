@@ -6,7 +6,6 @@
 //! - `/fixtures/<file>`: the file of `tests/fixtures` (a JWKS, an OpenAPI document);
 //! - anything else: echoes `{name, method, path, headers, body_bytes}` (the body is counted as it
 //!   streams, never held).
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -27,7 +26,6 @@ type Out = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 pub struct Upstream {
     pub name: String,
-    delay: Duration,
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
@@ -118,7 +116,6 @@ impl Upstream {
         });
         Upstream {
             name: name.to_string(),
-            delay,
             addr,
             hits,
             connections,
@@ -156,7 +153,7 @@ impl Upstream {
 /// A server that reads each request and hangs up without answering: the request was sent.
 pub struct Hangup {
     pub addr: SocketAddr,
-    pub hits: Arc<AtomicUsize>,
+    hits: Arc<AtomicUsize>,
 }
 
 impl Hangup {
@@ -175,6 +172,11 @@ impl Hangup {
             }
         });
         Hangup { addr, hits }
+    }
+
+    /// Requests received (and hung up on) so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
     }
 
     pub fn target(&self) -> serde_json::Value {

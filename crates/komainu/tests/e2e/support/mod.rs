@@ -1,5 +1,4 @@
 //! Test harness: runs the real `komainu` binary on ephemeral ports and talks to it over HTTP.
-#![allow(dead_code)]
 
 pub mod upstream;
 
@@ -253,11 +252,6 @@ impl Gateway {
         let (status, body) = json(self.post(&format!("/api/{plural}"), doc));
         assert_eq!(status, 201, "creating {plural}: {body}");
         body
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// The gateway's peak resident memory so far, in KiB (VmHWM).

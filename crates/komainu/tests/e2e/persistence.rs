@@ -1,18 +1,16 @@
 //! State survives restarts and crashes; export and import round-trip the whole state.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{Gateway, Options, error_paths, json, run_cli};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Gateway, Options, error_paths, json, run_cli};
 
 fn seed_api() -> Value {
     serde_json::from_str(include_str!(
-        "../../model/tests/fixtures/api_users_service.json"
+        "../../../model/tests/fixtures/api_users_service.json"
     ))
     .unwrap()
 }
@@ -87,7 +85,7 @@ fn every_acknowledged_write_survives_kill_9() {
                     let id = format!("w{w}-{i}");
                     let resp = client
                         .post(&url)
-                        .basic_auth(support::ADMIN_ID, Some(support::ADMIN_SECRET))
+                        .basic_auth(crate::support::ADMIN_ID, Some(crate::support::ADMIN_SECRET))
                         .json(&json!({"id": id, "name": id}))
                         .send();
                     match resp {

@@ -1,15 +1,13 @@
 //! Backends through the real proxy: load balancing, retries, timeouts, circuit breaker, health
 //! checks and streaming bodies.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::support::upstream::{Hangup, Upstream};
+use crate::support::{Gateway, json};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::upstream::{Hangup, Upstream};
-use support::{Gateway, json};
 
 /// A route on `host` to `targets` with `lb` and `client` settings.
 fn route(host: &str, targets: Vec<Value>, lb: Value, client: Value) -> Value {
@@ -328,7 +326,7 @@ fn a_sent_post_is_not_retried_but_a_get_is() {
         ),
     );
     gw.wait_status("sent.test", "/", 200);
-    let before = live.hits();
+    let (before, hung_before) = (live.hits(), hangup.hits());
     let mut failed_posts = 0;
     for _ in 0..10 {
         let resp = gw
@@ -349,6 +347,11 @@ fn a_sent_post_is_not_retried_but_a_get_is() {
         live.hits() - before,
         10 - failed_posts,
         "those POSTs were not resent"
+    );
+    assert_eq!(
+        hangup.hits() - hung_before,
+        failed_posts,
+        "each failed POST reached the hang-up target once"
     );
     for _ in 0..10 {
         assert_eq!(

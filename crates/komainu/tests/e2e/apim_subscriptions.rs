@@ -2,14 +2,12 @@
 //! subscriptions issuing keys whose state follows the subscription, its plan and its API, and
 //! consumption counted per subscription.
 
-mod support;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, json};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::upstream::Upstream;
-use support::{Gateway, json};
 
 const HOST: &str = "users.test";
 

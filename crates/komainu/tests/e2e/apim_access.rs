@@ -2,15 +2,13 @@
 //! stored RS256 verifier), oauth2-remote (RS256 against a JWKS served by a real server),
 //! oauth2-local (the client-credentials token endpoint), and several plans on one flow.
 
-mod support;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, json};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::upstream::Upstream;
-use support::{Gateway, json};
 
 const HOST: &str = "shop.test";
 

@@ -1,11 +1,9 @@
 //! The admin API through the real binary: auth, CRUD of every kind on both path styles, both PATCH
 //! forms, validation errors, statuses, listing.
 
-mod support;
-
+use crate::support::{Gateway, Options, error_paths, json};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Gateway, Options, error_paths, json};
 
 fn target() -> Value {
     json!({"targets": [{"hostname": "127.0.0.1", "port": 8081}]})
@@ -76,29 +74,29 @@ fn admin_calls_need_the_admin_credentials_either_way() {
     let wrong = gw
         .client
         .get(gw.url("/api/apis"))
-        .basic_auth(support::ADMIN_ID, Some("nope"))
+        .basic_auth(crate::support::ADMIN_ID, Some("nope"))
         .send()
         .unwrap();
     assert_eq!(wrong.status(), 401);
     let basic = gw
         .client
         .get(gw.url("/api/apis"))
-        .basic_auth(support::ADMIN_ID, Some(support::ADMIN_SECRET))
+        .basic_auth(crate::support::ADMIN_ID, Some(crate::support::ADMIN_SECRET))
         .send()
         .unwrap();
     assert_eq!(basic.status(), 200);
     let headers = gw
         .client
         .get(gw.url("/api/apis"))
-        .header("Otoroshi-Client-Id", support::ADMIN_ID)
-        .header("Otoroshi-Client-Secret", support::ADMIN_SECRET)
+        .header("Otoroshi-Client-Id", crate::support::ADMIN_ID)
+        .header("Otoroshi-Client-Secret", crate::support::ADMIN_SECRET)
         .send()
         .unwrap();
     assert_eq!(headers.status(), 200);
     let bad_headers = gw
         .client
         .get(gw.url("/apis/entities"))
-        .header("Otoroshi-Client-Id", support::ADMIN_ID)
+        .header("Otoroshi-Client-Id", crate::support::ADMIN_ID)
         .header("Otoroshi-Client-Secret", "x")
         .send()
         .unwrap();

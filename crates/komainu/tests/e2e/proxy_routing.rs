@@ -1,12 +1,10 @@
 //! Routing through the real proxy: API expansion, lifecycle states, testing mode, matchers, path
 //! rewriting and forwarded headers.
 
-mod support;
-
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, json};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::upstream::Upstream;
-use support::{Gateway, json};
 
 fn echo(resp: reqwest::blocking::Response) -> (u16, Value) {
     json(resp)

@@ -1,14 +1,12 @@
 //! Operating the proxy: hot reload under load, graceful drain, access log, demo API, metrics.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, Options, json};
 use serde_json::{Value, json};
-use support::upstream::Upstream;
-use support::{Gateway, Options, json};
 
 fn api(up: &Upstream, description: &str) -> Value {
     json!({

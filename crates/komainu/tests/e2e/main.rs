@@ -1,0 +1,16 @@
+//! End-to-end tests: each starts the real `komainu` binary on ephemeral ports, configures it through
+//! the admin API and sends real traffic to real upstream servers. One test binary keeps the build
+//! small and lets the tests of every area run side by side.
+
+mod support;
+
+mod admin_api;
+mod apim_access;
+mod apim_lifecycle;
+mod apim_subscriptions;
+mod persistence;
+mod proxy_apikeys;
+mod proxy_backends;
+mod proxy_ops;
+mod proxy_plugins;
+mod proxy_routing;
