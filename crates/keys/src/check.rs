@@ -44,16 +44,14 @@ impl KeyService {
     ) -> Verdict {
         let now = self.now_ms();
         let index = self.index();
-        let (id, strip) = match &presented {
-            Presented::ClientId { id, strip } | Presented::Secret { id, strip, .. } => {
-                (id.clone(), strip.clone())
-            }
-            Presented::Jwt { token, strip } => match crate::jwt::client_id(token) {
-                Some(id) => (id, strip.clone()),
+        let found = match &presented {
+            Presented::ClientId { id, .. } | Presented::Secret { id, .. } => index.keys.get(id),
+            Presented::Jwt { token, .. } => match crate::jwt::client_id(token) {
+                Some(id) => index.keys.get(&id),
                 None => return Verdict::Denied(Denial::Bad),
             },
         };
-        let Some(key) = index.keys.get(&id).cloned() else {
+        let Some(key) = found.cloned() else {
             return Verdict::Unknown;
         };
         let credential_ok = match &presented {
@@ -104,7 +102,7 @@ impl KeyService {
         Verdict::Passed {
             key,
             remaining,
-            strip,
+            strip: presented.into_strip(),
         }
     }
 }

@@ -26,6 +26,17 @@ pub enum Presented {
     },
 }
 
+impl Presented {
+    /// The headers to strip from the upstream request once the key has passed.
+    pub fn into_strip(self) -> Vec<HeaderName> {
+        match self {
+            Presented::ClientId { strip, .. }
+            | Presented::Secret { strip, .. }
+            | Presented::Jwt { strip, .. } => strip,
+        }
+    }
+}
+
 /// The value of query parameter `name` (as written, not decoded); an empty value counts as absent.
 pub fn query_param<'a>(q: Option<&'a str>, name: &str) -> Option<&'a str> {
     q?.split('&')
@@ -63,9 +74,11 @@ fn with_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
 }
 
 fn decode_basic(encoded: &str) -> Option<(String, String)> {
-    let text = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    Some((id.to_string(), secret.to_string()))
+    let mut id = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let colon = id.find(':')?;
+    let secret = id[colon + 1..].to_string();
+    id.truncate(colon);
+    Some((id, secret))
 }
 
 fn value<'a>(h: &'a HeaderMap, name: Option<&HeaderName>) -> Option<&'a str> {

@@ -7,6 +7,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::JwtExtractor;
@@ -23,16 +24,28 @@ pub struct RequestFacts<'a> {
     pub xsrf_header: Option<&'a str>,
 }
 
+/// The claims that may name the key; every other claim is skipped, not built into a map.
+#[derive(Deserialize)]
+struct Names {
+    #[serde(rename = "clientId")]
+    client_id_camel: Option<Value>,
+    client_id: Option<Value>,
+    cid: Option<Value>,
+    iss: Option<Value>,
+}
+
 /// The client id a token names, read without verifying it (verification needs the key's secret).
 pub(crate) fn client_id(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
-    let claims: Value =
+    let names: Names =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?)
             .ok()?;
-    ["clientId", "client_id", "cid", "iss"]
-        .iter()
-        .find_map(|c| claims.get(*c).and_then(Value::as_str))
-        .map(str::to_string)
+    [names.client_id_camel, names.client_id, names.cid, names.iss]
+        .into_iter()
+        .find_map(|c| match c {
+            Some(Value::String(id)) => Some(id),
+            _ => None,
+        })
 }
 
 /// Whether `token` is signed with one of `secrets` and passes every claim rule.
@@ -110,4 +123,29 @@ fn claims_pass(claims: &Value, cfg: &JwtExtractor, req: &RequestFacts<'_>, now_s
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(claims: &str) -> String {
+        format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(claims))
+    }
+
+    #[test]
+    fn the_client_id_comes_from_the_first_naming_claim_that_is_text() {
+        let id = |claims: &str| client_id(&token(claims));
+        assert_eq!(
+            id(r#"{"iss":"i","cid":"c","clientId":"k"}"#),
+            Some("k".into())
+        );
+        assert_eq!(id(r#"{"iss":"i","client_id":"c"}"#), Some("c".into()));
+        assert_eq!(
+            id(r#"{"clientId":42,"iss":"i","x":{"deep":[1]}}"#),
+            Some("i".into())
+        );
+        assert_eq!(id(r#"{"sub":"s"}"#), None);
+        assert_eq!(client_id("not-a-token"), None);
+    }
 }

@@ -19,13 +19,10 @@ use serde_json::Value;
 
 use crate::{Outcome, Plugin, RequestCtx, Services, config, gateway_error};
 
-pub const DAILY_REMAINING: &str = "otoroshi-daily-calls-remaining";
-pub const MONTHLY_REMAINING: &str = "otoroshi-monthly-calls-remaining";
-pub const THROTTLING_REMAINING: &str = "otoroshi-throttling-calls-remaining";
-
-/// The key that passed, for later phases and the access log.
-#[derive(Clone)]
-pub struct PassedKey(pub Arc<komainu_keys::CompiledKey>);
+const DAILY_REMAINING: HeaderName = HeaderName::from_static("otoroshi-daily-calls-remaining");
+const MONTHLY_REMAINING: HeaderName = HeaderName::from_static("otoroshi-monthly-calls-remaining");
+const THROTTLING_REMAINING: HeaderName =
+    HeaderName::from_static("otoroshi-throttling-calls-remaining");
 
 struct ApikeyCalls {
     cfg: ApikeyConfig,
@@ -38,8 +35,7 @@ fn remaining_headers(ctx: &mut RequestCtx, r: &Remaining) {
         (MONTHLY_REMAINING, r.month),
         (THROTTLING_REMAINING, r.second),
     ] {
-        ctx.response_headers
-            .push((HeaderName::from_static(name), HeaderValue::from(value)));
+        ctx.response_headers.push((name, HeaderValue::from(value)));
     }
 }
 
@@ -93,9 +89,7 @@ impl Plugin for ApikeyCalls {
         let verdict = keys.check(presented, &self.cfg, &ctx.route, &req.method, &facts);
         let outcome = match verdict {
             Verdict::Passed {
-                key,
-                remaining,
-                strip,
+                remaining, strip, ..
             } => {
                 remaining_headers(ctx, &remaining);
                 for name in strip {
@@ -104,7 +98,6 @@ impl Plugin for ApikeyCalls {
                 if self.cfg.wipe_backend_request == Some(true) {
                     req.headers.remove(header::AUTHORIZATION);
                 }
-                ctx.attrs.insert(PassedKey(key));
                 return Outcome::Continue;
             }
             Verdict::Unknown | Verdict::Denied(Denial::NotAuthorized) => refuse(

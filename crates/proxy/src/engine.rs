@@ -1,10 +1,9 @@
 //! The request engine: one function per request, phase after phase.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
@@ -16,8 +15,11 @@ use komainu_upstream::{Caller, STICKY_COOKIE, Target};
 use serde_json::json;
 
 use crate::access_log::AccessLog;
-use crate::forward::{add_forwarded, strip_hop_by_hop, upstream_path};
+use crate::forward::{Client, add_forwarded, strip_hop_by_hop, upstream_path};
 use crate::metrics::ProxyMetrics;
+
+const PROXY_LATENCY: HeaderName = HeaderName::from_static("otoroshi-proxy-latency");
+const UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("otoroshi-upstream-latency");
 
 /// The proxy's shared state.
 pub struct Proxy {
@@ -84,11 +86,11 @@ impl Proxy {
         }
     }
 
-    /// Handles one request from `peer`; never fails (errors become gateway error responses).
+    /// Handles one request from `client`; never fails (errors become gateway error responses).
     pub async fn handle(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        client: &Client,
         https: bool,
     ) -> Response<Body> {
         let started = Instant::now();
@@ -100,21 +102,18 @@ impl Proxy {
             let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
             (req.method().clone(), path.to_string(), host.clone())
         });
-        let mut resp = self.route(req, peer, https, host, html, &mut trace).await;
+        let mut resp = self.route(req, client, https, host, html, &mut trace).await;
 
         let total = started.elapsed();
         let upstream = trace.upstream.unwrap_or_default();
         let h = resp.headers_mut();
-        h.insert(
-            "otoroshi-proxy-latency",
-            millis(total.saturating_sub(upstream)),
-        );
-        h.insert("otoroshi-upstream-latency", millis(upstream));
+        h.insert(PROXY_LATENCY, millis(total.saturating_sub(upstream)));
+        h.insert(UPSTREAM_LATENCY, millis(upstream));
         self.metrics.response(resp.status().as_u16());
         if let (Some(log), Some((method, path_and_query, host))) = (&self.access_log, logged) {
             log.log(json!({
                 "@timestamp": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default(),
-                "client_ip": peer.ip().to_string(),
+                "client_ip": client.ip_text(),
                 "method": method.as_str(),
                 "host": host,
                 "path": path_and_query,
@@ -133,7 +132,7 @@ impl Proxy {
     async fn route(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        client: &Client,
         https: bool,
         host: String,
         html: bool,
@@ -159,7 +158,7 @@ impl Proxy {
 
         let mut ctx = RequestCtx {
             route: route.identity.clone(),
-            client_ip: peer.ip(),
+            client_ip: client.addr.ip(),
             https,
             host,
             path_and_query: parts
@@ -197,7 +196,10 @@ impl Proxy {
             Outcome::Continue => {
                 let mut resp = match chain.backend_call(&parts, &mut ctx) {
                     Some(r) => r,
-                    None => self.forward(&route, parts, body, &mut ctx, trace).await,
+                    None => {
+                        self.forward(&route, parts, body, client, &mut ctx, trace)
+                            .await
+                    }
                 };
                 if trace.error.is_none() {
                     chain.transform_response(&mut resp, &mut ctx);
@@ -214,6 +216,7 @@ impl Proxy {
         route: &komainu_runtime::CompiledRoute,
         mut parts: http::request::Parts,
         body: Incoming,
+        client: &Client,
         ctx: &mut RequestCtx,
         trace: &mut Trace,
     ) -> Response<Body> {
@@ -227,12 +230,7 @@ impl Proxy {
         parts.uri = Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"));
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
-        add_forwarded(
-            &mut parts.headers,
-            ctx.client_ip,
-            ctx.https,
-            original_host.clone(),
-        );
+        add_forwarded(&mut parts.headers, client, ctx.https, original_host.clone());
         if !parts.headers.contains_key(header::HOST)
             && let Some(h) = original_host
         {

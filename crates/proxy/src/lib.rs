@@ -12,5 +12,6 @@ mod metrics;
 
 pub use access_log::AccessLog;
 pub use engine::Proxy;
+pub use forward::Client;
 pub use listener::serve;
 pub use metrics::ProxyMetrics;

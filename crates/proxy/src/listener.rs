@@ -13,6 +13,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::Proxy;
+use crate::forward::Client;
 
 /// Serves `listener` until `shutdown` resolves, then drains for at most `drain`.
 pub async fn serve(
@@ -38,9 +39,10 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let proxy = proxy.clone();
+                let client = Client::new(peer);
                 let service = service_fn(move |req| {
-                    let proxy = proxy.clone();
-                    async move { Ok::<_, Infallible>(proxy.handle(req, peer, false).await) }
+                    let (proxy, client) = (proxy.clone(), client.clone());
+                    async move { Ok::<_, Infallible>(proxy.handle(req, &client, false).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);

@@ -288,7 +288,11 @@ impl Backend {
     /// A pooled connection that is ready, or a new one.
     async fn connection(&self, target: &Target) -> Result<SendRequest<Body>, UpstreamError> {
         while let Some(mut sender) = target.pool.take() {
-            // A pooled connection becomes ready once its previous response has been read.
+            // A pooled connection becomes ready once its previous response has been read; most
+            // already are, and need no timer.
+            if sender.is_ready() {
+                return Ok(sender);
+            }
             if let Ok(Ok(())) =
                 tokio::time::timeout(Duration::from_millis(50), sender.ready()).await
             {
