@@ -81,6 +81,11 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         .with_context(|| format!("cannot listen on {} (proxy)", args.http_addr))?;
     tracing::info!(addr = %admin_listener.local_addr()?, "admin API listening");
     tracing::info!(addr = %proxy_listener.local_addr()?, "proxy listening");
+    let scheduler = match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => "one thread",
+        _ => "multi-threaded",
+    };
+    tracing::info!(scheduler, "async runtime");
     release_unused_memory();
     ready.store(true, Ordering::Release);
 

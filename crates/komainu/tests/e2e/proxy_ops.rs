@@ -94,6 +94,62 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
 }
 
 #[test]
+fn on_one_core_one_thread_proxies_concurrent_calls_and_drains() {
+    let up = Upstream::start("one");
+    let mut gw = Gateway::start_with(Options {
+        one_core: true,
+        ..Default::default()
+    });
+    assert!(
+        gw.stderr
+            .lock()
+            .unwrap()
+            .contains("scheduler=\"one thread\""),
+        "a one-core gateway runs its async work on one thread"
+    );
+    gw.create("routes", &json!({"id": "one", "frontend": {"domains": ["one.test"]}, "backend": {"targets": [up.target()]}}));
+    gw.wait_status("one.test", "/", 200);
+    // A slow call in flight must not hold the others back: the one thread interleaves them.
+    let (slow_url, client) = (format!("{}/slow/3000", gw.proxy), gw.client.clone());
+    let slow = std::thread::spawn(move || {
+        client
+            .get(&slow_url)
+            .header("host", "one.test")
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, client) = (format!("{}/fast", gw.proxy), gw.client.clone());
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|_| {
+                        client
+                            .get(&url)
+                            .header("host", "one.test")
+                            .send()
+                            .unwrap()
+                            .status()
+                            .as_u16()
+                    })
+                    .filter(|s| *s == 200)
+                    .count()
+            })
+        })
+        .collect();
+    let served: usize = callers.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(served, 200);
+    assert!(
+        !slow.is_finished(),
+        "200 calls were served while the slow one was still in flight"
+    );
+    let status = gw.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(slow.join().unwrap().unwrap(), 200, "the slow call drained");
+}
+
+#[test]
 fn access_log_writes_one_json_line_per_request() {
     let up = Upstream::start("log");
     let gw = Gateway::start_with(Options {

@@ -19,6 +19,20 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_komainu")
 }
 
+/// The first CPU this process may run on (`Cpus_allowed_list` of /proc/self/status).
+fn first_allowed_cpu() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .expect("Cpus_allowed_list");
+    list.trim()
+        .split([',', '-'])
+        .next()
+        .expect("a CPU")
+        .to_string()
+}
+
 /// A running gateway process and its data directory.
 pub struct Gateway {
     child: Child,
@@ -38,6 +52,8 @@ pub struct Options {
     pub env_credentials: bool,
     pub extra_args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Run the process on one CPU (`taskset`), as a one-core container would.
+    pub one_core: bool,
 }
 
 impl Default for Options {
@@ -46,6 +62,7 @@ impl Default for Options {
             env_credentials: true,
             extra_args: Vec::new(),
             env: Vec::new(),
+            one_core: false,
         }
     }
 }
@@ -70,7 +87,13 @@ impl Gateway {
     }
 
     fn spawn(dir: &Path, options: Options) -> Gateway {
-        let mut cmd = Command::new(bin());
+        let mut cmd = if options.one_core {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &first_allowed_cpu(), bin()]);
+            c
+        } else {
+            Command::new(bin())
+        };
         cmd.args([
             "serve",
             "--admin-addr",
