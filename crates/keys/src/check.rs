@@ -1,12 +1,9 @@
 //! Deciding a keyed call, in Otoroshi's order: find the key, check the credential, the key's state,
 //! its routing constraints, its scope, read-only, restrictions, then count and check quotas.
-
-use std::sync::Arc;
-
 use http::{HeaderName, Method};
 
 use crate::jwt::RequestFacts;
-use crate::{ApikeyConfig, CompiledKey, Denial, KeyService, Presented, RouteIdentity};
+use crate::{ApikeyConfig, Denial, KeyService, Presented, RouteIdentity};
 
 /// Remaining calls in each window after this one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +24,6 @@ pub enum Verdict {
     OverQuota(Remaining),
     /// Go on; strip these headers from the upstream request.
     Passed {
-        key: Arc<CompiledKey>,
         remaining: Remaining,
         strip: Vec<HeaderName>,
     },
@@ -51,7 +47,7 @@ impl KeyService {
                 None => return Verdict::Denied(Denial::Bad),
             },
         };
-        let Some(key) = found.cloned() else {
+        let Some(key) = found else {
             return Verdict::Unknown;
         };
         let credential_ok = match &presented {
@@ -81,13 +77,13 @@ impl KeyService {
         let usage = if cfg.update_quotas {
             let (usage, first_unsaved) = key.counters.hit(&windows, 1);
             if first_unsaved {
-                self.mark_unsaved(&key);
+                self.mark_unsaved(key);
             }
             usage
         } else {
             key.counters.usage(&windows)
         };
-        let d = &*key;
+        let d = &**key;
         let remaining = Remaining {
             second: d.throttling_quota.saturating_sub(usage.second),
             day: d.daily_quota.saturating_sub(usage.day),
@@ -100,7 +96,6 @@ impl KeyService {
             return Verdict::OverQuota(remaining);
         }
         Verdict::Passed {
-            key,
             remaining,
             strip: presented.into_strip(),
         }

@@ -88,9 +88,7 @@ impl Plugin for ApikeyCalls {
         };
         let verdict = keys.check(presented, &self.cfg, &ctx.route, &req.method, &facts);
         let outcome = match verdict {
-            Verdict::Passed {
-                remaining, strip, ..
-            } => {
+            Verdict::Passed { remaining, strip } => {
                 remaining_headers(ctx, &remaining);
                 for name in strip {
                     req.headers.remove(name);

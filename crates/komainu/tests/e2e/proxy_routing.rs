@@ -374,6 +374,7 @@ fn forwarded_headers_hop_by_hop_and_latency() {
     over["plugins"] = json!([{"plugin": "cp:otoroshi.next.plugins.OverrideHost"}]);
     gw.create("routes", &over);
     gw.wait_status("h.test", "/plain", 200);
+    gw.wait_status("h.test", "/override", 200);
     let resp = gw
         .call(Method::GET, "h.test", "/plain")
         .header("x-forwarded-for", "10.1.1.1")
