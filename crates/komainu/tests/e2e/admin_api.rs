@@ -475,13 +475,7 @@ fn health_readiness_and_metrics() {
         (200, json!({"status": "ready"}))
     );
     gw.get("/api/groups");
-    let text = gw
-        .client
-        .get(gw.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = gw.metrics();
     assert!(
         text.contains("# TYPE komainu_admin_requests_total counter"),
         "{text}"

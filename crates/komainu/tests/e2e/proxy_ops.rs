@@ -218,13 +218,7 @@ fn the_demo_api_answers_without_any_upstream() {
 fn metrics_count_proxied_responses() {
     let gw = Gateway::start();
     gw.proxy_get("none.test", "/");
-    let text = gw
-        .client
-        .get(gw.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = gw.metrics();
     assert!(
         text.contains("komainu_proxy_responses_total{code=\"4xx\"} 1"),
         "{text}"

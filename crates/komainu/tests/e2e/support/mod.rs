@@ -277,6 +277,16 @@ impl Gateway {
         body
     }
 
+    /// The Prometheus text of `GET /metrics` (no credentials needed).
+    pub fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .expect("GET /metrics")
+            .text()
+            .expect("metrics text")
+    }
+
     /// The gateway's peak resident memory so far, in KiB (VmHWM).
     pub fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();

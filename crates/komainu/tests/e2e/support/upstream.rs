@@ -218,7 +218,7 @@ async fn answer(name: &str, hits: &AtomicUsize, req: Request<Incoming>) -> Respo
             let body = std::fs::read(path).unwrap_or_default();
             return Response::builder()
                 .header("content-type", "application/json")
-                .body(http_body_util::Full::new(Bytes::from(body)).boxed())
+                .body(full(body))
                 .unwrap();
         }
         ["stall", ..] => {
