@@ -1,5 +1,6 @@
 //! Deciding a keyed call, in Otoroshi's order: find the key, check the credential, the key's state,
 //! its routing constraints, its scope, read-only, restrictions, then count and check quotas.
+
 use http::{HeaderName, Method};
 
 use crate::jwt::RequestFacts;
