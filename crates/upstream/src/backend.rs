@@ -56,8 +56,35 @@ pub struct CallInfo {
     pub attempts: u32,
 }
 
+/// When a call started and when `globalTimeout` ends it.
+struct Clock {
+    started: Instant,
+    global: Instant,
+}
+
+impl Clock {
+    /// The earlier of a wait's own limit and the global one, with the name of the one that wins
+    /// (for the error message).
+    fn bound(&self, own: Instant, name: &'static str) -> (Instant, &'static str) {
+        if own < self.global {
+            (own, name)
+        } else {
+            (self.global, "globalTimeout")
+        }
+    }
+}
+
+/// A response head received: the call's result.
+struct Done {
+    response: Response<Body>,
+    target: Arc<Target>,
+    /// When the head arrived.
+    answered: Instant,
+    attempts: u32,
+}
+
 enum Attempt {
-    Done(Response<Body>, Arc<Target>),
+    Done(Done),
     /// Failed before anything was written: the request comes back whole.
     NotSent(Request<Body>, UpstreamError),
     /// Failed after the request was written.
@@ -115,6 +142,9 @@ impl Backend {
 
     /// Sends the request to a target and returns the response as soon as its headers arrive; the
     /// body streams afterwards. `parts.uri` is the upstream path and query.
+    ///
+    /// Every wait of the call (connect, send, back-off) is bounded by the earlier of its own
+    /// timeout and `globalTimeout`, so a call arms one timer at a time instead of nesting them.
     pub async fn call(
         &self,
         parts: Parts,
@@ -123,23 +153,21 @@ impl Backend {
         override_host: bool,
     ) -> Result<(Response<Body>, CallInfo), UpstreamError> {
         let started = Instant::now();
-        match tokio::time::timeout(
-            self.settings.global_timeout,
-            self.attempts(parts, body, caller, override_host),
-        )
-        .await
-        {
-            Ok(Ok((resp, target, attempts))) => Ok((
-                resp,
-                CallInfo {
-                    target,
-                    upstream_latency: started.elapsed(),
-                    attempts,
-                },
-            )),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(UpstreamError::new(Kind::Timeout, "globalTimeout reached")),
-        }
+        let clock = Clock {
+            started,
+            global: started + self.settings.global_timeout,
+        };
+        let done = self
+            .attempts(parts, body, caller, override_host, &clock)
+            .await?;
+        Ok((
+            done.response,
+            CallInfo {
+                target: done.target,
+                upstream_latency: done.answered - started,
+                attempts: done.attempts,
+            },
+        ))
     }
 
     async fn attempts(
@@ -148,7 +176,8 @@ impl Backend {
         body: Body,
         caller: &Caller<'_>,
         override_host: bool,
-    ) -> Result<(Response<Body>, Arc<Target>, u32), UpstreamError> {
+        clock: &Clock,
+    ) -> Result<Done, UpstreamError> {
         let replayable = body.is_end_stream();
         let retry_after_send = replayable && idempotent(&parts.method);
         // Kept only when a written request may have to be written again.
@@ -165,9 +194,17 @@ impl Backend {
         let mut last = UpstreamError::new(Kind::NoTarget, "this backend has no target");
         let mut delay = self.settings.retry_initial_delay;
         for attempt in 0..=self.settings.retries {
+            // The first attempt starts with the call; later ones after their back-off.
+            let mut begun = clock.started;
             if attempt > 0 {
-                tokio::time::sleep(delay).await;
+                let wake = Instant::now() + delay;
+                if wake >= clock.global {
+                    tokio::time::sleep_until(clock.global.into()).await;
+                    return Err(UpstreamError::new(Kind::Timeout, "globalTimeout reached"));
+                }
+                tokio::time::sleep_until(wake.into()).await;
                 delay = delay.mul_f64(self.settings.backoff_factor);
+                begun = Instant::now();
             }
             // The request of this attempt: the one not sent yet, else a copy of the written one.
             let req = match (request.take(), &template) {
@@ -198,8 +235,14 @@ impl Backend {
                 last = UpstreamError::new(Kind::CircuitOpen, "circuit breaker open");
                 continue;
             }
-            match self.attempt(&target, req, override_host).await {
-                Attempt::Done(resp, target) => return Ok((resp, target, attempt + 1)),
+            match self
+                .attempt(&target, req, override_host, begun, clock)
+                .await
+            {
+                Attempt::Done(mut done) => {
+                    done.attempts = attempt + 1;
+                    return Ok(done);
+                }
                 Attempt::NotSent(req, err) => {
                     tracing::debug!(target = %target.connect_to, error = %err, "attempt failed before sending");
                     request = Some(req);
@@ -238,6 +281,8 @@ impl Backend {
         target: &Arc<Target>,
         mut req: Request<Body>,
         override_host: bool,
+        begun: Instant,
+        clock: &Clock,
     ) -> Attempt {
         let fail = |e: UpstreamError| {
             if let Some(b) = &target.breaker {
@@ -248,57 +293,72 @@ impl Backend {
         if override_host && let Ok(v) = HeaderValue::from_str(target.hostname()) {
             req.headers_mut().insert(header::HOST, v);
         }
-        let mut sender = match self.connection(target).await {
+        let mut sender = match self.connection(target, clock).await {
             Ok(s) => s,
             Err(e) => return Attempt::NotSent(req, fail(e)),
         };
         let inflight = Inflight::start(target.clone());
-        let started = Instant::now();
-        let sent =
-            tokio::time::timeout(self.settings.call_timeout, sender.try_send_request(req)).await;
+        let (until, limit) = clock.bound(begun + self.settings.call_timeout, "callTimeout");
+        // One timer per attempt: it bounds the wait for the response head, then the body stream.
+        let mut timer = Box::pin(tokio::time::sleep_until(until.into()));
+        let sent = tokio::select! {
+            biased;
+            sent = sender.try_send_request(req) => sent,
+            () = &mut timer => {
+                return Attempt::Sent(fail(UpstreamError::new(
+                    Kind::Timeout,
+                    format!("{limit} reached"),
+                )));
+            }
+        };
         match sent {
-            Ok(Ok(resp)) => {
-                target.record_response_time(started.elapsed());
+            Ok(resp) => {
+                let answered = Instant::now();
+                target.record_response_time(answered - begun);
                 if let Some(b) = &target.breaker {
                     b.success();
                 }
-                let deadline = tokio::time::sleep(
-                    self.settings
-                        .call_and_stream_timeout
-                        .saturating_sub(started.elapsed()),
-                );
+                let stream_until = begun + self.settings.call_and_stream_timeout;
                 let (parts, incoming) = resp.into_parts();
-                let body = UpstreamBody::new(incoming, deadline, sender, inflight);
-                Attempt::Done(Response::from_parts(parts, Body::new(body)), target.clone())
+                let body = UpstreamBody::new(incoming, timer, stream_until, sender, inflight);
+                Attempt::Done(Done {
+                    response: Response::from_parts(parts, Body::new(body)),
+                    target: target.clone(),
+                    answered,
+                    attempts: 1,
+                })
             }
-            Ok(Err(mut e)) => {
+            Err(mut e) => {
                 let err = fail(UpstreamError::new(Kind::Other, e.error().to_string()));
                 match e.take_message() {
                     Some(req) => Attempt::NotSent(req, err),
                     None => Attempt::Sent(err),
                 }
             }
-            Err(_) => Attempt::Sent(fail(UpstreamError::new(
-                Kind::Timeout,
-                "callTimeout reached",
-            ))),
         }
     }
 
     /// A pooled connection that is ready, or a new one.
-    async fn connection(&self, target: &Target) -> Result<SendRequest<Body>, UpstreamError> {
+    async fn connection(
+        &self,
+        target: &Target,
+        clock: &Clock,
+    ) -> Result<SendRequest<Body>, UpstreamError> {
         while let Some(mut sender) = target.pool.take() {
             // A pooled connection becomes ready once its previous response has been read; most
             // already are, and need no timer.
             if sender.is_ready() {
                 return Ok(sender);
             }
-            if let Ok(Ok(())) =
-                tokio::time::timeout(Duration::from_millis(50), sender.ready()).await
-            {
+            let (until, _) = clock.bound(Instant::now() + Duration::from_millis(50), "");
+            if let Ok(Ok(())) = tokio::time::timeout_at(until.into(), sender.ready()).await {
                 return Ok(sender);
             }
         }
-        connect::open(target, self.settings.connection_timeout).await
+        let (until, limit) = clock.bound(
+            Instant::now() + self.settings.connection_timeout,
+            "connectionTimeout",
+        );
+        connect::open(target, until, limit).await
     }
 }

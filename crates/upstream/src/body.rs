@@ -4,6 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
@@ -18,8 +19,10 @@ pin_project! {
     pub(crate) struct UpstreamBody {
         #[pin]
         inner: Incoming,
-        #[pin]
-        deadline: Sleep,
+        // The attempt's timer, moved to `stream_until` when the body first has to wait: a body
+        // already in the buffer (most small answers) never resets it.
+        timer: Pin<Box<Sleep>>,
+        stream_until: Option<Instant>,
         release: Option<(SendRequest<Body>, Arc<Target>)>,
         inflight: Option<Inflight>,
     }
@@ -28,14 +31,16 @@ pin_project! {
 impl UpstreamBody {
     pub(crate) fn new(
         inner: Incoming,
-        deadline: Sleep,
+        timer: Pin<Box<Sleep>>,
+        stream_until: Instant,
         sender: SendRequest<Body>,
         inflight: Inflight,
     ) -> Self {
         let target = inflight.0.clone();
         let mut body = UpstreamBody {
             inner,
-            deadline,
+            timer,
+            stream_until: Some(stream_until),
             release: Some((sender, target)),
             inflight: Some(inflight),
         };
@@ -84,7 +89,10 @@ impl HttpBody for UpstreamBody {
                 Poll::Ready(Some(Err(e.into())))
             }
             Poll::Pending => {
-                if this.deadline.poll(cx).is_ready() {
+                if let Some(until) = this.stream_until.take() {
+                    this.timer.as_mut().reset(until.into());
+                }
+                if this.timer.as_mut().poll(cx).is_ready() {
                     // Dropping the sender closes the connection: the upstream read stops.
                     this.release.take();
                     this.inflight.take();

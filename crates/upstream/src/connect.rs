@@ -1,7 +1,7 @@
 //! Opening an HTTP/1.1 connection to a target: TCP, TLS when the target says so, then hyper's
 //! handshake, with the connection driven by its own task.
 
-use std::time::Duration;
+use std::time::Instant;
 
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -31,10 +31,11 @@ where
     Ok(sender)
 }
 
-/// A new connection to `target`, or why not, within `timeout`.
+/// A new connection to `target`, or why not, by `until`; `limit` names that deadline in the error.
 pub(crate) async fn open(
     target: &Target,
-    timeout: Duration,
+    until: Instant,
+    limit: &str,
 ) -> Result<SendRequest<Body>, UpstreamError> {
     let connect = async {
         let stream = TcpStream::connect(&target.connect_to).await.map_err(|e| {
@@ -60,11 +61,11 @@ pub(crate) async fn open(
             })?;
         handshake(tls).await
     };
-    match tokio::time::timeout(timeout, connect).await {
+    match tokio::time::timeout_at(until.into(), connect).await {
         Ok(result) => result,
         Err(_) => Err(UpstreamError::new(
             Kind::Timeout,
-            format!("connectionTimeout connecting to {}", target.connect_to),
+            format!("{limit} reached connecting to {}", target.connect_to),
         )),
     }
 }

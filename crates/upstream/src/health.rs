@@ -3,7 +3,7 @@
 //! when its backend is dropped (its configuration changed or went away).
 
 use std::sync::Weak;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode, header};
 use komainu_model::HealthCheck;
@@ -58,7 +58,10 @@ async fn probe(target: &Target, check: &HealthCheck) -> bool {
     };
     let timeout = Duration::from_millis(check.timeout);
     let call = async {
-        let mut sender = connect::open(target, timeout).await.ok()?;
+        let until = Instant::now() + timeout;
+        let mut sender = connect::open(target, until, "health check timeout")
+            .await
+            .ok()?;
         let req = Request::get(path)
             .header(header::HOST, target.hostname())
             .body(empty())
