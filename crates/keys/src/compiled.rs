@@ -1,7 +1,7 @@
 //! A key ready for requests: what checks read of its document, parsed scopes, compiled
 //! restrictions and counters.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -10,7 +10,7 @@ use regex::Regex;
 use subtle::ConstantTimeEq;
 
 use crate::jwt::{self, RequestFacts};
-use crate::{JwtExtractor, KeyCounters, RouteIdentity, Scope};
+use crate::{GroupIds, JwtExtractor, KeyCounters, RouteIdentity, Scope};
 
 /// Why a known key may not make this call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,7 +194,7 @@ impl CompiledKey {
         self.enabled && self.valid_until.is_none_or(|until| now_ms <= until)
     }
 
-    pub fn authorized_on(&self, route: &RouteIdentity, groups: &HashSet<String>) -> bool {
+    pub fn authorized_on(&self, route: &RouteIdentity, groups: &GroupIds) -> bool {
         self.scopes.iter().any(|s| s.covers(route, groups))
     }
 

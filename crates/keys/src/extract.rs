@@ -4,9 +4,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::{HeaderMap, HeaderName, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::Extractors;
+use crate::config::HeaderNames;
 
 /// Credentials found in a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,32 +59,29 @@ pub fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// `Scheme value` → `value` when the scheme matches (case-insensitive); `value` alone is kept.
-fn without_scheme<'a>(value: &'a str, scheme: &str) -> &'a str {
-    match value.split_once(' ') {
-        Some((s, rest)) if s.eq_ignore_ascii_case(scheme) => rest.trim(),
-        _ => value,
-    }
+/// `Scheme value` → `value` when the scheme matches (case-insensitive), else `None`. Compares the
+/// prefix in place: no search for the space.
+fn with_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (s, rest) = value.split_at_checked(scheme.len())?;
+    (s.eq_ignore_ascii_case(scheme) && rest.starts_with(' ')).then(|| rest.trim())
 }
 
-fn with_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
-    match value.split_once(' ') {
-        Some((s, rest)) if s.eq_ignore_ascii_case(scheme) => Some(rest.trim()),
-        _ => None,
-    }
+/// `Scheme value` → `value` when the scheme matches; `value` alone is kept.
+fn without_scheme<'a>(value: &'a str, scheme: &str) -> &'a str {
+    with_scheme(value, scheme).unwrap_or(value)
 }
 
 fn decode_basic(encoded: &str) -> Option<(String, String)> {
     let mut id = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let colon = id.find(':')?;
+    let colon = id.bytes().position(|b| b == b':')?;
     let secret = id[colon + 1..].to_string();
     id.truncate(colon);
     Some((id, secret))
 }
 
-fn value<'a>(h: &'a HeaderMap, name: Option<&HeaderName>) -> Option<&'a str> {
-    h.get(name?)
-        .and_then(|v| v.to_str().ok())
+/// A header's value as credentials read it: text, trimmed, not empty.
+fn text(v: Option<&HeaderValue>) -> Option<&str> {
+    v.and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
 }
@@ -95,30 +93,74 @@ fn strip(name: Option<&HeaderName>) -> Vec<HeaderName> {
 
 /// The client id and secret of an `Authorization: Basic ...` header.
 pub fn basic_auth(h: &HeaderMap) -> Option<(String, String)> {
-    value(h, Some(&header::AUTHORIZATION))
+    text(h.get(header::AUTHORIZATION))
         .and_then(|v| with_scheme(v, "basic"))
         .and_then(decode_basic)
+}
+
+/// The headers credentials may come in, each the first of its name (as `HeaderMap::get` gives).
+#[derive(Default)]
+struct Seen<'a> {
+    client_id: Option<&'a HeaderValue>,
+    client_secret: Option<&'a HeaderValue>,
+    api_key: Option<&'a HeaderValue>,
+    jwt: Option<&'a HeaderValue>,
+    basic: Option<&'a HeaderValue>,
+    authorization: Option<&'a HeaderValue>,
+    cookie: bool,
+}
+
+impl<'a> Seen<'a> {
+    /// One pass over the request's few headers: cheaper than hashing each configured name, twice
+    /// for some, as the precedence below would.
+    fn scan(h: &'a HeaderMap, n: &HeaderNames) -> Self {
+        fn first<'a>(
+            slot: &mut Option<&'a HeaderValue>,
+            wanted: Option<&HeaderName>,
+            name: &HeaderName,
+            v: &'a HeaderValue,
+        ) {
+            if slot.is_none() && wanted == Some(name) {
+                *slot = Some(v);
+            }
+        }
+        let mut seen = Seen::default();
+        for (name, v) in h {
+            if name == header::AUTHORIZATION {
+                seen.authorization.get_or_insert(v);
+            } else if name == header::COOKIE {
+                seen.cookie = true;
+            }
+            first(&mut seen.client_id, n.client_id.as_ref(), name, v);
+            first(&mut seen.client_secret, n.client_secret.as_ref(), name, v);
+            first(&mut seen.api_key, n.api_key.as_ref(), name, v);
+            first(&mut seen.jwt, n.jwt.as_ref(), name, v);
+            first(&mut seen.basic, n.basic.as_ref(), name, v);
+        }
+        seen
+    }
 }
 
 /// The first credentials `cfg` allows, or `None`.
 pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Presented> {
     let n = cfg.names();
-    let (id_header, secret_header) = (n.client_id.as_ref(), n.client_secret.as_ref());
-    let authorization = Some(&header::AUTHORIZATION);
+    let seen = Seen::scan(h, n);
+    let (id, secret) = (text(seen.client_id), text(seen.client_secret));
+    let authorization = text(seen.authorization);
+    let cookie = |name: &str| if seen.cookie { cookie(h, name) } else { None };
 
     if cfg.client_id.enabled {
-        let alone = value(h, id_header).filter(|_| value(h, secret_header).is_none());
-        if let Some(id) = alone {
+        if let Some(id) = id.filter(|_| secret.is_none()) {
             return Some(Presented::ClientId {
                 id: id.to_string(),
-                strip: strip(id_header),
+                strip: strip(n.client_id.as_ref()),
             });
         }
         let q_name = cfg.client_id.query_name.as_deref().unwrap_or("x-api-key");
         let c_name = cfg.client_id.header_name.as_deref().unwrap_or("x-api-key");
-        if let Some(id) = value(h, n.api_key.as_ref())
+        if let Some(id) = text(seen.api_key)
             .or_else(|| query_param(q, q_name))
-            .or_else(|| cookie(h, c_name))
+            .or_else(|| cookie(c_name))
         {
             return Some(Presented::ClientId {
                 id: id.to_string(),
@@ -127,10 +169,10 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
         }
     }
     if cfg.custom_headers.enabled
-        && let (Some(id), Some(secret)) = (value(h, id_header), value(h, secret_header))
+        && let (Some(id), Some(secret)) = (id, secret)
     {
-        let mut names = strip(id_header);
-        names.extend(strip(secret_header));
+        let mut names = strip(n.client_id.as_ref());
+        names.extend(strip(n.client_secret.as_ref()));
         return Some(Presented::Secret {
             id: id.to_string(),
             secret: secret.to_string(),
@@ -138,13 +180,13 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
         });
     }
     if cfg.jwt.enabled {
-        if let Some(v) = value(h, n.jwt.as_ref()) {
+        if let Some(v) = text(seen.jwt) {
             return Some(Presented::Jwt {
                 token: without_scheme(v, "bearer").to_string(),
                 strip: strip(n.jwt.as_ref()),
             });
         }
-        if let Some(token) = value(h, authorization).and_then(|v| with_scheme(v, "bearer")) {
+        if let Some(token) = authorization.and_then(|v| with_scheme(v, "bearer")) {
             return Some(Presented::Jwt {
                 token: token.to_string(),
                 strip: Vec::new(),
@@ -152,7 +194,7 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
         }
         let c_name = cfg.jwt.cookie_name.as_deref().unwrap_or("access_token");
         let q_name = cfg.jwt.query_name.as_deref().unwrap_or("bearer_auth");
-        if let Some(token) = cookie(h, c_name).or_else(|| query_param(q, q_name)) {
+        if let Some(token) = cookie(c_name).or_else(|| query_param(q, q_name)) {
             return Some(Presented::Jwt {
                 token: token.to_string(),
                 strip: Vec::new(),
@@ -161,7 +203,7 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
     }
     if cfg.basic.enabled {
         if let Some((id, secret)) =
-            value(h, n.basic.as_ref()).and_then(|v| decode_basic(without_scheme(v, "basic")))
+            text(seen.basic).and_then(|v| decode_basic(without_scheme(v, "basic")))
         {
             return Some(Presented::Secret {
                 id,
@@ -169,7 +211,10 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
                 strip: strip(n.basic.as_ref()),
             });
         }
-        if let Some((id, secret)) = basic_auth(h) {
+        if let Some((id, secret)) = authorization
+            .and_then(|v| with_scheme(v, "basic"))
+            .and_then(decode_basic)
+        {
             return Some(Presented::Secret {
                 id,
                 secret,
@@ -294,6 +339,20 @@ mod tests {
     }
 
     #[test]
+    fn schemes_match_case_insensitively_and_whole() {
+        assert_eq!(with_scheme("bAsIc  abc ", "basic"), Some("abc"));
+        assert_eq!(with_scheme("Basic", "basic"), None);
+        assert_eq!(with_scheme("Basicx abc", "basic"), None);
+        assert_eq!(with_scheme("Bé abc", "basic"), None);
+        assert_eq!(without_scheme("abc", "bearer"), "abc");
+        assert_eq!(
+            decode_basic(&STANDARD.encode("id:se:cret")),
+            Some(("id".into(), "se:cret".into()))
+        );
+        assert_eq!(decode_basic(&STANDARD.encode("no-colon")), None);
+    }
+
+    #[test]
     fn cookies_and_query_parameters() {
         let h = headers(&[("cookie", "a=1; session-id=abc; b=2")]);
         assert_eq!(cookie(&h, "session-id"), Some("abc"));
@@ -304,6 +363,27 @@ mod tests {
         );
         assert_eq!(query_param(Some("x=1&y="), "y"), None);
         assert_eq!(query_param(None, "x"), None);
+    }
+
+    #[test]
+    fn the_first_header_of_a_name_counts_and_standard_names_can_be_configured() {
+        let mut h = headers(&[("otoroshi-client-id", " ")]);
+        h.append("otoroshi-client-id", "id".parse().unwrap());
+        assert_eq!(
+            extract(&h, None, &Extractors::default()),
+            None,
+            "first is blank"
+        );
+        let cfg: Extractors =
+            serde_json::from_value(serde_json::json!({"jwt": {"header_name": "Authorization"}}))
+                .unwrap();
+        assert_eq!(
+            extract(&headers(&[("authorization", "Bearer a.b.c")]), None, &cfg),
+            Some(Presented::Jwt {
+                token: "a.b.c".into(),
+                strip: vec![header::AUTHORIZATION]
+            })
+        );
     }
 
     #[test]

@@ -25,5 +25,5 @@ pub use counters::{KeyCounters, Usage};
 pub use extract::{Presented, basic_auth, cookie, extract, query_param};
 pub use jwt::RequestFacts;
 pub use key_map::KeyMap;
-pub use scope::{RouteIdentity, Scope};
+pub use scope::{GroupIds, RouteIdentity, Scope};
 pub use service::{KeyIndex, KeyService, QuotaReport};

@@ -10,6 +10,9 @@ use std::collections::HashSet;
 
 use komainu_model::AuthorizedEntity;
 
+/// The ids of the service groups that exist, read on every keyed request (foldhash: see `KeyMap`).
+pub type GroupIds = HashSet<String, foldhash::fast::RandomState>;
+
 /// The identity of a route, as keys are scoped: its id, its API, its groups.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteIdentity {
@@ -63,7 +66,7 @@ impl Scope {
     }
 
     /// Whether this scope covers `route`, given the ids of the groups that exist.
-    pub fn covers(&self, route: &RouteIdentity, groups: &HashSet<String>) -> bool {
+    pub fn covers(&self, route: &RouteIdentity, groups: &GroupIds) -> bool {
         match self {
             Scope::Route(ids) => ids.contains(&route.id),
             Scope::Api(ids) => route.api_id.as_ref().is_some_and(|a| ids.contains(a)),
@@ -95,7 +98,9 @@ mod tests {
 
     #[test]
     fn prefixes_and_whole_ids() {
-        let groups: HashSet<String> = ["group_payment_apis".to_string(), "pay".to_string()].into();
+        let groups: GroupIds = ["group_payment_apis".to_string(), "pay".to_string()]
+            .into_iter()
+            .collect();
         let route = RouteIdentity {
             id: "route_users".into(),
             api_id: Some("api_users".into()),
@@ -113,7 +118,7 @@ mod tests {
             !scope("pay").covers(&route, &groups),
             "a group the route is not in"
         );
-        let gone: HashSet<String> = HashSet::new();
+        let gone = GroupIds::default();
         assert!(
             !scope("group_payment_apis").covers(&route, &gone),
             "a deleted group authorizes nothing"

@@ -5,7 +5,7 @@
 //! lock and no store access per request. Counts are written to the store in one batch every second
 //! and read back at start-up, so a restart loses at most the last second of counting.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -19,19 +19,19 @@ use komainu_store::{Change, Store, StoreResult, Window, load_all};
 use serde::Serialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::{Calendar, Clock, CompiledKey, KeyMap, rotation};
+use crate::{Calendar, Clock, CompiledKey, GroupIds, KeyMap, rotation};
 
 #[derive(Default)]
 pub struct KeyIndex {
     pub keys: KeyMap,
     /// Ids of the service groups that exist.
-    pub groups: HashSet<String>,
+    pub groups: GroupIds,
     /// The keys with rotation on: the only ones the rotation task looks at.
     pub rotating: Vec<Arc<CompiledKey>>,
 }
 
 impl KeyIndex {
-    fn new(keys: KeyMap, groups: HashSet<String>) -> Self {
+    fn new(keys: KeyMap, groups: GroupIds) -> Self {
         let rotating = keys
             .iter()
             .filter(|k| k.rotation().is_some())
@@ -149,7 +149,7 @@ impl KeyService {
         Ok(())
     }
 
-    async fn group_ids(&self) -> StoreResult<HashSet<String>> {
+    async fn group_ids(&self) -> StoreResult<GroupIds> {
         let groups = load_all::<ServiceGroup>(&*self.store, Kind::Group).await?;
         Ok(groups.into_iter().map(|g| g.id).collect())
     }

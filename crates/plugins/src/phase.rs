@@ -42,9 +42,8 @@ pub struct RequestCtx {
 impl RequestCtx {
     /// The path without the query.
     pub fn path(&self) -> &str {
-        self.path_and_query
-            .split_once('?')
-            .map_or(self.path_and_query.as_str(), |(p, _)| p)
+        let pq = self.path_and_query.as_str();
+        pq.bytes().position(|b| b == b'?').map_or(pq, |i| &pq[..i])
     }
 }
 

@@ -9,7 +9,6 @@ use komainu_runtime::CompiledRoute;
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// The client end of a connection. Its address is formatted for `X-Forwarded-For` once per
 /// connection, not once per request.
@@ -36,7 +35,7 @@ impl Client {
 }
 
 /// Headers meaningful for one connection only (RFC 9110 §7.6.1), never forwarded.
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -45,16 +44,20 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
+    HeaderName::from_static("proxy-connection"),
 ];
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || name == PROXY_CONNECTION
-}
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: one pass over their few names instead of nine removals.
-    if !headers.keys().any(is_hop_by_hop) {
+    // One pass over the message's few names marks the hop-by-hop ones present: only those are
+    // removed (each removal hashes), and nothing is allocated.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
     let named: Vec<HeaderName> = headers
@@ -63,11 +66,16 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .filter(|n| !HOP_BY_HOP.contains(n) && headers.contains_key(n))
         .collect();
-    for n in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(n);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
-    headers.remove(PROXY_CONNECTION);
+    for name in named {
+        headers.remove(name);
+    }
 }
 
 /// Sets `X-Forwarded-For` (appending the client), `-Proto` and `-Host`.
@@ -164,6 +172,8 @@ mod tests {
         h.insert("x-secret", "1".parse().unwrap());
         h.insert("x-kept", "1".parse().unwrap());
         h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("proxy-connection", "close".parse().unwrap());
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));

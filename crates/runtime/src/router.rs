@@ -11,6 +11,10 @@
 //! A prefix matches on segment boundaries: `/users` matches `/users` and `/users/42`, not `/usersx`.
 
 use std::collections::HashMap;
+
+/// Every request looks its host and segments up here: foldhash, not SipHash (the keys are the
+/// routes' own, so a caller cannot make them collide).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use crate::route::{CompiledRoute, RequestView, Segment};
@@ -19,7 +23,7 @@ use crate::route::{CompiledRoute, RequestView, Segment};
 /// once large (10,000 services under one prefix), so memory follows the number of routes.
 enum Statics {
     Few(Vec<(Box<str>, Node)>),
-    Many(HashMap<Box<str>, Node>),
+    Many(Map<Box<str>, Node>),
 }
 
 /// Children kept in a list up to this many.
@@ -131,7 +135,7 @@ pub struct Match {
 
 #[derive(Default)]
 pub struct Router {
-    exact: HashMap<String, PathTree>,
+    exact: Map<String, PathTree>,
     /// `(".example.com", tree)` for `*.example.com`, longest suffix first.
     wildcard: Vec<(String, PathTree)>,
     any: PathTree,
