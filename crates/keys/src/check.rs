@@ -3,7 +3,7 @@
 
 use http::{HeaderName, Method};
 
-use crate::jwt::RequestFacts;
+use crate::jwt::{self, RequestFacts, Token};
 use crate::{ApikeyConfig, Denial, KeyService, Presented, RouteIdentity};
 
 /// Remaining calls in each window after this one.
@@ -41,12 +41,17 @@ impl KeyService {
     ) -> Verdict {
         let now = self.now_ms();
         let index = self.index();
+        // A JWT is read once: its claims name the key, then the key's secret verifies it.
+        let mut jwt = None;
         let found = match &presented {
             Presented::ClientId { id, .. } | Presented::Secret { id, .. } => index.keys.get(id),
-            Presented::Jwt { token, .. } => match crate::jwt::client_id(token) {
-                Some(id) => index.keys.get(&id),
-                None => return Verdict::Denied(Denial::Bad),
-            },
+            Presented::Jwt { token, .. } => {
+                let token = jwt.insert(jwt::read(token));
+                match token.as_ref().and_then(Token::client_id) {
+                    Some(id) => index.keys.get(id),
+                    None => return Verdict::Denied(Denial::Bad),
+                }
+            }
         };
         let Some(key) = found else {
             return Verdict::Unknown;
@@ -54,7 +59,9 @@ impl KeyService {
         let credential_ok = match &presented {
             Presented::ClientId { .. } => key.allow_client_id_only,
             Presented::Secret { secret, .. } => key.secret_matches(secret, now),
-            Presented::Jwt { token, .. } => key.jwt_matches(token, &cfg.extractors.jwt, facts, now),
+            Presented::Jwt { .. } => jwt
+                .flatten()
+                .is_some_and(|t| key.jwt_matches(&t, &cfg.extractors.jwt, facts, now)),
         };
         if !credential_ok || !key.usable(now) {
             return Verdict::Denied(Denial::Bad);

@@ -9,7 +9,7 @@ use komainu_model::{ApiKey, Restriction, Rotation};
 use regex::Regex;
 use subtle::ConstantTimeEq;
 
-use crate::jwt::{self, RequestFacts};
+use crate::jwt::{self, RequestFacts, Token};
 use crate::{GroupIds, JwtExtractor, KeyCounters, RouteIdentity, Scope};
 
 /// Why a known key may not make this call.
@@ -179,9 +179,9 @@ impl CompiledKey {
             .fold(false, |ok, s| ok | secret_eq(s, secret))
     }
 
-    pub fn jwt_matches(
+    pub(crate) fn jwt_matches(
         &self,
-        token: &str,
+        token: &Token<'_>,
         cfg: &JwtExtractor,
         req: &RequestFacts<'_>,
         now_ms: i64,

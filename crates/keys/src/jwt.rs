@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -24,33 +24,72 @@ pub struct RequestFacts<'a> {
     pub xsrf_header: Option<&'a str>,
 }
 
-/// The claims that may name the key; every other claim is skipped, not built into a map.
+/// The claims the rules read; every other claim is skipped, not built into a map. Each is kept as
+/// JSON: a claim of an unexpected type is ignored (or, for `exp` and `nbf`, refused), not an error.
 #[derive(Deserialize)]
-struct Names {
+struct Claims {
     #[serde(rename = "clientId")]
     client_id_camel: Option<Value>,
     client_id: Option<Value>,
     cid: Option<Value>,
     iss: Option<Value>,
+    exp: Option<Value>,
+    nbf: Option<Value>,
+    iat: Option<Value>,
+    aud: Option<Value>,
+    #[serde(rename = "xsrfToken")]
+    xsrf_token: Option<Value>,
+    #[serde(rename = "httpPath")]
+    http_path: Option<Value>,
+    #[serde(rename = "httpVerb")]
+    http_verb: Option<Value>,
+    #[serde(rename = "httpHost")]
+    http_host: Option<Value>,
 }
 
-/// The client id a token names, read without verifying it (verification needs the key's secret).
-pub(crate) fn client_id(token: &str) -> Option<String> {
-    let payload = token.split('.').nth(1)?;
-    let names: Names =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?)
-            .ok()?;
-    [names.client_id_camel, names.client_id, names.cid, names.iss]
-        .into_iter()
-        .find_map(|c| match c {
-            Some(Value::String(id)) => Some(id),
-            _ => None,
-        })
+#[derive(Deserialize)]
+struct Head {
+    alg: Algorithm,
+}
+
+/// A token read once: its parts and claims, before the key (and so the secret) is known.
+pub(crate) struct Token<'a> {
+    header: &'a str,
+    /// `header.payload`, what the signature covers.
+    signed: &'a str,
+    signature: &'a str,
+    claims: Claims,
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+}
+
+/// Splits `token` and reads its claims, without verifying it (that needs the key's secret).
+pub(crate) fn read(token: &str) -> Option<Token<'_>> {
+    let (signed, signature) = token.rsplit_once('.')?;
+    let (header, payload) = signed.split_once('.')?;
+    Some(Token {
+        header,
+        signed,
+        signature,
+        claims: decode_json(payload)?,
+    })
+}
+
+impl Token<'_> {
+    /// The client id the token names: its first naming claim that is text.
+    pub(crate) fn client_id(&self) -> Option<&str> {
+        let c = &self.claims;
+        [&c.client_id_camel, &c.client_id, &c.cid, &c.iss]
+            .into_iter()
+            .find_map(|v| v.as_ref()?.as_str())
+    }
 }
 
 /// Whether `token` is signed with one of `secrets` and passes every claim rule.
 pub(crate) fn verify(
-    token: &str,
+    token: &Token<'_>,
     secrets: &[&str],
     cfg: &JwtExtractor,
     req: &RequestFacts<'_>,
@@ -59,65 +98,65 @@ pub(crate) fn verify(
     if !cfg.secret_signed {
         return false;
     }
-    let Ok(header) = jsonwebtoken::decode_header(token) else {
+    let Some(Head { alg }) = decode_json(token.header) else {
         return false;
     };
-    if !matches!(
-        header.alg,
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
-    ) {
+    if !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
         return false;
     }
-    let mut validation = Validation::new(header.alg);
-    validation.leeway = LEEWAY_S;
-    validation.required_spec_claims.clear();
-    validation.validate_exp = true;
-    validation.validate_nbf = true;
-    validation.validate_aud = false;
-    let claims = secrets.iter().find_map(|secret| {
-        jsonwebtoken::decode::<Value>(
-            token,
-            &DecodingKey::from_secret(secret.as_bytes()),
-            &validation,
-        )
-        .ok()
-        .map(|data| data.claims)
+    let signed = secrets.iter().any(|secret| {
+        let key = DecodingKey::from_secret(secret.as_bytes());
+        jsonwebtoken::crypto::verify(token.signature, token.signed.as_bytes(), &key, alg)
+            .unwrap_or(false)
     });
-    let Some(claims) = claims else {
-        return false;
-    };
-    claims_pass(&claims, cfg, req, now_s)
+    signed && claims_pass(&token.claims, cfg, req, now_s)
 }
 
-fn claims_pass(claims: &Value, cfg: &JwtExtractor, req: &RequestFacts<'_>, now_s: i64) -> bool {
-    let num = |c: &str| claims.get(c).and_then(Value::as_i64);
-    let text = |c: &str| claims.get(c).and_then(Value::as_str);
-    if num("iat").is_some_and(|iat| iat > now_s + LEEWAY_S as i64) {
+fn text(v: &Option<Value>) -> Option<&str> {
+    v.as_ref().and_then(Value::as_str)
+}
+
+fn claims_pass(c: &Claims, cfg: &JwtExtractor, req: &RequestFacts<'_>, now_s: i64) -> bool {
+    let leeway = LEEWAY_S as i64;
+    // `exp` and `nbf` must be whole seconds when present.
+    let seconds = |v: &Option<Value>| match v {
+        None => Some(None),
+        Some(v) => v.as_u64().map(|n| Some(n.min(i64::MAX as u64) as i64)),
+    };
+    let (Some(exp), Some(nbf)) = (seconds(&c.exp), seconds(&c.nbf)) else {
+        return false;
+    };
+    if exp.is_some_and(|exp| exp < now_s - leeway) || nbf.is_some_and(|nbf| nbf > now_s + leeway) {
+        return false;
+    }
+    let num = |v: &Option<Value>| v.as_ref().and_then(Value::as_i64);
+    if num(&c.iat).is_some_and(|iat| iat > now_s + leeway) {
         return false;
     }
     if let Some(max) = cfg.max_jwt_lifespan_sec {
-        match (num("iat"), num("exp")) {
+        match (num(&c.iat), num(&c.exp)) {
             (Some(iat), Some(exp)) if exp - iat <= max as i64 => {}
             _ => return false,
         }
     }
-    if let Some(aud) = text("aud")
+    if let Some(aud) = text(&c.aud)
         && (aud.starts_with("http://") || aud.starts_with("https://"))
         && !req.url.starts_with(aud)
     {
         return false;
     }
-    if let Some(xsrf) = text("xsrfToken")
+    if let Some(xsrf) = text(&c.xsrf_token)
         && req.xsrf_header != Some(xsrf)
     {
         return false;
     }
     if cfg.include_request_attrs {
-        let same =
-            |claim: &str, actual: &str| text(claim).is_some_and(|v| v.eq_ignore_ascii_case(actual));
-        if !(same("httpPath", req.path)
-            && same("httpVerb", req.method)
-            && same("httpHost", req.host))
+        let same = |claim: &Option<Value>, actual: &str| {
+            text(claim).is_some_and(|v| v.eq_ignore_ascii_case(actual))
+        };
+        if !(same(&c.http_path, req.path)
+            && same(&c.http_verb, req.method)
+            && same(&c.http_host, req.host))
         {
             return false;
         }
@@ -135,7 +174,8 @@ mod tests {
 
     #[test]
     fn the_client_id_comes_from_the_first_naming_claim_that_is_text() {
-        let id = |claims: &str| client_id(&token(claims));
+        let id =
+            |claims: &str| read(&token(claims)).and_then(|t| t.client_id().map(str::to_string));
         assert_eq!(
             id(r#"{"iss":"i","cid":"c","clientId":"k"}"#),
             Some("k".into())
@@ -146,6 +186,76 @@ mod tests {
             Some("i".into())
         );
         assert_eq!(id(r#"{"sub":"s"}"#), None);
-        assert_eq!(client_id("not-a-token"), None);
+        assert!(read("not-a-token").is_none());
+        assert!(
+            read(&format!("e30.{}", URL_SAFE_NO_PAD.encode("[]"))).is_none(),
+            "claims not an object"
+        );
+    }
+
+    fn signed(claims: serde_json::Value, secret: &str) -> String {
+        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+    }
+
+    fn passes(token: &str, secrets: &[&str], now_s: i64) -> bool {
+        let facts = RequestFacts {
+            method: "GET",
+            host: "h",
+            path: "/",
+            url: "http://h/",
+            xsrf_header: None,
+        };
+        read(token).is_some_and(|t| verify(&t, secrets, &JwtExtractor::default(), &facts, now_s))
+    }
+
+    #[test]
+    fn any_current_secret_verifies_and_time_claims_follow_the_leeway() {
+        let now = 1_700_000_000;
+        let ok = signed(serde_json::json!({"iss": "k"}), "new");
+        assert!(passes(&ok, &["old", "new"], now), "second secret");
+        assert!(!passes(&ok, &["old"], now), "wrong secret");
+        let tampered = format!("{}x", ok);
+        assert!(!passes(&tampered, &["new"], now));
+        let with = |claims| signed(claims, "s");
+        assert!(passes(
+            &with(serde_json::json!({"exp": now - 10})),
+            &["s"],
+            now
+        ));
+        assert!(!passes(
+            &with(serde_json::json!({"exp": now - 11})),
+            &["s"],
+            now
+        ));
+        assert!(passes(
+            &with(serde_json::json!({"nbf": now + 10})),
+            &["s"],
+            now
+        ));
+        assert!(!passes(
+            &with(serde_json::json!({"nbf": now + 11})),
+            &["s"],
+            now
+        ));
+        assert!(!passes(
+            &with(serde_json::json!({"iat": now + 11})),
+            &["s"],
+            now
+        ));
+        assert!(
+            !passes(&with(serde_json::json!({"exp": "soon"})), &["s"], now),
+            "exp not a number"
+        );
+        assert!(
+            !passes(&with(serde_json::json!({"nbf": 1.5})), &["s"], now),
+            "nbf not whole"
+        );
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode("{}")
+        );
+        assert!(!passes(&none, &["s"], now), "alg none");
     }
 }
