@@ -1,6 +1,7 @@
-//! Key lookup and quota check, the per-request cost of ApikeyCalls: one thread, then both cores on
-//! the same key (the worst case: one counter word shared) and on distinct keys. Per-call times that
-//! stay flat from one thread to two mean nothing serializes the calls.
+//! Key lookup and quota check, the per-request cost of ApikeyCalls: by secret and by HS256 JWT on
+//! one thread, then both cores on the same key (the worst case: one counter word shared) and on
+//! distinct keys. Per-call times that stay flat from one thread to two mean nothing serializes the
+//! calls.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,18 +35,21 @@ fn service() -> (Arc<KeyService>, tempfile::TempDir, tokio::runtime::Runtime) {
     (service, dir, rt)
 }
 
-fn call(service: &KeyService, key: &str, cfg: &ApikeyConfig, route: &RouteIdentity) {
+fn by_secret(key: &str) -> Presented {
+    Presented::Secret {
+        id: key.to_string(),
+        secret: "secret-of-the-key".into(),
+        strip: Vec::new(),
+    }
+}
+
+fn call(service: &KeyService, presented: Presented, cfg: &ApikeyConfig, route: &RouteIdentity) {
     let facts = RequestFacts {
         method: "GET",
         host: "h",
         path: "/",
         url: "http://h/",
         xsrf_header: None,
-    };
-    let presented = Presented::Secret {
-        id: key.to_string(),
-        secret: "secret-of-the-key".into(),
-        strip: Vec::new(),
     };
     match service.check(presented, cfg, route, &Method::GET, &facts) {
         Verdict::Passed { .. } => {}
@@ -71,7 +75,7 @@ fn threaded(service: &Arc<KeyService>, iters: u64, threads: u64, same_key: bool)
                     format!("key{}", t * 7 + 2)
                 };
                 for _ in 0..iters / threads {
-                    call(&service, &key, &cfg, &route);
+                    call(&service, by_secret(&key), &cfg, &route);
                 }
             })
         })
@@ -91,7 +95,22 @@ fn bench(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group(format!("apikey check, {KEYS} keys loaded"));
     g.bench_function("1 thread", |b| {
-        b.iter(|| call(&service, "key42", &cfg, &route))
+        b.iter(|| call(&service, by_secret("key42"), &cfg, &route))
+    });
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"iss": "key42"}),
+        &jsonwebtoken::EncodingKey::from_secret(b"secret-of-the-key"),
+    )
+    .unwrap();
+    g.bench_function("1 thread, HS256 JWT", |b| {
+        b.iter(|| {
+            let jwt = Presented::Jwt {
+                token: token.clone(),
+                strip: Vec::new(),
+            };
+            call(&service, jwt, &cfg, &route)
+        })
     });
     g.bench_function("2 threads, same key", |b| {
         b.iter_custom(|iters| threaded(&service, iters, 2, true))
