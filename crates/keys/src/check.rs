@@ -42,26 +42,26 @@ impl KeyService {
         let now = self.now_ms();
         let index = self.index();
         // A JWT is read once: its claims name the key, then the key's secret verifies it.
-        let mut jwt = None;
-        let found = match &presented {
-            Presented::ClientId { id, .. } | Presented::Secret { id, .. } => index.keys.get(id),
-            Presented::Jwt { token, .. } => {
-                let token = jwt.insert(jwt::read(token));
-                match token.as_ref().and_then(Token::client_id) {
-                    Some(id) => index.keys.get(id),
-                    None => return Verdict::Denied(Denial::Bad),
-                }
-            }
+        let jwt = match &presented {
+            Presented::Jwt { token, .. } => jwt::read(token),
+            _ => None,
         };
-        let Some(key) = found else {
+        let id = match &presented {
+            Presented::ClientId { id, .. } | Presented::Secret { id, .. } => Some(id.as_str()),
+            Presented::Jwt { .. } => jwt.as_ref().and_then(Token::client_id),
+        };
+        let Some(id) = id else {
+            return Verdict::Denied(Denial::Bad);
+        };
+        let Some(key) = index.keys.get(id) else {
             return Verdict::Unknown;
         };
         let credential_ok = match &presented {
             Presented::ClientId { .. } => key.allow_client_id_only,
             Presented::Secret { secret, .. } => key.secret_matches(secret, now),
             Presented::Jwt { .. } => jwt
-                .flatten()
-                .is_some_and(|t| key.jwt_matches(&t, &cfg.extractors.jwt, facts, now)),
+                .as_ref()
+                .is_some_and(|t| key.jwt_matches(t, &cfg.extractors.jwt, facts, now)),
         };
         if !credential_ok || !key.usable(now) {
             return Verdict::Denied(Denial::Bad);

@@ -91,11 +91,14 @@ fn strip(name: Option<&HeaderName>) -> Vec<HeaderName> {
     name.cloned().into_iter().collect()
 }
 
+/// The client id and secret of an `Authorization: Basic ...` value.
+fn basic_credentials(authorization: &str) -> Option<(String, String)> {
+    with_scheme(authorization, "basic").and_then(decode_basic)
+}
+
 /// The client id and secret of an `Authorization: Basic ...` header.
 pub fn basic_auth(h: &HeaderMap) -> Option<(String, String)> {
-    text(h.get(header::AUTHORIZATION))
-        .and_then(|v| with_scheme(v, "basic"))
-        .and_then(decode_basic)
+    text(h.get(header::AUTHORIZATION)).and_then(basic_credentials)
 }
 
 /// The headers credentials may come in, each the first of its name (as `HeaderMap::get` gives).
@@ -211,10 +214,7 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
                 strip: strip(n.basic.as_ref()),
             });
         }
-        if let Some((id, secret)) = authorization
-            .and_then(|v| with_scheme(v, "basic"))
-            .and_then(decode_basic)
-        {
+        if let Some((id, secret)) = authorization.and_then(basic_credentials) {
             return Some(Presented::Secret {
                 id,
                 secret,

@@ -11,13 +11,13 @@
 //! A prefix matches on segment boundaries: `/users` matches `/users` and `/users/42`, not `/usersx`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::route::{CompiledRoute, RequestView, Segment};
 
 /// Every request looks its host and segments up here: foldhash, not SipHash (the keys are the
 /// routes' own, so a caller cannot make them collide).
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-use std::sync::Arc;
-
-use crate::route::{CompiledRoute, RequestView, Segment};
 
 /// A node's static children: a short list while small (most nodes have one child), a hash map
 /// once large (10,000 services under one prefix), so memory follows the number of routes.
