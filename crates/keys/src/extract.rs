@@ -5,6 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
+pub use komainu_http::{cookie, query_param};
 
 use crate::Extractors;
 use crate::config::HeaderNames;
@@ -36,27 +37,6 @@ impl Presented {
             | Presented::Jwt { strip, .. } => strip,
         }
     }
-}
-
-/// The value of query parameter `name` (as written, not decoded); an empty value counts as absent.
-pub fn query_param<'a>(q: Option<&'a str>, name: &str) -> Option<&'a str> {
-    q?.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
-}
-
-/// The value of cookie `name`; an empty value counts as absent.
-pub fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
 }
 
 /// `Scheme value` → `value` when the scheme matches (case-insensitive), else `None`. Compares the

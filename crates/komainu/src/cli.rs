@@ -98,10 +98,82 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "KOMAINU_DRAIN_TIMEOUT", default_value_t = 30)]
     pub drain_timeout: u64,
+    /// Networks (CIDRs, comma separated) whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    #[arg(long, env = "KOMAINU_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Time zone of daily and monthly quota windows (an IANA name: UTC, Europe/Paris, ...).
     #[arg(long, env = "KOMAINU_QUOTAS_TIMEZONE", default_value = "UTC")]
     pub quotas_timezone: chrono_tz::Tz,
     /// Serve PUT /api/_testing/clock to shift the quota and rotation clock (tests only).
     #[arg(long, env = "KOMAINU_TESTING_CLOCK", hide = true)]
     pub testing_clock: bool,
+}
+
+/// What bounds every client connection of the proxy listeners.
+#[derive(Args)]
+pub struct LimitArgs {
+    /// Seconds a client has to send a whole request head (from its first byte; the first
+    /// request of a connection counts from the accept).
+    #[arg(long, env = "KOMAINU_HEADER_READ_TIMEOUT", default_value_t = 10.0)]
+    pub header_read_timeout: f64,
+    /// Seconds a request body may stay silent while the gateway waits for it.
+    #[arg(long, env = "KOMAINU_BODY_READ_TIMEOUT", default_value_t = 60.0)]
+    pub body_read_timeout: f64,
+    /// Seconds a kept-alive connection may wait idle for its next request.
+    #[arg(long, env = "KOMAINU_KEEPALIVE_TIMEOUT", default_value_t = 75.0)]
+    pub keepalive_timeout: f64,
+    /// Open client connections at most; over it new connections get a 503.
+    #[arg(long, env = "KOMAINU_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Bytes of a request head at most (431 beyond).
+    #[arg(long, env = "KOMAINU_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+    /// Header fields of a request at most (431 beyond).
+    #[arg(long, env = "KOMAINU_MAX_HEADERS", default_value_t = 100)]
+    pub max_headers: usize,
+    /// Bytes of a request target at most (414 beyond).
+    #[arg(long, env = "KOMAINU_MAX_URI_BYTES", default_value_t = 8 * 1024)]
+    pub max_uri_bytes: usize,
+    /// Bytes of a request body at most, where a route does not say (413 beyond; 0: no limit).
+    #[arg(long, env = "KOMAINU_MAX_REQUEST_BODY", default_value_t = 100 * 1024 * 1024)]
+    pub max_request_body: u64,
+    /// Concurrent streams of one HTTP/2 connection at most.
+    #[arg(long, env = "KOMAINU_H2_MAX_STREAMS", default_value_t = 250)]
+    pub h2_max_streams: u32,
+}
+
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("\"{s}\" is not an address or a CIDR range"))
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> anyhow::Result<komainu_proxy::Limits> {
+        let secs = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(std::time::Duration::from_secs_f64(v))
+            } else {
+                Err(anyhow::anyhow!(
+                    "--{name} must be a positive number of seconds"
+                ))
+            }
+        };
+        Ok(komainu_proxy::Limits {
+            timeouts: komainu_proxy::Timeouts {
+                header_read: secs("header-read-timeout", self.header_read_timeout)?,
+                body_read: secs("body-read-timeout", self.body_read_timeout)?,
+                keepalive: secs("keepalive-timeout", self.keepalive_timeout)?,
+            },
+            max_connections: self.max_connections.max(1),
+            max_header_bytes: self.max_header_bytes.max(1024),
+            max_headers: self.max_headers.max(1),
+            max_uri_bytes: self.max_uri_bytes.max(16),
+            max_body_bytes: self.max_request_body,
+            h2_max_streams: self.h2_max_streams.max(1),
+        })
+    }
 }

@@ -10,7 +10,7 @@ use komainu_admin::{Admin, AdminAuth, Metrics};
 use komainu_keys::KeyService;
 use komainu_model::Kind;
 use komainu_plugins::Services;
-use komainu_proxy::{AccessLog, Proxy};
+use komainu_proxy::{AccessLog, Proxy, ProxyConfig, TrustedProxies};
 use komainu_runtime::Runtime;
 use komainu_store::{Store, WriteMode};
 use serde_json::{Value, json};
@@ -36,6 +36,8 @@ fn admin_credentials_from_env() -> anyhow::Result<Option<(String, String)>> {
 }
 
 pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let limits = args.limits.limits()?;
+    raise_file_limit(limits.max_connections);
     let store = storage::open(storage_args)?;
     let auth = AdminAuth::bootstrap(&*store, admin_credentials_from_env()?).await?;
     let ready = Arc::new(AtomicBool::new(false));
@@ -69,15 +71,18 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         .await
         .context("cannot load the configuration")?;
     let access_log = args.access_log.then(AccessLog::start);
-    let proxy = Arc::new(Proxy::new(runtime, access_log));
+    let config = ProxyConfig {
+        limits,
+        trusted_proxies: TrustedProxies(args.trusted_proxies.clone()),
+    };
+    let proxy = Arc::new(Proxy::new(runtime, access_log, config));
     let for_metrics = proxy.clone();
     metrics.add_source(move |out| for_metrics.metrics.render(out));
 
     let admin_listener = TcpListener::bind(args.admin_addr)
         .await
         .with_context(|| format!("cannot listen on {} (admin)", args.admin_addr))?;
-    let proxy_listener = TcpListener::bind(args.http_addr)
-        .await
+    let proxy_listener = komainu_proxy::bind(args.http_addr)
         .with_context(|| format!("cannot listen on {} (proxy)", args.http_addr))?;
     tracing::info!(addr = %admin_listener.local_addr()?, "admin API listening");
     tracing::info!(addr = %proxy_listener.local_addr()?, "proxy listening");
@@ -141,6 +146,41 @@ async fn ensure_default_group(store: &dyn Store) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Raises the soft limit of open files to the hard one: each client connection and each upstream
+/// connection is a descriptor, and the usual soft limit (1,024) is far below `--max-connections`.
+fn raise_file_limit(max_connections: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let wanted = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                lim = wanted;
+            }
+        }
+    }
+    // Each proxied connection may hold a client and an upstream descriptor.
+    let needed = (max_connections as u64).saturating_mul(2) + 256;
+    if lim.rlim_cur < needed {
+        tracing::warn!(
+            open_files = lim.rlim_cur,
+            max_connections,
+            "the open-file limit is below what --max-connections may need: raise `ulimit -n`"
+        );
+    } else {
+        tracing::info!(open_files = lim.rlim_cur, "open-file limit");
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

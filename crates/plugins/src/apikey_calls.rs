@@ -71,7 +71,7 @@ impl Plugin for ApikeyCalls {
                 "{}://{}{}",
                 if ctx.https { "https" } else { "http" },
                 ctx.host,
-                ctx.path_and_query
+                ctx.path_and_query()
             )
         } else {
             String::new()

@@ -26,7 +26,7 @@ impl Plugin for ForceHttps {
         if ctx.https {
             return Outcome::Continue;
         }
-        let location = format!("https://{}{}{}", ctx.host, self.port, ctx.path_and_query);
+        let location = format!("https://{}{}{}", ctx.host, self.port, ctx.path_and_query());
         match HeaderValue::try_from(location) {
             Ok(v) => redirect(StatusCode::SEE_OTHER, v),
             Err(_) => Outcome::Continue,

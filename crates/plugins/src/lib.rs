@@ -4,7 +4,6 @@
 //! request) and the phases it joins, each defaulting to "continue". Adding one is that file plus a
 //! line in [`registry`]. Plugin ids are Otoroshi's (`cp:otoroshi.next.plugins.Cors`).
 
-mod body;
 mod chain;
 mod config;
 mod errors;
@@ -14,6 +13,7 @@ pub mod registry;
 mod additional_headers;
 mod allow_http_methods;
 pub mod apikey_calls;
+mod body_length;
 pub mod consumers;
 mod cors;
 mod force_https;
@@ -29,11 +29,11 @@ mod remove_headers;
 mod static_response;
 pub mod token_endpoint;
 
-pub use body::{Body, BoxError, empty, full};
 pub use chain::{Chain, PluginInstance};
 pub use errors::gateway_error;
+pub use komainu_http::{Body, BoxError, empty, full};
 pub use komainu_keys::{RouteIdentity, cookie, query_param};
-pub use phase::{Outcome, Plugin, RequestCtx};
+pub use phase::{BodyLimit, Outcome, Plugin, RequestCtx};
 
 /// What plugins share beyond their own config, handed to their constructors.
 #[derive(Clone, Default)]

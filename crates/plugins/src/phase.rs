@@ -18,21 +18,35 @@ pub enum Outcome {
     Respond(Response<Body>),
 }
 
+/// A route's bound on request bodies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyLimit {
+    pub max: u64,
+    /// Cut the body at `max` and forward the start, instead of refusing it with 413.
+    pub truncate: bool,
+}
+
 /// Per-request state, created once by the proxy and passed to every phase.
 pub struct RequestCtx {
     /// The matched route: what credentials are scoped to.
     pub route: Arc<RouteIdentity>,
+    /// The client's address: the socket peer, or what a trusted proxy says it is.
     pub client_ip: IpAddr,
-    /// Whether the client reached the gateway over TLS.
+    /// Whether the client reached the gateway over TLS (or a trusted proxy says it did).
     pub https: bool,
     /// The host the client asked for, lowercase, without port.
     pub host: String,
-    /// The client's path and query, as received.
-    pub path_and_query: String,
+    /// The canonical path (`komainu_http::path`) and the query, as forwarded upstream.
+    path_and_query: String,
+    path_len: usize,
+    /// The canonical path without matrix parameters, when it has some.
+    match_path: Option<String>,
     /// Whether gateway errors should be an HTML page (the client's `Accept` prefers it).
     pub html: bool,
     /// Set by OverrideHost: the upstream `Host` becomes the chosen target's hostname.
     pub override_host: bool,
+    /// How large a request body this route accepts, when a plugin says (else the listener's).
+    pub body_limit: Option<BodyLimit>,
     /// Headers added to the response sent to the client, whatever produces it.
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// Values plugins hand to their own later phases.
@@ -40,10 +54,63 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    /// The path without the query.
+    /// The context of a request for `route`; `path` is canonical.
+    pub fn new(
+        route: Arc<RouteIdentity>,
+        client_ip: IpAddr,
+        https: bool,
+        host: String,
+        path: &str,
+        query: Option<&str>,
+        html: bool,
+    ) -> Self {
+        let mut path_and_query =
+            String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+        path_and_query.push_str(path);
+        if let Some(q) = query {
+            path_and_query.push('?');
+            path_and_query.push_str(q);
+        }
+        let match_path = match komainu_http::match_path(path) {
+            std::borrow::Cow::Owned(m) => Some(m),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        RequestCtx {
+            route,
+            client_ip,
+            https,
+            host,
+            path_and_query,
+            path_len: path.len(),
+            match_path,
+            html,
+            override_host: false,
+            body_limit: None,
+            response_headers: Vec::new(),
+            attrs: http::Extensions::new(),
+        }
+    }
+
+    /// The path routes and path rules match: canonical, without matrix parameters.
     pub fn path(&self) -> &str {
-        let pq = self.path_and_query.as_str();
-        pq.bytes().position(|b| b == b'?').map_or(pq, |i| &pq[..i])
+        self.match_path
+            .as_deref()
+            .unwrap_or(&self.path_and_query[..self.path_len])
+    }
+
+    /// The canonical path as forwarded (matrix parameters kept).
+    pub fn forwarded_path(&self) -> &str {
+        &self.path_and_query[..self.path_len]
+    }
+
+    /// The query, as received.
+    pub fn query(&self) -> Option<&str> {
+        self.path_and_query.get(self.path_len + 1..)
+    }
+
+    /// The canonical path and the query.
+    pub fn path_and_query(&self) -> &str {
+        &self.path_and_query
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{Plugin, Services};
 use crate::{
-    additional_headers, allow_http_methods, apikey_calls, cors, force_https, gzip,
+    additional_headers, allow_http_methods, apikey_calls, body_length, cors, force_https, gzip,
     ip_address_lists, maintenance_mode, override_host, read_only_calls, redirection,
     remove_headers, static_response,
 };
@@ -33,6 +33,7 @@ const PLUGINS: &[(&str, Build)] = &[
     ("ReadOnlyCalls", read_only_calls::build),
     ("GzipResponseCompressor", gzip::build),
     ("ApikeyCalls", apikey_calls::build),
+    ("RequestBodyLengthLimiter", body_length::build_request),
 ];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.

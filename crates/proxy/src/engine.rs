@@ -1,31 +1,47 @@
 //! The request engine: one function per request, phase after phase.
+//!
+//! Before routing, a request is admitted ([`admit`]): its target within the URI limit, exactly one
+//! host (the target's authority when it has one, else the one `Host` header), and its path made
+//! canonical once (`komainu_http::path`). Everything after reads that canonical path.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
+use komainu_http::Upload;
 use komainu_plugins::token_endpoint::BODY_LIMIT;
-use komainu_plugins::{Body, Outcome, RequestCtx, gateway_error};
+use komainu_plugins::{Body, BodyLimit, Outcome, RequestCtx, gateway_error};
 use komainu_plugins::{RouteIdentity, cookie};
 use komainu_runtime::{RequestView, Runtime};
-use komainu_upstream::{Caller, STICKY_COOKIE, Target};
-use serde_json::json;
+use komainu_upstream::{Caller, STICKY_COOKIE, Target, UpstreamErrorKind};
 
-use crate::access_log::AccessLog;
-use crate::forward::{Client, add_forwarded, strip_hop_by_hop, upstream_path};
-use crate::metrics::ProxyMetrics;
+use crate::access_log::{AccessLog, redact_query};
+use crate::client_body::ClientBody;
+use crate::forward::{Client, TrustedProxies, add_forwarded, strip_hop_by_hop, upstream_path};
+use crate::listener::Limits;
+use crate::metrics::{ProxyMetrics, Refusal};
 
 const PROXY_LATENCY: HeaderName = HeaderName::from_static("otoroshi-proxy-latency");
 const UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("otoroshi-upstream-latency");
+
+/// How the proxy is set up, from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyConfig {
+    pub limits: Limits,
+    pub trusted_proxies: TrustedProxies,
+}
 
 /// The proxy's shared state.
 pub struct Proxy {
     runtime: Arc<Runtime>,
     access_log: Option<AccessLog>,
     pub metrics: ProxyMetrics,
+    pub(crate) limits: Limits,
+    trusted: TrustedProxies,
 }
 
 /// What the access log and latency headers need about how a request went.
@@ -35,21 +51,86 @@ struct Trace {
     target: Option<Arc<Target>>,
     upstream: Option<Duration>,
     error: Option<&'static str>,
+    /// The canonical path and the query as logged (credentials redacted).
+    logged_path: Option<String>,
+    host: Option<String>,
 }
 
-fn host_of(req: &Request<Incoming>) -> String {
-    let raw = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("");
+/// A request that passed admission: its host and canonical path.
+struct Admitted {
+    /// Lowercase, without port: what routing matches.
+    host: String,
+    /// The host and port as the client gave them: what the upstream gets in `Host`.
+    host_header: HeaderValue,
+    path: String,
+}
+
+/// A refusal before routing: status, cause id, message, and what the metric counts.
+struct Refused(StatusCode, &'static str, &'static str, Refusal);
+
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':' | b'[' | b']')
+        })
+}
+
+/// `host[:port]` → lowercase host.
+fn host_only(raw: &str) -> String {
     let without_port = if raw.starts_with('[') {
         raw.find(']').map_or(raw, |i| &raw[..=i])
     } else {
         raw.rsplit_once(':').map_or(raw, |(h, _)| h)
     };
     without_port.to_ascii_lowercase()
+}
+
+/// The checks every request passes before routing.
+fn admit(parts: &Parts, limits: &Limits) -> Result<Admitted, Refused> {
+    let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + parts.uri.authority().map_or(0, |a| a.as_str().len());
+    if target_len > limits.max_uri_bytes {
+        return Err(Refused(
+            StatusCode::URI_TOO_LONG,
+            "errors.uri.too.long",
+            "request target too long",
+            Refusal::UriTooLong,
+        ));
+    }
+    // An absolute-form target (or HTTP/2's :authority) names the host; RFC 9112 §3.2.2 says its
+    // Host header is then ignored. Otherwise exactly one Host header.
+    let host_header = match parts.uri.authority() {
+        Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+        None => {
+            let mut hosts = parts.headers.get_all(header::HOST).iter();
+            match (hosts.next(), hosts.next()) {
+                (Some(h), None) => Some(h.clone()),
+                _ => None,
+            }
+        }
+    };
+    let Some(host_header) = host_header.filter(|h| h.to_str().is_ok_and(valid_host)) else {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "errors.bad.request.host",
+            "a request needs exactly one valid host",
+            Refusal::Host,
+        ));
+    };
+    let host = host_only(host_header.to_str().unwrap_or_default());
+    let path = komainu_http::canonical(parts.uri.path()).map_err(|e| {
+        Refused(
+            StatusCode::BAD_REQUEST,
+            "errors.bad.request.path",
+            e.message(),
+            Refusal::Path,
+        )
+    })?;
+    Ok(Admitted {
+        host,
+        host_header,
+        path: path.into_owned(),
+    })
 }
 
 fn prefers_html(req: &Request<Incoming>) -> bool {
@@ -61,6 +142,15 @@ fn prefers_html(req: &Request<Incoming>) -> bool {
 
 fn millis(d: Duration) -> HeaderValue {
     HeaderValue::from(d.as_millis() as u64)
+}
+
+/// A gateway error that also closes the connection: what follows a refused request cannot be
+/// trusted to be where the client says it is.
+fn refuse_and_close(status: StatusCode, cause: &str, message: &str, html: bool) -> Response<Body> {
+    let mut resp = gateway_error(status, cause, message, html);
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// A new tracking id for Sticky load balancing.
@@ -78,11 +168,13 @@ fn rand_u32() -> u32 {
 }
 
 impl Proxy {
-    pub fn new(runtime: Arc<Runtime>, access_log: Option<AccessLog>) -> Self {
+    pub fn new(runtime: Arc<Runtime>, access_log: Option<AccessLog>, config: ProxyConfig) -> Self {
         Proxy {
             runtime,
             access_log,
             metrics: ProxyMetrics::default(),
+            limits: config.limits,
+            trusted: config.trusted_proxies,
         }
     }
 
@@ -91,18 +183,14 @@ impl Proxy {
         &self,
         req: Request<Incoming>,
         client: &Client,
-        https: bool,
+        tls: bool,
     ) -> Response<Body> {
         let started = Instant::now();
         let mut trace = Trace::default();
-        let host = host_of(&req);
-        let html = prefers_html(&req);
-        // Copies of the request line only when a log line will need them.
-        let logged = self.access_log.as_ref().map(|_| {
-            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-            (req.method().clone(), path.to_string(), host.clone())
-        });
-        let mut resp = self.route(req, client, https, host, html, &mut trace).await;
+        let method = self.access_log.as_ref().map(|_| req.method().clone());
+        let origin = self.trusted.origin(req.headers(), client, tls);
+        let client_ip = self.access_log.as_ref().map(|_| origin.ip_text());
+        let mut resp = self.route(req, client, origin, &mut trace).await;
 
         let total = started.elapsed();
         let upstream = trace.upstream.unwrap_or_default();
@@ -110,13 +198,13 @@ impl Proxy {
         h.insert(PROXY_LATENCY, millis(total.saturating_sub(upstream)));
         h.insert(UPSTREAM_LATENCY, millis(upstream));
         self.metrics.response(resp.status().as_u16());
-        if let (Some(log), Some((method, path_and_query, host))) = (&self.access_log, logged) {
-            log.log(json!({
+        if let (Some(log), Some(method)) = (&self.access_log, method) {
+            log.log(serde_json::json!({
                 "@timestamp": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default(),
-                "client_ip": client.ip_text(),
+                "client_ip": client_ip,
                 "method": method.as_str(),
-                "host": host,
-                "path": path_and_query,
+                "host": trace.host,
+                "path": trace.logged_path,
                 "status": resp.status().as_u16(),
                 "duration_ms": total.as_secs_f64() * 1000.0,
                 "upstream_ms": trace.upstream.map(|d| d.as_secs_f64() * 1000.0),
@@ -133,20 +221,49 @@ impl Proxy {
         &self,
         req: Request<Incoming>,
         client: &Client,
-        https: bool,
-        host: String,
-        html: bool,
+        origin: crate::forward::Origin,
         trace: &mut Trace,
     ) -> Response<Body> {
-        let snapshot = self.runtime.snapshot();
+        let html = prefers_html(&req);
         let (mut parts, body) = req.into_parts();
+        if parts.method == Method::CONNECT {
+            trace.error = Some("errors.method.not.allowed");
+            return refuse_and_close(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "errors.method.not.allowed",
+                "CONNECT is not supported",
+                html,
+            );
+        }
+        let admitted = match admit(&parts, &self.limits) {
+            Ok(a) => a,
+            Err(Refused(status, cause, message, why)) => {
+                self.metrics.refused(why);
+                trace.error = Some(cause);
+                return refuse_and_close(status, cause, message, html);
+            }
+        };
+        if self.access_log.is_some() {
+            let mut logged = admitted.path.clone();
+            if let Some(q) = parts.uri.query() {
+                logged.push('?');
+                logged.push_str(&redact_query(q));
+            }
+            trace.logged_path = Some(logged);
+            trace.host = Some(admitted.host.clone());
+        }
+        let snapshot = self.runtime.snapshot();
         let found = {
             let view = RequestView {
                 method: &parts.method,
                 headers: &parts.headers,
                 query: parts.uri.query(),
             };
-            snapshot.router.find(&host, parts.uri.path(), &view)
+            snapshot.router.find(
+                &admitted.host,
+                &komainu_http::match_path(&admitted.path),
+                &view,
+            )
         };
         let Some(found) = found else {
             self.metrics.not_found();
@@ -156,21 +273,15 @@ impl Proxy {
         let route = found.route;
         trace.route = Some(route.identity.clone());
 
-        let mut ctx = RequestCtx {
-            route: route.identity.clone(),
-            client_ip: client.addr.ip(),
-            https,
-            host,
-            path_and_query: parts
-                .uri
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .to_string(),
+        let mut ctx = RequestCtx::new(
+            route.identity.clone(),
+            origin.ip,
+            origin.https,
+            admitted.host,
+            &admitted.path,
+            parts.uri.query(),
             html,
-            override_host: false,
-            response_headers: Vec::new(),
-            attrs: http::Extensions::new(),
-        };
+        );
         let chain = &route.chain;
         let early = match chain.pre_route(&mut parts, &mut ctx) {
             Outcome::Continue => match chain.access(&mut parts, &mut ctx) {
@@ -185,7 +296,7 @@ impl Proxy {
                 let endpoint = route.endpoint.as_ref().expect("checked");
                 match Limited::new(body, BODY_LIMIT).collect().await {
                     Ok(bytes) => endpoint.respond(&parts, &bytes.to_bytes(), &mut ctx),
-                    Err(_) => gateway_error(
+                    Err(_) => refuse_and_close(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "errors.entity.too.big",
                         "request body too large",
@@ -197,7 +308,11 @@ impl Proxy {
                 let mut resp = match chain.backend_call(&parts, &mut ctx) {
                     Some(r) => r,
                     None => {
-                        self.forward(&route, parts, body, client, &mut ctx, trace)
+                        let upstream = Upstream {
+                            host: admitted.host_header,
+                            origin,
+                        };
+                        self.forward(&route, parts, body, client, upstream, &mut ctx, trace)
                             .await
                     }
                 };
@@ -211,31 +326,42 @@ impl Proxy {
         resp
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         route: &komainu_runtime::CompiledRoute,
-        mut parts: http::request::Parts,
+        mut parts: Parts,
         body: Incoming,
         client: &Client,
+        upstream: Upstream,
         ctx: &mut RequestCtx,
         trace: &mut Trace,
     ) -> Response<Body> {
-        let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        let limit = ctx.body_limit.unwrap_or(BodyLimit {
+            max: self.limits.max_body_bytes,
+            truncate: false,
         });
-        let target = upstream_path(route, parts.uri.path(), parts.uri.query());
+        let declared = body.size_hint().exact();
+        if !limit.truncate && limit.max > 0 && declared.is_some_and(|n| n > limit.max) {
+            self.metrics.refused(Refusal::BodyTooLarge);
+            trace.error = Some("errors.entity.too.big");
+            return refuse_and_close(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "errors.entity.too.big",
+                "request body too large",
+                ctx.html,
+            );
+        }
+        let target = upstream_path(route, ctx.forwarded_path(), ctx.path(), ctx.query());
         parts.uri = Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"));
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
-        add_forwarded(&mut parts.headers, client, ctx.https, original_host.clone());
-        if !parts.headers.contains_key(header::HOST)
-            && let Some(h) = original_host
-        {
-            parts.headers.insert(header::HOST, h);
-        }
+        add_forwarded(
+            &mut parts.headers,
+            upstream.origin,
+            Some(upstream.host.clone()),
+        );
+        parts.headers.insert(header::HOST, upstream.host);
 
         let backend = &route.backend;
         let mut new_tracking = None;
@@ -249,17 +375,26 @@ impl Proxy {
         } else {
             None
         };
+        // An empty body needs no box (Empty is zero-sized); a streamed one is boxed once.
+        let (body, upload): (Body, _) = if body.is_end_stream() {
+            (komainu_plugins::empty(), None)
+        } else {
+            let upload = Upload::default();
+            (
+                ClientBody::new(body, limit, upload.clone()).boxed(),
+                Some(upload),
+            )
+        };
         let caller = Caller {
             client_ip: ctx.client_ip,
             tracking_id: tracking.as_deref(),
+            upload,
         };
-        // An empty body needs no box (Empty is zero-sized); a streamed one is boxed once.
-        let body: Body = if body.is_end_stream() {
-            komainu_plugins::empty()
-        } else {
-            body.map_err(Into::into).boxed()
-        };
-        match backend.call(parts, body, &caller, ctx.override_host).await {
+        let busy = Some(client.activity.busy());
+        match backend
+            .call(parts, body, &caller, ctx.override_host, busy)
+            .await
+        {
             Ok((mut resp, info)) => {
                 trace.upstream = Some(info.upstream_latency);
                 trace.target = Some(info.target);
@@ -276,12 +411,36 @@ impl Proxy {
                 resp
             }
             Err(e) => {
-                self.metrics.upstream_error();
                 let (status, cause, message) = e.response_parts();
-                tracing::debug!(route = %route.identity.id, error = %e, "backend call failed");
                 trace.error = Some(cause);
+                if e.is_client_fault() {
+                    let why = match e.kind {
+                        UpstreamErrorKind::ClientBody(komainu_http::ClientBodyError::TooLarge) => {
+                            Refusal::BodyTooLarge
+                        }
+                        _ => Refusal::BodyAborted,
+                    };
+                    self.metrics.refused(why);
+                    tracing::debug!(route = %route.identity.id, error = %e, "request refused: the client's body failed");
+                    return refuse_and_close(status, cause, message, ctx.html);
+                }
+                self.metrics.upstream_error();
+                match e.kind {
+                    UpstreamErrorKind::CircuitOpen | UpstreamErrorKind::NoTarget => {
+                        tracing::debug!(route = %route.identity.id, error = %e, "backend call failed")
+                    }
+                    _ => {
+                        tracing::warn!(route = %route.identity.id, cause, error = %e.detail, "backend call failed")
+                    }
+                }
                 gateway_error(status, cause, message, ctx.html)
             }
         }
     }
+}
+
+/// What the upstream request is addressed with: the client's host, and who the client is.
+struct Upstream {
+    host: HeaderValue,
+    origin: crate::forward::Origin,
 }

@@ -1,14 +1,19 @@
 //! What changes between the client's request and the upstream's, and back: the path (strip,
 //! root, rewrite), hop-by-hop headers, `X-Forwarded-*`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+use komainu_http::Activity;
 use komainu_runtime::CompiledRoute;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// The client end of a connection. Its address is formatted for `X-Forwarded-For` once per
 /// connection, not once per request.
@@ -16,21 +21,106 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 pub struct Client {
     pub addr: SocketAddr,
     forwarded_for: HeaderValue,
+    /// What the connection is doing (shared with its guard).
+    pub(crate) activity: Arc<Activity>,
 }
 
 impl Client {
-    pub fn new(addr: SocketAddr) -> Self {
+    pub fn new(addr: SocketAddr, activity: Arc<Activity>) -> Self {
         let forwarded_for = HeaderValue::try_from(addr.ip().to_string())
             .expect("an IP address is a valid header value");
         Client {
             addr,
             forwarded_for,
+            activity,
         }
     }
+}
 
-    /// The client's IP address as text.
-    pub fn ip_text(&self) -> &str {
-        self.forwarded_for.to_str().unwrap_or_default()
+/// Who the client really is: the socket peer, unless the peer is a trusted proxy, which then says
+/// (the right-most address of `X-Forwarded-For` that is not itself trusted, and the scheme of
+/// `X-Forwarded-Proto`).
+pub(crate) struct Origin {
+    pub ip: IpAddr,
+    pub https: bool,
+    /// `X-Forwarded-For` to send upstream.
+    forwarded_for: HeaderValue,
+    /// Whether the peer is trusted: its `X-Real-IP` and `Forwarded` are passed on.
+    trusted: bool,
+}
+
+impl Origin {
+    pub(crate) fn ip_text(&self) -> String {
+        self.ip.to_string()
+    }
+}
+
+/// The networks whose `X-Forwarded-*` headers are believed (`--trusted-proxies`).
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl TrustedProxies {
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = unmapped(ip);
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    pub(crate) fn origin(&self, headers: &HeaderMap, client: &Client, tls: bool) -> Origin {
+        let peer = unmapped(client.addr.ip());
+        if self.0.is_empty() || !self.trusts(peer) {
+            return Origin {
+                ip: peer,
+                https: tls,
+                forwarded_for: client.forwarded_for.clone(),
+                trusted: false,
+            };
+        }
+        let chain: Vec<&str> = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let mut ip = peer;
+        for hop in chain.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(addr) => {
+                    ip = unmapped(addr);
+                    if !self.trusts(ip) {
+                        break;
+                    }
+                }
+                // Not an address: nothing left of it can be believed.
+                Err(_) => break,
+            }
+        }
+        let https = match headers.get(X_FORWARDED_PROTO).and_then(|v| v.to_str().ok()) {
+            Some(p) => p
+                .rsplit(',')
+                .next()
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")),
+            None => tls,
+        };
+        let forwarded_for = if chain.is_empty() {
+            client.forwarded_for.clone()
+        } else {
+            HeaderValue::try_from(format!("{}, {}", chain.join(", "), peer))
+                .unwrap_or_else(|_| client.forwarded_for.clone())
+        };
+        Origin {
+            ip,
+            https,
+            forwarded_for,
+            trusted: true,
+        }
     }
 }
 
@@ -78,21 +168,16 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Sets `X-Forwarded-For` (appending the client), `-Proto` and `-Host`.
-pub(crate) fn add_forwarded(
-    headers: &mut HeaderMap,
-    client: &Client,
-    https: bool,
-    host: Option<HeaderValue>,
-) {
-    let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(previous) => HeaderValue::try_from(format!("{previous}, {}", client.ip_text())).ok(),
-        None => Some(client.forwarded_for.clone()),
-    };
-    if let Some(v) = value {
-        headers.insert(X_FORWARDED_FOR, v);
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. From an untrusted peer, what it said about
+/// itself is dropped: its `X-Forwarded-For` is replaced by its address, its `X-Real-IP` and
+/// `Forwarded` removed.
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, origin: Origin, host: Option<HeaderValue>) {
+    if !origin.trusted {
+        headers.remove(X_REAL_IP);
+        headers.remove(FORWARDED);
     }
-    let proto = if https { "https" } else { "http" };
+    headers.insert(X_FORWARDED_FOR, origin.forwarded_for);
+    let proto = if origin.https { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(h) = host {
         headers.insert(X_FORWARDED_HOST, h);
@@ -129,11 +214,17 @@ fn join(root: &str, rest: &str) -> String {
     }
 }
 
-/// The path and query sent upstream for `path` (the client's) on `route`.
-pub(crate) fn upstream_path(route: &CompiledRoute, path: &str, query: Option<&str>) -> String {
+/// The path and query sent upstream on `route`: `path` is the client's canonical path,
+/// `match_path` the same without matrix parameters (what path parameters are read from).
+pub(crate) fn upstream_path(
+    route: &CompiledRoute,
+    path: &str,
+    match_path: &str,
+    query: Option<&str>,
+) -> String {
     let mut target = if route.rewrite {
         let mut root = route.root.clone();
-        for (name, value) in route.path_params(path) {
+        for (name, value) in route.path_params(match_path) {
             root = root.replace(&format!("${{req.pathparams.{name}}}"), value);
         }
         root

@@ -5,13 +5,16 @@
 //! client. Errors are Otoroshi's, status and cause id.
 
 mod access_log;
+mod client_body;
 mod engine;
 mod forward;
+mod guard;
 mod listener;
 mod metrics;
 
 pub use access_log::AccessLog;
-pub use engine::Proxy;
-pub use forward::Client;
-pub use listener::serve;
+pub use engine::{Proxy, ProxyConfig};
+pub use forward::{Client, TrustedProxies};
+pub use guard::Timeouts;
+pub use listener::{Limits, bind, serve};
 pub use metrics::ProxyMetrics;

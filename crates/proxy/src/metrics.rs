@@ -1,7 +1,117 @@
 //! Proxy counters, atomics only, rendered as Prometheus text on scrape.
 
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Which connection timer fired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timeout {
+    /// No request head in time (the first, or between two on a kept-alive connection).
+    Idle,
+    /// A request head not complete within the header timeout.
+    Header,
+    /// A request body silent for longer than the body timeout.
+    Body,
+}
+
+impl Timeout {
+    const ALL: [Timeout; 3] = [Timeout::Idle, Timeout::Header, Timeout::Body];
+
+    fn label(self) -> &'static str {
+        match self {
+            Timeout::Idle => "idle",
+            Timeout::Header => "header",
+            Timeout::Body => "body",
+        }
+    }
+
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Timeout::Idle => "idle timeout",
+            Timeout::Header => "request head not received in time",
+            Timeout::Body => "request body silent for too long",
+        }
+    }
+}
+
+/// Why the gateway refused a request before routing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Bad framing (bare LF, Transfer-Encoding, ...): refused by the parser.
+    Framing,
+    Path,
+    Host,
+    UriTooLong,
+    BodyTooLarge,
+    /// The client's request body failed (aborted upload, malformed chunks).
+    BodyAborted,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 6] = [
+        Refusal::Framing,
+        Refusal::Path,
+        Refusal::Host,
+        Refusal::UriTooLong,
+        Refusal::BodyTooLarge,
+        Refusal::BodyAborted,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::Framing => "framing",
+            Refusal::Path => "path",
+            Refusal::Host => "host",
+            Refusal::UriTooLong => "uri_too_long",
+            Refusal::BodyTooLarge => "body_too_large",
+            Refusal::BodyAborted => "body_aborted",
+        }
+    }
+}
+
+/// Connection-level counters, shared with every connection's guard.
+#[derive(Default)]
+pub struct ListenerMetrics {
+    open: AtomicU64,
+    accepted: AtomicU64,
+    over_capacity: AtomicU64,
+    timeouts: [AtomicU64; 3],
+    refused: [AtomicU64; 6],
+}
+
+/// Counts a connection open until dropped.
+pub(crate) struct OpenConnection(Arc<ListenerMetrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl ListenerMetrics {
+    pub(crate) fn connection(self: &Arc<Self>) -> OpenConnection {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self.clone())
+    }
+
+    pub(crate) fn over_capacity(&self) {
+        self.over_capacity.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn timed_out(&self, t: Timeout) {
+        self.timeouts[t as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn refused(&self, r: Refusal) {
+        self.refused[r as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn framing_refused(&self) {
+        self.refused(Refusal::Framing);
+    }
+}
 
 #[derive(Default)]
 pub struct ProxyMetrics {
@@ -9,6 +119,12 @@ pub struct ProxyMetrics {
     responses: [AtomicU64; 5],
     not_found: AtomicU64,
     upstream_errors: AtomicU64,
+    pub(crate) listener: Arc<ListenerMetrics>,
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 impl ProxyMetrics {
@@ -25,39 +141,101 @@ impl ProxyMetrics {
         self.upstream_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn refused(&self, r: Refusal) {
+        self.listener.refused(r);
+    }
+
     pub fn render(&self, out: &mut String) {
-        let _ = writeln!(
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        family(
             out,
-            "# HELP komainu_proxy_responses_total Proxied responses by status class."
+            "komainu_proxy_responses_total",
+            "counter",
+            "Proxied responses by status class.",
         );
-        let _ = writeln!(out, "# TYPE komainu_proxy_responses_total counter");
         for (i, n) in self.responses.iter().enumerate() {
             let _ = writeln!(
                 out,
                 "komainu_proxy_responses_total{{code=\"{}xx\"}} {}",
                 i + 1,
-                n.load(Ordering::Relaxed)
+                load(n)
             );
         }
-        let _ = writeln!(
+        family(
             out,
-            "# HELP komainu_proxy_route_not_found_total Requests no route matched."
+            "komainu_proxy_route_not_found_total",
+            "counter",
+            "Requests no route matched.",
         );
-        let _ = writeln!(out, "# TYPE komainu_proxy_route_not_found_total counter");
         let _ = writeln!(
             out,
             "komainu_proxy_route_not_found_total {}",
-            self.not_found.load(Ordering::Relaxed)
+            load(&self.not_found)
         );
-        let _ = writeln!(
+        family(
             out,
-            "# HELP komainu_proxy_upstream_errors_total Backend calls that failed."
+            "komainu_proxy_upstream_errors_total",
+            "counter",
+            "Backend calls that failed.",
         );
-        let _ = writeln!(out, "# TYPE komainu_proxy_upstream_errors_total counter");
         let _ = writeln!(
             out,
             "komainu_proxy_upstream_errors_total {}",
-            self.upstream_errors.load(Ordering::Relaxed)
+            load(&self.upstream_errors)
         );
+        let l = &self.listener;
+        family(
+            out,
+            "komainu_proxy_connections_open",
+            "gauge",
+            "Client connections open now.",
+        );
+        let _ = writeln!(out, "komainu_proxy_connections_open {}", load(&l.open));
+        family(
+            out,
+            "komainu_proxy_connections_total",
+            "counter",
+            "Client connections accepted.",
+        );
+        let _ = writeln!(out, "komainu_proxy_connections_total {}", load(&l.accepted));
+        family(
+            out,
+            "komainu_proxy_connections_refused_total",
+            "counter",
+            "Client connections refused because --max-connections were open.",
+        );
+        let _ = writeln!(
+            out,
+            "komainu_proxy_connections_refused_total {}",
+            load(&l.over_capacity)
+        );
+        family(
+            out,
+            "komainu_proxy_client_timeouts_total",
+            "counter",
+            "Client connections closed by a timer, by phase (idle, header, body).",
+        );
+        for t in Timeout::ALL {
+            let _ = writeln!(
+                out,
+                "komainu_proxy_client_timeouts_total{{phase=\"{}\"}} {}",
+                t.label(),
+                load(&l.timeouts[t as usize])
+            );
+        }
+        family(
+            out,
+            "komainu_proxy_requests_refused_total",
+            "counter",
+            "Requests refused before routing, by reason.",
+        );
+        for r in Refusal::ALL {
+            let _ = writeln!(
+                out,
+                "komainu_proxy_requests_refused_total{{reason=\"{}\"}} {}",
+                r.label(),
+                load(&l.refused[r as usize])
+            );
+        }
     }
 }

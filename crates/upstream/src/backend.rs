@@ -12,8 +12,8 @@ use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, header};
 use hyper::body::Body as HttpBody;
 use hyper::client::conn::http1::SendRequest;
+use komainu_http::{Body, Busy, Upload, empty};
 use komainu_model::{NgBackend, NgClientConfig};
-use komainu_plugins::{Body, empty};
 
 use crate::balancer::{Balancer, Pick};
 use crate::body::UpstreamBody;
@@ -41,11 +41,14 @@ pub struct Backend {
     settings: Settings,
 }
 
-/// Who is calling: what load balancing may key on besides the request itself.
+/// Who is calling: what load balancing may key on besides the request itself, and the state of
+/// the client's upload (a call timing out while the client still uploads is the client's fault).
 pub struct Caller<'a> {
     pub client_ip: std::net::IpAddr,
     /// The client's `otoroshi-tracking` id (Sticky), generated when it had none.
     pub tracking_id: Option<&'a str>,
+    /// Set when the request has a streamed body.
+    pub upload: Option<Upload>,
 }
 
 /// What a successful call went through, for headers and logs.
@@ -145,12 +148,15 @@ impl Backend {
     ///
     /// Every wait of the call (connect, send, back-off) is bounded by the earlier of its own
     /// timeout and `globalTimeout`, so a call arms one timer at a time instead of nesting them.
+    ///
+    /// `busy` marks the client connection busy while the response streams: it rides in the body.
     pub async fn call(
         &self,
         parts: Parts,
         body: Body,
         caller: &Caller<'_>,
         override_host: bool,
+        busy: Option<Busy>,
     ) -> Result<(Response<Body>, CallInfo), UpstreamError> {
         let started = Instant::now();
         let clock = Clock {
@@ -158,7 +164,7 @@ impl Backend {
             global: started + self.settings.global_timeout,
         };
         let done = self
-            .attempts(parts, body, caller, override_host, &clock)
+            .attempts(parts, body, caller, override_host, &clock, busy)
             .await?;
         Ok((
             done.response,
@@ -177,6 +183,7 @@ impl Backend {
         caller: &Caller<'_>,
         override_host: bool,
         clock: &Clock,
+        mut busy: Option<Busy>,
     ) -> Result<Done, UpstreamError> {
         let replayable = body.is_end_stream();
         let retry_after_send = replayable && idempotent(&parts.method);
@@ -236,7 +243,7 @@ impl Backend {
                 continue;
             }
             match self
-                .attempt(&target, req, override_host, begun, clock)
+                .attempt(&target, req, override_host, begun, clock, caller, &mut busy)
                 .await
             {
                 Attempt::Done(mut done) => {
@@ -250,7 +257,7 @@ impl Backend {
                 }
                 Attempt::Sent(err) => {
                     tracing::debug!(target = %target.connect_to, error = %err, "attempt failed after sending");
-                    if !retry_after_send {
+                    if !retry_after_send || err.is_client_fault() {
                         return Err(err);
                     }
                     last = err;
@@ -276,6 +283,7 @@ impl Backend {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         target: &Arc<Target>,
@@ -283,9 +291,14 @@ impl Backend {
         override_host: bool,
         begun: Instant,
         clock: &Clock,
+        caller: &Caller<'_>,
+        busy: &mut Option<Busy>,
     ) -> Attempt {
+        // A failure the client caused is not the target's: the breaker does not hear of it.
         let fail = |e: UpstreamError| {
-            if let Some(b) = &target.breaker {
+            if let Some(b) = &target.breaker
+                && !e.is_client_fault()
+            {
                 b.failure();
             }
             e
@@ -305,8 +318,10 @@ impl Backend {
             biased;
             sent = sender.try_send_request(req) => sent,
             () = &mut timer => {
+                let uploading = caller.upload.as_ref().is_some_and(|u| !u.is_finished());
+                let kind = if uploading { Kind::ClientTooSlow } else { Kind::Timeout };
                 return Attempt::Sent(fail(UpstreamError::new(
-                    Kind::Timeout,
+                    kind,
                     format!("{limit} reached"),
                 )));
             }
@@ -320,7 +335,8 @@ impl Backend {
                 }
                 let stream_until = begun + self.settings.call_and_stream_timeout;
                 let (parts, incoming) = resp.into_parts();
-                let body = UpstreamBody::new(incoming, timer, stream_until, sender, inflight);
+                let body =
+                    UpstreamBody::new(incoming, timer, stream_until, sender, inflight, busy.take());
                 Attempt::Done(Done {
                     response: Response::from_parts(parts, Body::new(body)),
                     target: target.clone(),
@@ -329,7 +345,7 @@ impl Backend {
                 })
             }
             Err(mut e) => {
-                let err = fail(UpstreamError::new(Kind::Other, e.error().to_string()));
+                let err = fail(UpstreamError::from_hyper(e.error()));
                 match e.take_message() {
                     Some(req) => Attempt::NotSent(req, err),
                     None => Attempt::Sent(err),

@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
-use komainu_plugins::{Body, BoxError};
+use komainu_http::{Body, BoxError, Busy};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
@@ -25,6 +25,8 @@ pin_project! {
         stream_until: Option<Instant>,
         release: Option<(SendRequest<Body>, Arc<Target>)>,
         inflight: Option<Inflight>,
+        // The client connection stays busy (no idle timer) until the body is done.
+        busy: Option<Busy>,
     }
 }
 
@@ -35,6 +37,7 @@ impl UpstreamBody {
         stream_until: Instant,
         sender: SendRequest<Body>,
         inflight: Inflight,
+        busy: Option<Busy>,
     ) -> Self {
         let target = inflight.0.clone();
         let mut body = UpstreamBody {
@@ -43,6 +46,7 @@ impl UpstreamBody {
             stream_until: Some(stream_until),
             release: Some((sender, target)),
             inflight: Some(inflight),
+            busy,
         };
         if body.inner.is_end_stream() {
             // Nothing to read: the connection is free now (hyper may never poll an empty body).

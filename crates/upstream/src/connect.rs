@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use komainu_plugins::Body;
+use komainu_http::Body;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -38,11 +38,24 @@ pub(crate) async fn open(
     limit: &str,
 ) -> Result<SendRequest<Body>, UpstreamError> {
     let connect = async {
-        let stream = TcpStream::connect(&target.connect_to).await.map_err(|e| {
-            let kind = if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                Kind::ConnectionRefused
-            } else {
-                Kind::Other
+        // Resolved apart from the connect, so that a name that does not resolve says so.
+        let addrs: Vec<_> = tokio::net::lookup_host(&target.connect_to)
+            .await
+            .map_err(|e| {
+                UpstreamError::new(Kind::Dns, format!("resolve {}: {e}", target.connect_to))
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(UpstreamError::new(
+                Kind::Dns,
+                format!("resolve {}: no address", target.connect_to),
+            ));
+        }
+        let stream = TcpStream::connect(&addrs[..]).await.map_err(|e| {
+            let kind = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => Kind::ConnectionRefused,
+                std::io::ErrorKind::ConnectionReset => Kind::Reset,
+                _ => Kind::Other,
             };
             UpstreamError::new(kind, format!("connect to {}: {e}", target.connect_to))
         })?;
@@ -57,7 +70,7 @@ pub(crate) async fn open(
             .connect(name, stream)
             .await
             .map_err(|e| {
-                UpstreamError::new(Kind::Other, format!("TLS with {}: {e}", target.connect_to))
+                UpstreamError::new(Kind::Tls, format!("TLS with {}: {e}", target.connect_to))
             })?;
         handshake(tls).await
     };

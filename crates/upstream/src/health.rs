@@ -6,8 +6,8 @@ use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode, header};
+use komainu_http::empty;
 use komainu_model::HealthCheck;
-use komainu_plugins::empty;
 
 use crate::Backend;
 use crate::connect;

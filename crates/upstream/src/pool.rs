@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use hyper::client::conn::http1::SendRequest;
-use komainu_plugins::Body;
+use komainu_http::Body;
 
 const MAX_IDLE: usize = 256;
 

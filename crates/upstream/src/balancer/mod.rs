@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderName};
+use komainu_http::{cookie, query_param};
 use komainu_model::{LoadBalancing, LoadBalancingType};
-use komainu_plugins::{cookie, query_param};
 
 use crate::target::Target;
 use wheel::Wheel;

@@ -1,5 +1,6 @@
 //! Test harness: runs the real `komainu` binary on ephemeral ports and talks to it over HTTP.
 
+pub mod raw;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

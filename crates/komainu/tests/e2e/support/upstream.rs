@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,6 +28,8 @@ pub struct Upstream {
     pub name: String,
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    /// `METHOD path?query` of every request received, in order.
+    seen: Arc<Mutex<Vec<String>>>,
     connections: Arc<AtomicUsize>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -79,22 +81,34 @@ impl Upstream {
             .build()
             .unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(bind))
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
-        let (n, h, c) = (name.to_string(), hits.clone(), connections.clone());
+        let (n, h, c, sn) = (
+            name.to_string(),
+            hits.clone(),
+            connections.clone(),
+            seen.clone(),
+        );
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (n, h, tls) = (n.clone(), h.clone(), tls.clone());
+                let (n, h, tls, sn) = (n.clone(), h.clone(), tls.clone(), sn.clone());
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
+                    let svc = service_fn(move |req: Request<Incoming>| {
                         let (n, h) = (n.clone(), h.clone());
+                        let line = format!(
+                            "{} {}",
+                            req.method(),
+                            req.uri().path_and_query().map_or("/", |p| p.as_str())
+                        );
+                        sn.lock().unwrap().push(line);
                         async move {
                             tokio::time::sleep(delay).await;
                             Ok::<_, Infallible>(answer(&n, &h, req).await)
@@ -118,6 +132,7 @@ impl Upstream {
             name: name.to_string(),
             addr,
             hits,
+            seen,
             connections,
             runtime: Some(runtime),
         }
@@ -130,6 +145,11 @@ impl Upstream {
     /// Requests served so far.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// `METHOD path?query` of every request received so far.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
     }
 
     /// Connections accepted so far.
