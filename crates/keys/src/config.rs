@@ -8,11 +8,15 @@ use http::HeaderName;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BasicExtractor {
     pub enabled: bool,
     pub header_name: Option<String>,
     pub query_name: Option<String>,
+    /// Otoroshi 18 reads Basic credentials from a cookie or a path segment too: accepted, not
+    /// acted on.
+    pub cookie_name: Option<String>,
+    pub path_name: Option<String>,
 }
 
 impl Default for BasicExtractor {
@@ -21,12 +25,14 @@ impl Default for BasicExtractor {
             enabled: true,
             header_name: None,
             query_name: None,
+            cookie_name: None,
+            path_name: None,
         }
     }
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CustomHeadersExtractor {
     pub enabled: bool,
     pub client_id_header_name: Option<String>,
@@ -44,11 +50,14 @@ impl Default for CustomHeadersExtractor {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClientIdExtractor {
     pub enabled: bool,
     pub header_name: Option<String>,
     pub query_name: Option<String>,
+    /// Accepted, not acted on (see [`BasicExtractor`]).
+    pub cookie_name: Option<String>,
+    pub path_name: Option<String>,
 }
 
 impl Default for ClientIdExtractor {
@@ -57,12 +66,14 @@ impl Default for ClientIdExtractor {
             enabled: true,
             header_name: None,
             query_name: None,
+            cookie_name: None,
+            path_name: None,
         }
     }
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct JwtExtractor {
     pub enabled: bool,
     pub secret_signed: bool,
@@ -72,6 +83,8 @@ pub struct JwtExtractor {
     pub header_name: Option<String>,
     pub query_name: Option<String>,
     pub cookie_name: Option<String>,
+    /// Accepted, not acted on.
+    pub path_name: Option<String>,
 }
 
 impl Default for JwtExtractor {
@@ -85,17 +98,20 @@ impl Default for JwtExtractor {
             header_name: None,
             query_name: None,
             cookie_name: None,
+            path_name: None,
         }
     }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Extractors {
     pub basic: BasicExtractor,
     pub custom_headers: CustomHeadersExtractor,
     pub client_id: ClientIdExtractor,
     pub jwt: JwtExtractor,
+    /// Otoroshi 18's own bearer tokens: accepted, not acted on.
+    pub oto_bearer: Option<serde_json::Value>,
     #[serde(skip)]
     names: OnceLock<HeaderNames>,
 }
@@ -134,11 +150,13 @@ impl Extractors {
 
 /// Key selection by tags and metadata (a key not matching is refused 401 `errors.invalid.api.key`).
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct KeyRouting {
     pub enabled: bool,
     pub one_tag_in: Vec<String>,
     pub all_tags_in: Vec<String>,
+    /// Otoroshi writes this one `none_tagIn`.
+    #[serde(alias = "none_tagIn")]
     pub none_tag_in: Vec<String>,
     pub one_meta_in: BTreeMap<String, String>,
     pub all_meta_in: BTreeMap<String, String>,
@@ -171,7 +189,7 @@ impl KeyRouting {
 
 /// The whole `ApikeyCalls` config.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ApikeyConfig {
     pub extractors: Extractors,
     pub routing: KeyRouting,

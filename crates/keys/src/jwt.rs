@@ -2,7 +2,8 @@
 //! `clientId`, `client_id`, `cid` or `iss`, with Otoroshi's rules: 10 s leeway on `exp`, `nbf` and
 //! `iat`; an http(s) `aud` must prefix the request URL; `xsrfToken` must equal `X-XSRF-TOKEN`;
 //! optional maximum lifespan and request binding (`httpPath`, `httpVerb`, `httpHost`).
-//! `alg: none` and every other algorithm are refused.
+//! `alg: none` and every other algorithm are refused, as is a `crit` header (no extension is
+//! implemented, so none can be understood).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -50,6 +51,8 @@ struct Claims {
 #[derive(Deserialize)]
 struct Head {
     alg: Algorithm,
+    /// Extensions the token says must be understood (RFC 7515 §4.1.11): none is, so any refuses.
+    crit: Option<Value>,
 }
 
 /// A token read once: its parts and claims, before the key (and so the secret) is known.
@@ -98,7 +101,7 @@ pub(crate) fn verify(
     if !cfg.secret_signed {
         return false;
     }
-    let Some(Head { alg }) = decode_json(token.header) else {
+    let Some(Head { alg, crit: None }) = decode_json(token.header) else {
         return false;
     };
     if !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
@@ -257,5 +260,19 @@ mod tests {
             URL_SAFE_NO_PAD.encode("{}")
         );
         assert!(!passes(&none, &["s"], now), "alg none");
+        let header = jsonwebtoken::Header {
+            crit: Some(vec!["exp-ext".into()]),
+            ..Default::default()
+        };
+        let crit = jsonwebtoken::encode(
+            &header,
+            &serde_json::json!({"iss": "k"}),
+            &jsonwebtoken::EncodingKey::from_secret(b"s"),
+        )
+        .unwrap();
+        assert!(
+            !passes(&crit, &["s"], now),
+            "an extension that must be understood"
+        );
     }
 }

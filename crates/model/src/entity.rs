@@ -32,8 +32,8 @@ impl FieldError {
 pub enum PluginProblem {
     /// No plugin has this id.
     Unknown,
-    /// The plugin exists; its config is wrong (the message says how).
-    Config(String),
+    /// The plugin exists; its config is wrong at `path` (inside the config; empty: the whole).
+    Config { path: String, message: String },
 }
 
 /// What validation needs to know about the rest of the configuration.
@@ -92,8 +92,13 @@ pub fn template(kind: Kind) -> Value {
             true
         }
     }
-    prepare(kind, Value::Object(Default::default()), &Anything)
-        .expect("an empty document is always valid")
+    // A route must listen somewhere: its template starts with a placeholder domain, as
+    // Otoroshi's does.
+    let seed = match kind {
+        Kind::Route => serde_json::json!({"frontend": {"domains": ["new-route.example.com"]}}),
+        _ => Value::Object(Default::default()),
+    };
+    prepare(kind, seed, &Anything).expect("a template document is always valid")
 }
 
 fn prepare_as<T: Entity>(mut doc: Value, refs: &dyn Refs) -> Result<Value, Vec<FieldError>> {

@@ -98,8 +98,23 @@ impl NgPlugins {
                     format!("{base}[{i}].plugin"),
                     format!("unknown plugin \"{}\"", slot.plugin),
                 )),
-                Err(PluginProblem::Config(why)) => {
-                    errors.push(FieldError::new(format!("{base}[{i}].config"), why))
+                Err(PluginProblem::Config { path, message }) => {
+                    let at = if path.is_empty() {
+                        format!("{base}[{i}].config")
+                    } else {
+                        format!("{base}[{i}].config.{path}")
+                    };
+                    errors.push(FieldError::new(at, message))
+                }
+            }
+            for (field, patterns) in [("include", &slot.include), ("exclude", &slot.exclude)] {
+                for (j, p) in patterns.iter().enumerate() {
+                    if let Err(e) = regex::Regex::new(&format!("^(?:{p})$")) {
+                        errors.push(FieldError::new(
+                            format!("{base}[{i}].{field}[{j}]"),
+                            format!("not a regular expression: {e}"),
+                        ));
+                    }
                 }
             }
         }

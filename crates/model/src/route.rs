@@ -70,6 +70,12 @@ impl Entity for Route {
     }
 
     fn check(&self, refs: &dyn Refs, errors: &mut Vec<FieldError>) {
+        if self.frontend.domains.is_empty() {
+            errors.push(FieldError::new(
+                "frontend.domains",
+                "a route listens on at least one domain (host, host/path or /path)",
+            ));
+        }
         self.frontend.check("frontend", errors);
         self.backend.check("backend", errors);
         if let Some(r) = &self.backend_ref

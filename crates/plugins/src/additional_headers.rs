@@ -9,23 +9,25 @@ use http::{HeaderName, HeaderValue, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Body, Outcome, Plugin, RequestCtx, config};
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     headers: BTreeMap<String, String>,
 }
 
-fn headers(value: &Value) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+fn headers(value: &Value) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
     let cfg: Config = config::parse(value)?;
     cfg.headers
         .into_iter()
         .map(|(name, value)| {
             let n = HeaderName::try_from(name.as_str())
-                .map_err(|_| format!("\"{name}\" is not a header name"))?;
-            let v = HeaderValue::try_from(value.as_str())
-                .map_err(|_| format!("bad value for header \"{name}\""))?;
+                .map_err(|_| ConfigError::at(format!("headers.{name}"), "not a header name"))?;
+            let v = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                ConfigError::at(format!("headers.{name}"), "not a valid header value")
+            })?;
             Ok((n, v))
         })
         .collect()
@@ -55,13 +57,13 @@ impl Plugin for HeadersOut {
 pub(crate) fn build_in(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     Ok(Arc::new(HeadersIn(headers(config)?)))
 }
 
 pub(crate) fn build_out(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     Ok(Arc::new(HeadersOut(headers(config)?)))
 }

@@ -8,10 +8,11 @@ use http::request::Parts;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Outcome, Plugin, RequestCtx, config, gateway_error};
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     allowed: Vec<String>,
     forbidden: Vec<String>,
@@ -41,7 +42,7 @@ impl Plugin for AllowHttpMethods {
 pub(crate) fn build(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
     let upper = |l: Vec<String>| {
         l.into_iter()

@@ -17,6 +17,7 @@ use komainu_keys::{
 };
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Outcome, Plugin, RequestCtx, Services, config, gateway_error};
 
 const DAILY_REMAINING: HeaderName = HeaderName::from_static("otoroshi-daily-calls-remaining");
@@ -148,7 +149,7 @@ impl Plugin for ApikeyCalls {
     }
 }
 
-pub(crate) fn build(config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, String> {
+pub(crate) fn build(config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: ApikeyConfig = config::parse(config)?;
     Ok(Arc::new(ApikeyCalls {
         cfg,

@@ -10,6 +10,7 @@ use http::request::Parts;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{BodyLimit, Outcome, Plugin, RequestCtx, config};
 
 const DEFAULT_MAX: u64 = 4 * 1024 * 1024;
@@ -37,7 +38,7 @@ impl Plugin for RequestBodyLength {
 pub(crate) fn build_request(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
     Ok(Arc::new(RequestBodyLength(BodyLimit {
         max: cfg.max_length.unwrap_or(DEFAULT_MAX),

@@ -56,8 +56,8 @@ impl Chain {
             let plugin = registry::build(&slot.plugin, &config, services).map_err(|e| (i, e))?;
             instances.push(PluginInstance {
                 plugin,
-                include: regexes(&slot.include, "include").map_err(|e| (i, e))?,
-                exclude: regexes(&slot.exclude, "exclude").map_err(|e| (i, e))?,
+                include: regexes(&slot.include, "include").map_err(|e| (i, e.to_string()))?,
+                exclude: regexes(&slot.exclude, "exclude").map_err(|e| (i, e.to_string()))?,
             });
         }
         Ok(Chain { instances })

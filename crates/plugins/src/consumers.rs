@@ -15,6 +15,7 @@ use http::request::Parts;
 use komainu_model::JwtVerifier;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::jwt_verifier::{Checked, Verifier};
 use crate::{Outcome, Plugin, RequestCtx, Services, apikey_calls, gateway_error};
 
@@ -116,7 +117,7 @@ impl Plugin for Consumers {
 
 /// The plugin enforcing `guards` (an empty list admits nothing: the flow's plans are all closed
 /// or unpublished).
-pub fn build(guards: Vec<PlanGuard>, services: &Services) -> Result<Arc<dyn Plugin>, String> {
+pub fn build(guards: Vec<PlanGuard>, services: &Services) -> Result<Arc<dyn Plugin>, ConfigError> {
     let guards = guards
         .into_iter()
         .map(|g| {
@@ -130,6 +131,6 @@ pub fn build(guards: Vec<PlanGuard>, services: &Services) -> Result<Arc<dyn Plug
                 PlanGuard::Mtls => Guard::Mtls,
             })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, ConfigError>>()?;
     Ok(Arc::new(Consumers { guards }))
 }

@@ -10,10 +10,11 @@ use regex::RegexSet;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Outcome, Plugin, RequestCtx, config, empty, gateway_error};
 
 #[derive(Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     allow_origin: String,
     expose_headers: Vec<String>,
@@ -112,7 +113,7 @@ impl Plugin for Cors {
 pub(crate) fn build(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
     let lower = |l: &[String]| {
         l.iter()
@@ -120,7 +121,7 @@ pub(crate) fn build(
             .collect::<Vec<_>>()
     };
     let value = |name: &str, v: String| {
-        HeaderValue::try_from(v).map_err(|_| format!("{name}: not a valid header value"))
+        HeaderValue::try_from(v).map_err(|_| ConfigError::at(name, "not a valid header value"))
     };
     let mut headers = vec![
         (

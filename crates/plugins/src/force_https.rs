@@ -8,11 +8,12 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::redirection::redirect;
 use crate::{Outcome, Plugin, RequestCtx, config};
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     port: Option<u16>,
 }
@@ -37,7 +38,7 @@ impl Plugin for ForceHttps {
 pub(crate) fn build(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
     let port = cfg
         .port

@@ -19,15 +19,21 @@ use regex::RegexSet;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Body, BoxError, Outcome, Plugin, RequestCtx, config, empty};
 
 #[derive(Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     excluded_patterns: Vec<String>,
     allowed_list: Vec<String>,
     blocked_list: Vec<String>,
     compression_level: u32,
+    /// Otoroshi's buffering knobs: accepted, not needed (compression streams).
+    #[allow(dead_code)]
+    buffer_size: Option<u64>,
+    #[allow(dead_code)]
+    chunked_threshold: Option<u64>,
 }
 
 impl Default for Config {
@@ -41,6 +47,8 @@ impl Default for Config {
             ],
             blocked_list: Vec::new(),
             compression_level: 5,
+            buffer_size: None,
+            chunked_threshold: None,
         }
     }
 }
@@ -159,16 +167,16 @@ impl hyper::body::Body for GzipBody {
 pub(crate) fn build(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
     if cfg.compression_level > 9 {
-        return Err("compression_level: between 0 and 9".into());
+        return Err(ConfigError::at("compression_level", "between 0 and 9"));
     }
     let excluded = config::regexes(&cfg.excluded_patterns, "excluded_patterns")?;
     Ok(Arc::new(Gzip {
         excluded,
-        allowed: config::wildcards(&cfg.allowed_list)?,
-        blocked: config::wildcards(&cfg.blocked_list)?,
+        allowed: config::wildcards(&cfg.allowed_list, "allowed_list")?,
+        blocked: config::wildcards(&cfg.blocked_list, "blocked_list")?,
         level: Compression::new(cfg.compression_level),
     }))
 }

@@ -13,10 +13,11 @@ use regex::RegexSet;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Outcome, Plugin, RequestCtx, config, gateway_error};
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     addresses: Vec<String>,
 }
@@ -27,26 +28,39 @@ struct Addresses {
 }
 
 impl Addresses {
-    fn parse(value: &Value) -> Result<Self, String> {
+    fn parse(value: &Value) -> Result<Self, ConfigError> {
         let cfg: Config = config::parse(value)?;
         let mut nets = Vec::new();
         let mut patterns = Vec::new();
-        for a in cfg.addresses {
+        for (i, a) in cfg.addresses.iter().enumerate() {
             let a = a.trim().to_string();
+            let at = || format!("addresses[{i}]");
             if a.contains('/') {
                 nets.push(
-                    a.parse::<IpNet>()
-                        .map_err(|_| format!("\"{a}\" is not a CIDR range"))?,
+                    a.parse::<IpNet>().map_err(|_| {
+                        ConfigError::at(at(), format!("\"{a}\" is not a CIDR range"))
+                    })?,
                 );
             } else if let Ok(ip) = a.parse::<IpAddr>() {
                 nets.push(IpNet::from(ip));
-            } else {
+            } else if !a.is_empty()
+                && a.contains('*')
+                && a.bytes()
+                    .all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'*'))
+            {
                 patterns.push(a);
+            } else {
+                return Err(ConfigError::at(
+                    at(),
+                    format!(
+                        "\"{a}\" is not an address, a CIDR range or an address with * wildcards"
+                    ),
+                ));
             }
         }
         Ok(Addresses {
             nets,
-            patterns: config::wildcards(&patterns)?,
+            patterns: config::wildcards(&patterns, "addresses")?,
         })
     }
 
@@ -96,14 +110,14 @@ impl Plugin for BlockList {
 pub(crate) fn build_allowed(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     Ok(Arc::new(AllowedList(Addresses::parse(config)?)))
 }
 
 pub(crate) fn build_blocked(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     Ok(Arc::new(BlockList(Addresses::parse(config)?)))
 }
 
@@ -123,6 +137,22 @@ mod tests {
         for ip in ["11.0.0.1", "1.2.3.5", "192.168.2.1"] {
             assert!(!a.contains(ip.parse().unwrap()), "{ip}");
         }
-        assert!(Addresses::parse(&serde_json::json!({"addresses": ["10.0.0.0/99"]})).is_err());
+        let err = |v: serde_json::Value| Addresses::parse(&v).err().map(|e| e.path);
+        assert_eq!(
+            err(serde_json::json!({"addresses": ["1.1.1.1", "10.0.0.0/99"]})).as_deref(),
+            Some("addresses[1]")
+        );
+        assert_eq!(
+            err(serde_json::json!({"addresses": ["not an ip"]})).as_deref(),
+            Some("addresses[0]")
+        );
+        assert_eq!(
+            err(serde_json::json!({"adresses": ["1.1.1.1"]})).as_deref(),
+            Some("adresses")
+        );
+        assert_eq!(
+            err(serde_json::json!({"addresses": "1.1.1.1"})).as_deref(),
+            Some("addresses")
+        );
     }
 }

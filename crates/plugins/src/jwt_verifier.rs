@@ -123,9 +123,13 @@ impl Verifier {
         let Some(token) = self.token(req) else {
             return Checked::Absent;
         };
+        // A `crit` header names extensions that must be understood: none is (RFC 7515 §4.1.11).
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return Checked::Bad;
         };
+        if header.crit.is_some() {
+            return Checked::Bad;
+        }
         let claims = match &self.keys {
             Keys::Static(alg, key) if header.alg == *alg => decode(token, *alg, key),
             Keys::Static(..) => None,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Outcome, Plugin, RequestCtx};
 
 struct OverrideHost;
@@ -18,8 +19,9 @@ impl Plugin for OverrideHost {
 }
 
 pub(crate) fn build(
-    _config: &Value,
+    config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
+    let _: crate::config::NoConfig = crate::config::parse(config)?;
     Ok(Arc::new(OverrideHost))
 }

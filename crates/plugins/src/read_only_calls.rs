@@ -6,6 +6,7 @@ use http::request::Parts;
 use http::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Outcome, Plugin, RequestCtx, gateway_error};
 
 struct ReadOnlyCalls;
@@ -25,8 +26,9 @@ impl Plugin for ReadOnlyCalls {
 }
 
 pub(crate) fn build(
-    _config: &Value,
+    config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
+    let _: crate::config::NoConfig = crate::config::parse(config)?;
     Ok(Arc::new(ReadOnlyCalls))
 }

@@ -7,10 +7,11 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Outcome, Plugin, RequestCtx, config, empty};
 
 #[derive(Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     code: u16,
     to: String,
@@ -47,12 +48,15 @@ impl Plugin for Redirection {
 pub(crate) fn build(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
     if ![301, 302, 303, 307, 308].contains(&cfg.code) {
-        return Err(format!(
-            "code: {} is not a redirection status (301, 302, 303, 307, 308)",
-            cfg.code
+        return Err(ConfigError::at(
+            "code",
+            format!(
+                "{} is not a redirection status (301, 302, 303, 307, 308)",
+                cfg.code
+            ),
         ));
     }
     let to = if cfg.to.trim().is_empty() {
@@ -62,6 +66,6 @@ pub(crate) fn build(
     };
     Ok(Arc::new(Redirection {
         code: StatusCode::from_u16(cfg.code).expect("checked"),
-        to: HeaderValue::try_from(to).map_err(|_| "to: not a valid Location".to_string())?,
+        to: HeaderValue::try_from(to).map_err(|_| ConfigError::at("to", "not a valid Location"))?,
     }))
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use komainu_model::PluginProblem;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Plugin, Services};
 use crate::{
     additional_headers, allow_http_methods, apikey_calls, body_length, cors, force_https, gzip,
@@ -12,7 +13,7 @@ use crate::{
     remove_headers, static_response,
 };
 
-type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, String>;
+type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
 
 const PREFIX: &str = "otoroshi.next.plugins.";
 
@@ -57,7 +58,10 @@ pub fn check(id: &str, config: &Value) -> Result<(), PluginProblem> {
     let build = constructor(id).ok_or(PluginProblem::Unknown)?;
     build(config, &Services::default())
         .map(|_| ())
-        .map_err(PluginProblem::Config)
+        .map_err(|e| PluginProblem::Config {
+            path: e.path,
+            message: e.message,
+        })
 }
 
 /// Every plugin id, in Otoroshi's full spelling.

@@ -8,17 +8,18 @@ use http::{HeaderName, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Body, Outcome, Plugin, RequestCtx, config};
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     header_names: Vec<String>,
     headers: Vec<String>,
     names: Vec<String>,
 }
 
-fn names(value: &Value) -> Result<Vec<HeaderName>, String> {
+fn names(value: &Value) -> Result<Vec<HeaderName>, ConfigError> {
     let cfg: Config = config::parse(value)?;
     let list = [cfg.header_names, cfg.headers, cfg.names]
         .into_iter()
@@ -26,7 +27,9 @@ fn names(value: &Value) -> Result<Vec<HeaderName>, String> {
         .unwrap_or_default();
     list.iter()
         .map(|n| {
-            HeaderName::try_from(n.as_str()).map_err(|_| format!("\"{n}\" is not a header name"))
+            HeaderName::try_from(n.as_str()).map_err(|_| {
+                ConfigError::at("header_names", format!("\"{n}\" is not a header name"))
+            })
         })
         .collect()
 }
@@ -55,13 +58,13 @@ impl Plugin for RemoveOut {
 pub(crate) fn build_in(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     Ok(Arc::new(RemoveIn(names(config)?)))
 }
 
 pub(crate) fn build_out(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     Ok(Arc::new(RemoveOut(names(config)?)))
 }

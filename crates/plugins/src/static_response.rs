@@ -11,14 +11,18 @@ use http::{HeaderName, HeaderValue, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::{Body, Plugin, RequestCtx, config, full};
 
 #[derive(Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     status: u16,
     headers: BTreeMap<String, String>,
     body: String,
+    /// Otoroshi's expression language in the body: accepted, not evaluated.
+    #[allow(dead_code)]
+    apply_el: bool,
 }
 
 impl Default for Config {
@@ -27,6 +31,7 @@ impl Default for Config {
             status: 200,
             headers: BTreeMap::new(),
             body: String::new(),
+            apply_el: false,
         }
     }
 }
@@ -51,10 +56,10 @@ impl Plugin for StaticResponse {
 pub(crate) fn build(
     config: &Value,
     _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, String> {
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
     let status = StatusCode::from_u16(cfg.status)
-        .map_err(|_| format!("{} is not an HTTP status", cfg.status))?;
+        .map_err(|_| ConfigError::at("status", format!("{} is not an HTTP status", cfg.status)))?;
     let body = match cfg
         .body
         .strip_prefix("Base64(")
@@ -62,7 +67,7 @@ pub(crate) fn build(
     {
         Some(encoded) => base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
-            .map_err(|e| format!("body: bad Base64: {e}"))?
+            .map_err(|e| ConfigError::at("body", format!("bad Base64: {e}")))?
             .into(),
         None => Bytes::from(cfg.body),
     };
@@ -72,12 +77,13 @@ pub(crate) fn build(
         .map(|(n, v)| {
             Ok((
                 HeaderName::try_from(n.as_str())
-                    .map_err(|_| format!("\"{n}\" is not a header name"))?,
-                HeaderValue::try_from(v.as_str())
-                    .map_err(|_| format!("bad value for header \"{n}\""))?,
+                    .map_err(|_| ConfigError::at(format!("headers.{n}"), "not a header name"))?,
+                HeaderValue::try_from(v.as_str()).map_err(|_| {
+                    ConfigError::at(format!("headers.{n}"), "not a valid header value")
+                })?,
             ))
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, ConfigError>>()?;
     Ok(Arc::new(StaticResponse {
         status,
         headers,

@@ -182,6 +182,19 @@ fn jwt_plans_verify_tokens_and_any_plan_of_a_flow_admits() {
     assert_eq!(get(&gw, "/secure", Some(&wrong_issuer)).0, 400);
     let expired = hs256(json!({"iss": "partner", "exp": now_s() - 60}), "hs-secret");
     assert_eq!(get(&gw, "/secure", Some(&expired)).0, 400);
+    let mut critical = Header::new(Algorithm::HS256);
+    critical.crit = Some(vec!["urn:example:must-understand".into()]);
+    let crit = jsonwebtoken::encode(
+        &critical,
+        &json!({"iss": "partner", "exp": now_s() + 60}),
+        &EncodingKey::from_secret(b"hs-secret"),
+    )
+    .unwrap();
+    assert_eq!(
+        get(&gw, "/secure", Some(&crit)).0,
+        400,
+        "a crit header naming an extension Komainu does not implement"
+    );
 
     // A stored RS256 verifier.
     let claims = json!({"iss": "https://issuer.test", "sub": "u1", "exp": now_s() + 60});

@@ -326,8 +326,13 @@ fn unknown_plugins_and_bad_configs_are_refused_with_their_path() {
         "plugins": [
             {"plugin": format!("{P}OverrideHost")},
             {"plugin": "cp:otoroshi.next.plugins.DoesNotExist"},
-            {"plugin": format!("{P}IpAddressAllowedList"), "config": {"addresses": ["10.0.0.0/99"]}},
-            {"plugin": format!("{P}Redirection"), "config": {"code": 200}}
+            {"plugin": format!("{P}IpAddressAllowedList"), "config": {"addresses": ["1.2.3.4", "10.0.0.0/99"]}},
+            {"plugin": format!("{P}Redirection"), "config": {"code": 200}},
+            {"plugin": format!("{P}IpAddressBlockList"), "config": {"adresses": ["1.2.3.4"]}},
+            {"plugin": format!("{P}Cors"), "config": {"max_age": "one hour"}},
+            {"plugin": format!("{P}MaintenanceMode"), "config": {"enabled": true}},
+            {"plugin": format!("{P}ApikeyCalls"), "config": {"extractors": {"jwt": {"secret_signd": true}}}},
+            {"plugin": format!("{P}OverrideHost"), "include": ["/a(b"]}
         ]
     })));
     assert_eq!(status, 400);
@@ -335,17 +340,51 @@ fn unknown_plugins_and_bad_configs_are_refused_with_their_path() {
         error_paths(&body),
         vec![
             "plugins[1].plugin",
-            "plugins[2].config",
-            "plugins[3].config"
+            "plugins[2].config.addresses[1]",
+            "plugins[3].config.code",
+            "plugins[4].config.adresses",
+            "plugins[5].config.max_age",
+            "plugins[6].config.enabled",
+            "plugins[7].config.extractors.jwt.secret_signd",
+            "plugins[8].include[0]",
         ],
         "{body:#}"
     );
+    assert!(
+        body["details"][3]["message"]
+            .as_str()
+            .unwrap()
+            .contains("adresses"),
+        "the unknown key is named: {body:#}"
+    );
+
     assert!(
         body["details"][0]["message"]
             .as_str()
             .unwrap()
             .contains("DoesNotExist")
     );
+    // A route must listen somewhere: a body holding only an unknown field is refused.
+    let (status, body) = json(gw.post("/api/routes", &json!({"frontnd": {"domains": ["x.test"]}})));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_paths(&body), vec!["frontend.domains"]);
+    // What Otoroshi writes in an ApikeyCalls config is accepted.
+    let (status, body) = json(gw.post("/api/routes", &json!({
+        "frontend": {"domains": ["otoroshi.test"]},
+        "plugins": [{"plugin": format!("{P}ApikeyCalls"), "config": {
+            "extractors": {
+                "basic": {"enabled": true, "header_name": null, "query_name": null, "cookie_name": null, "path_name": null},
+                "custom_headers": {"enabled": true, "client_id_header_name": null, "client_secret_header_name": null},
+                "client_id": {"enabled": true, "header_name": null, "query_name": null, "cookie_name": null, "path_name": null},
+                "jwt": {"enabled": true, "secret_signed": true, "keypair_signed": true, "include_request_attrs": false,
+                        "max_jwt_lifespan_sec": null, "header_name": null, "query_name": null, "cookie_name": null, "path_name": null},
+                "oto_bearer": {"enabled": true}
+            },
+            "routing": {"enabled": false, "none_tagIn": []},
+            "validate": true, "mandatory": true, "pass_with_user": false, "wipe_backend_request": true, "update_quotas": true
+        }}]
+    })));
+    assert_eq!(status, 201, "{body:#}");
     let (status, body) = json(gw.post(
         "/api/apis",
         &json!({
