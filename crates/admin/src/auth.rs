@@ -1,8 +1,16 @@
 //! Admin credentials: bootstrapped once, checked on every `/api` and `/apis` call.
 //!
 //! Only a SHA-256 of the secret is kept (in memory and in the store); comparisons are constant-time.
+//! Failed attempts are counted per source address: past [`MAX_FAILURES`] within a minute the
+//! address is refused with 429 and `Retry-After` for a minute, so the secret cannot be guessed
+//! at network speed.
 
-use axum::extract::{Request, State};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -115,16 +123,112 @@ fn presented(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_string(), secret.to_string()))
 }
 
+/// Failed attempts from one address within [`WINDOW`] before it is locked out.
+pub const MAX_FAILURES: u32 = 10;
+const WINDOW: Duration = Duration::from_secs(60);
+const LOCKOUT: Duration = Duration::from_secs(60);
+/// Addresses tracked at most; past it, those whose window has passed are forgotten.
+const TRACKED: usize = 10_000;
+
+struct Failures {
+    count: u32,
+    since: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// Failed sign-ins per source address.
+#[derive(Default)]
+pub(crate) struct Lockout {
+    by_ip: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+impl Lockout {
+    /// How long `ip` stays locked out, if it is.
+    pub(crate) fn locked(&self, ip: IpAddr) -> Option<Duration> {
+        let map = self.by_ip.lock().expect("lockout lock");
+        let until = map.get(&ip)?.locked_until?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    /// Counts a failure; returns the lockout it starts, if it starts one.
+    pub(crate) fn failed(&self, ip: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
+        let mut map = self.by_ip.lock().expect("lockout lock");
+        if map.len() >= TRACKED {
+            map.retain(|_, f| {
+                now.duration_since(f.since) < WINDOW || f.locked_until.is_some_and(|u| u > now)
+            });
+        }
+        let f = map.entry(ip).or_insert(Failures {
+            count: 0,
+            since: now,
+            locked_until: None,
+        });
+        if now.duration_since(f.since) >= WINDOW && f.locked_until.is_none_or(|u| u <= now) {
+            *f = Failures {
+                count: 0,
+                since: now,
+                locked_until: None,
+            };
+        }
+        f.count += 1;
+        if f.count >= MAX_FAILURES && f.locked_until.is_none_or(|u| u <= now) {
+            f.locked_until = Some(now + LOCKOUT);
+            return Some(LOCKOUT);
+        }
+        None
+    }
+
+    pub(crate) fn succeeded(&self, ip: IpAddr) {
+        self.by_ip.lock().expect("lockout lock").remove(&ip);
+    }
+}
+
+/// A 429 telling the client when to try again.
+pub(crate) fn too_many_attempts(wait: Duration) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed sign-ins from this address: try again later",
+    )
+    .into_response();
+    let secs = wait.as_secs().max(1);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+/// The address a request came from (the admin listener's socket peer).
+pub(crate) fn peer(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
 /// Middleware refusing any call without the admin credentials.
 pub async fn require(State(admin): State<Admin>, request: Request, next: Next) -> Response {
+    let ip = peer(&request);
+    if let Some(wait) = admin.lockout.locked(ip) {
+        return too_many_attempts(wait);
+    }
     match presented(request.headers()) {
-        Some((id, secret)) if admin.auth.accepts(&id, &secret) => next.run(request).await,
+        Some((id, secret)) if admin.auth.accepts(&id, &secret) => {
+            admin.lockout.succeeded(ip);
+            next.run(request).await
+        }
         found => {
             let why = if found.is_some() {
                 "bad admin credentials"
             } else {
                 "missing admin credentials: use Basic auth or Otoroshi-Client-Id/Otoroshi-Client-Secret"
             };
+            if let Some((id, _)) = &found {
+                tracing::info!(%ip, client_id = %id, "admin sign-in failed");
+                if let Some(wait) = admin.lockout.failed(ip) {
+                    tracing::warn!(%ip, lockout_s = wait.as_secs(), "admin sign-ins locked for this address after repeated failures");
+                }
+            }
             let mut response = ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -25,6 +25,7 @@ use komainu_model::PluginProblem;
 use komainu_store::Store;
 
 pub use auth::AdminAuth;
+pub use body::parse_document;
 pub use error::ApiError;
 pub use ops::Metrics;
 pub use transfer::{ImportMode, export, import};
@@ -45,6 +46,20 @@ pub struct Admin {
     plugins: PluginCheck,
     keys: Option<Arc<komainu_keys::KeyService>>,
     testing_clock: bool,
+    lockout: Arc<auth::Lockout>,
+    /// Gives freed memory back to the system after a large body (the allocator's, set by the
+    /// binary).
+    release_memory: Option<fn()>,
+    /// What makes a write live on this node: read-your-writes waits for them.
+    live: Option<Live>,
+}
+
+/// The followers of the store's change feed on this node (routing snapshot, key index), and the
+/// snapshot generation: a 2xx to a write means every follower has applied it.
+#[derive(Clone)]
+pub struct Live {
+    pub followers: Vec<komainu_store::Applied>,
+    pub generation: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
 impl Admin {
@@ -65,7 +80,23 @@ impl Admin {
             plugins,
             keys: None,
             testing_clock: false,
+            lockout: Arc::default(),
+            release_memory: None,
+            live: None,
         }
+    }
+
+    /// Makes every successful write wait (bounded) until `live`'s followers have applied it.
+    pub fn with_live(mut self, live: Live) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Calls `release` after each request that carried a large body (imports, refused bodies),
+    /// so the memory it took does not stay resident.
+    pub fn with_memory_release(mut self, release: fn()) -> Self {
+        self.release_memory = Some(release);
+        self
     }
 
     /// Serves quota endpoints from the running gateway's keys; `testing_clock` also serves
@@ -145,7 +176,12 @@ impl Admin {
         if self.testing_clock {
             api = api.route("/api/_testing/clock", axum::routing::put(keys::shift_clock));
         }
-        let api = api.route_layer(middleware::from_fn_with_state(self.clone(), auth::require));
+        let api = api
+            .route_layer(middleware::from_fn_with_state(
+                self.clone(),
+                ops::live_after_writes,
+            ))
+            .route_layer(middleware::from_fn_with_state(self.clone(), auth::require));
         Router::new()
             .route("/health", get(ops::health))
             .route("/ready", get(ops::ready))
@@ -155,6 +191,10 @@ impl Admin {
             .layer(middleware::from_fn_with_state(
                 self.clone(),
                 ops::count_requests,
+            ))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                ops::release_after_large_bodies,
             ))
             .with_state(self)
     }

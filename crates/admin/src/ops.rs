@@ -100,6 +100,70 @@ pub(crate) async fn count_requests(
     response
 }
 
+/// Bodies above this size leave the allocator holding memory worth giving back.
+const LARGE_BODY: u64 = 4 << 20;
+
+pub(crate) async fn release_after_large_bodies(
+    State(admin): State<Admin>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Unknown length (chunked): as large as it may be.
+    let large = length.is_none_or(|n| n > LARGE_BODY)
+        && (length.is_some() || request.headers().contains_key(header::TRANSFER_ENCODING));
+    let response = next.run(request).await;
+    if large && let Some(release) = admin.release_memory {
+        tokio::task::spawn_blocking(release);
+    }
+    response
+}
+
+/// Longest a write's answer waits for the node to apply it.
+const LIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Read-your-writes: a successful write is answered once this node serves it, with the store
+/// revision that holds it in `Komainu-Revision`.
+pub(crate) async fn live_after_writes(
+    State(admin): State<Admin>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let writes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let mut response = next.run(request).await;
+    if !writes || !response.status().is_success() {
+        return response;
+    }
+    let revision = admin.store.revision();
+    if let Some(live) = &admin.live {
+        let all = futures_join(live.followers.iter().map(|f| f.reached(revision)));
+        if tokio::time::timeout(LIVE_WITHIN, all).await.is_err() {
+            tracing::warn!(
+                revision,
+                "a write is stored but not yet applied on this node"
+            );
+        }
+    }
+    response
+        .headers_mut()
+        .insert("komainu-revision", revision.into());
+    response
+}
+
+/// Waits for every future of `futures`, one after the other (they all wait on the same feed).
+async fn futures_join(futures: impl Iterator<Item = impl std::future::Future<Output = ()>>) {
+    for f in futures {
+        f.await;
+    }
+}
+
 pub(crate) async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -107,7 +171,15 @@ pub(crate) async fn health() -> Json<Value> {
 pub(crate) async fn ready(State(admin): State<Admin>) -> Response {
     let loaded = admin.ready.load(Ordering::Acquire);
     match admin.store.ping().await {
-        Ok(()) if loaded => Json(json!({"status": "ready"})).into_response(),
+        Ok(()) if loaded => {
+            let mut body = json!({"status": "ready", "revision": admin.store.revision()});
+            if let Some(live) = &admin.live {
+                let applied = live.followers.iter().map(|f| f.get()).min();
+                body["applied"] = json!(applied);
+                body["generation"] = json!((live.generation)());
+            }
+            Json(body).into_response()
+        }
         Ok(()) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "configuration not loaded yet",

@@ -15,7 +15,7 @@ use arc_swap::{ArcSwap, Guard};
 use chrono_tz::Tz;
 use crossbeam_queue::ArrayQueue;
 use komainu_model::{ApiKey, Kind, ServiceGroup, parse};
-use komainu_store::{Change, Store, StoreResult, Window, load_all};
+use komainu_store::{Applied, Change, Store, StoreResult, Window, load_all};
 use serde::Serialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
@@ -73,6 +73,8 @@ pub struct KeyService {
     pub clock: Clock,
     pub calendar: Calendar,
     store: Arc<dyn Store>,
+    /// The store revision the key index holds.
+    pub applied: Applied,
 }
 
 fn day_key(id: &str) -> String {
@@ -96,8 +98,11 @@ impl KeyService {
             clock: Clock::default(),
             calendar: Calendar::new(tz),
             store,
+            applied: Applied::default(),
         });
+        let loaded_at = service.store.revision();
         service.reload().await?;
+        service.applied.set(loaded_at);
         tokio::spawn(follow(Arc::downgrade(&service), feed));
         tokio::spawn(every_second(Arc::downgrade(&service)));
         Ok(service)
@@ -286,20 +291,30 @@ async fn follow(service: Weak<KeyService>, mut feed: tokio::sync::broadcast::Rec
                 Err(_) => break,
             }
         }
-        changes.retain(|c| matches!(c.kind, Kind::ApiKey | Kind::Group));
-        if changes.is_empty() && !lagged {
-            continue;
-        }
         let Some(service) = service.upgrade() else {
             return;
         };
+        // What the index holds once this batch is in (see the runtime's follower).
+        let revision = if lagged {
+            service.store.revision()
+        } else {
+            changes.iter().map(|c| c.seq).max().unwrap_or(0)
+        };
+        changes.retain(|c| matches!(c.kind, Kind::ApiKey | Kind::Group));
+        if changes.is_empty() && !lagged {
+            service.applied.set(revision);
+            continue;
+        }
         let result = if lagged {
             service.reload().await
         } else {
             service.apply(&changes).await
         };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "cannot read key changes: keeping the current keys");
+        match result {
+            Ok(()) => service.applied.set(revision),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read key changes: keeping the current keys")
+            }
         }
     }
 }

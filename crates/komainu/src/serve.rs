@@ -53,14 +53,26 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         metrics.clone(),
         storage::plugin_check(),
     )
-    .with_keys(keys.clone(), args.testing_clock);
+    .with_keys(keys.clone(), args.testing_clock)
+    .with_memory_release(release_unused_memory);
+    // The admin API, and the config file's reloads, run on their own thread: parsing and
+    // validating a large or hostile document never takes time from the proxy's workers.
+    let admin_rt = AdminRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(4)
+            .thread_name("komainu-admin")
+            .enable_all()
+            .build()
+            .context("cannot start the admin runtime")?,
+    ));
 
     if args.demo {
         demo::install(&admin).await?;
     }
     if let Some(path) = &args.config {
         config_file::load(&admin, path).await?;
-        tokio::spawn(config_file::watch(admin.clone(), path.clone()));
+        admin_rt.spawn(config_file::watch(admin.clone(), path.clone()));
     }
 
     let services = Services {
@@ -75,22 +87,31 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         limits,
         trusted_proxies: TrustedProxies(args.trusted_proxies.clone()),
     };
+    let admin = admin.with_live(komainu_admin::Live {
+        followers: vec![runtime.applied.clone(), keys.applied.clone()],
+        generation: {
+            let runtime = runtime.clone();
+            Arc::new(move || runtime.snapshot().generation)
+        },
+    });
     let proxy = Arc::new(Proxy::new(runtime, access_log, config));
     let for_metrics = proxy.clone();
     metrics.add_source(move |out| for_metrics.metrics.render(out));
 
-    let admin_listener = TcpListener::bind(args.admin_addr)
-        .await
+    // Bound here, registered with the admin runtime's reactor by the task that serves it.
+    let admin_listener = std::net::TcpListener::bind(args.admin_addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .with_context(|| format!("cannot listen on {} (admin)", args.admin_addr))?;
     let proxy_listener = komainu_proxy::bind(args.http_addr)
         .with_context(|| format!("cannot listen on {} (proxy)", args.http_addr))?;
-    tracing::info!(addr = %admin_listener.local_addr()?, "admin API listening");
-    tracing::info!(addr = %proxy_listener.local_addr()?, "proxy listening");
     let scheduler = match tokio::runtime::Handle::current().runtime_flavor() {
         tokio::runtime::RuntimeFlavor::CurrentThread => "one thread",
         _ => "multi-threaded",
     };
     tracing::info!(scheduler, "async runtime");
+    tracing::info!(addr = %admin_listener.local_addr()?, "admin API listening");
+    tracing::info!(addr = %proxy_listener.local_addr()?, "proxy listening");
+
     release_unused_memory();
     ready.store(true, Ordering::Release);
 
@@ -105,8 +126,12 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         stopped(stop_rx.clone()),
         drain,
     ));
-    let admin_task = tokio::spawn(async move {
-        axum::serve(admin_listener, admin.router())
+    let admin_task = admin_rt.spawn(async move {
+        let app = admin
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let listener = TcpListener::from_std(admin_listener)?;
+        axum::serve(listener, app)
             .with_graceful_shutdown(stopped(stop_rx))
             .await
     });
@@ -121,8 +146,31 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     if let Ok(Err(e)) = admin_task.await {
         tracing::error!(error = %e, "admin listener failed");
     }
+    drop(admin_rt);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The admin API's runtime, shut down without blocking when dropped (a runtime may not be dropped
+/// the usual way from inside another).
+struct AdminRuntime(Option<tokio::runtime::Runtime>);
+
+impl AdminRuntime {
+    fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.as_ref().expect("running").spawn(future)
+    }
+}
+
+impl Drop for AdminRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Creates the `default` service group routes belong to unless told otherwise (as Otoroshi has).

@@ -31,14 +31,8 @@ pub fn read_document(path: &Path) -> anyhow::Result<serde_json::Value> {
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml")
     );
-    let doc = if yaml {
-        serde_norway::from_str(&text)
-            .with_context(|| format!("{} is not valid YAML", path.display()))?
-    } else {
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?
-    };
-    Ok(doc)
+    komainu_admin::parse_document(text.as_bytes(), yaml)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// What the admin API checks plugin slots with: the plugin registry.

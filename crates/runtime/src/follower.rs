@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use komainu_plugins::Services;
-use komainu_store::{Change, Store, StoreResult};
+use komainu_store::{Applied, Change, Store, StoreResult};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::compile::compile;
@@ -15,6 +15,8 @@ use crate::{Entities, Snapshot};
 pub struct Runtime {
     current: ArcSwap<Snapshot>,
     services: Services,
+    /// The store revision the current snapshot holds.
+    pub applied: Applied,
 }
 
 impl Runtime {
@@ -27,12 +29,15 @@ impl Runtime {
     pub async fn start(store: Arc<dyn Store>, services: Services) -> StoreResult<Arc<Runtime>> {
         // Subscribe first: a change made while loading is then seen again, never missed.
         let feed = store.changes();
+        let loaded_at = store.revision();
         let entities = Entities::load(&*store).await?;
         let first = build(entities.clone(), services.clone(), None, 1).await;
         let runtime = Arc::new(Runtime {
             current: ArcSwap::from_pointee(first),
             services,
+            applied: Applied::default(),
         });
+        runtime.applied.set(loaded_at);
         tokio::spawn(follow(Arc::downgrade(&runtime), store, entities, feed));
         Ok(runtime)
     }
@@ -82,14 +87,23 @@ async fn follow(
                 Err(_) => break,
             }
         }
+        // What the snapshot holds once this batch is in: the batch's last change, or after a
+        // lag (missed changes) everything committed before the full reload starts.
+        let lagged = changes.iter().any(Option::is_none);
+        let revision = if lagged {
+            store.revision()
+        } else {
+            changes.iter().flatten().map(|c| c.seq).max().unwrap_or(0)
+        };
         let relevant: Vec<Option<Change>> = changes
             .into_iter()
             .filter(|c| c.as_ref().is_none_or(|c| ROUTING_KINDS.contains(&c.kind)))
             .collect();
+        let Some(rt) = runtime.upgrade() else { return };
         if relevant.is_empty() {
+            rt.applied.set(revision);
             continue;
         }
-        let Some(rt) = runtime.upgrade() else { return };
         let applied: StoreResult<()> = async {
             if relevant.iter().any(Option::is_none) {
                 entities = Entities::load(&*store).await?;
@@ -115,5 +129,6 @@ async fn follow(
         )
         .await;
         rt.current.store(Arc::new(next));
+        rt.applied.set(revision);
     }
 }

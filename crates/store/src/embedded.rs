@@ -38,6 +38,8 @@ pub struct EmbeddedStore {
     db: Arc<Database>,
     feed: broadcast::Sender<Change>,
     seq: Arc<AtomicU64>,
+    /// Numbering and sending a change happen together, so the feed carries increasing `seq`s.
+    publishing: Arc<std::sync::Mutex<()>>,
 }
 
 impl EmbeddedStore {
@@ -68,6 +70,7 @@ impl EmbeddedStore {
             db: Arc::new(db),
             feed,
             seq: Arc::new(AtomicU64::new(0)),
+            publishing: Arc::default(),
         })
     }
 
@@ -80,10 +83,14 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || f(&db)).await?
     }
 
-    fn publish(&self, kind: Kind, id: Option<String>) {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        // No subscriber is not an error: the feed is a notification, not a log.
-        let _ = self.feed.send(Change { seq, kind, id });
+    fn publish(&self, changes: impl IntoIterator<Item = (Kind, Option<String>)>) {
+        let _numbering = self.publishing.lock().expect("publish lock");
+        for (kind, id) in changes {
+            let seq = self.seq.load(Ordering::Relaxed) + 1;
+            // No subscriber is not an error: the feed is a notification, not a log.
+            let _ = self.feed.send(Change { seq, kind, id });
+            self.seq.store(seq, Ordering::Release);
+        }
     }
 }
 
@@ -183,7 +190,7 @@ impl Store for EmbeddedStore {
             Ok(())
         })
         .await?;
-        self.publish(kind, Some(written));
+        self.publish([(kind, Some(written))]);
         Ok(())
     }
 
@@ -199,7 +206,7 @@ impl Store for EmbeddedStore {
             })
             .await?;
         if existed {
-            self.publish(kind, Some(deleted));
+            self.publish([(kind, Some(deleted))]);
         }
         Ok(existed)
     }
@@ -221,9 +228,7 @@ impl Store for EmbeddedStore {
             Ok(())
         })
         .await?;
-        for (kind, id) in changes {
-            self.publish(kind, id);
-        }
+        self.publish(changes);
         Ok(())
     }
 
@@ -326,6 +331,10 @@ impl Store for EmbeddedStore {
 
     fn changes(&self) -> broadcast::Receiver<Change> {
         self.feed.subscribe()
+    }
+
+    fn revision(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
     }
 
     async fn ping(&self) -> StoreResult<()> {

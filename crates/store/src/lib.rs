@@ -32,6 +32,40 @@ where
 }
 pub use error::{StoreError, StoreResult};
 
+/// How far a follower of the change feed (the routing snapshot, the key index) has applied it:
+/// the revision of the last change it has taken in. What read-your-writes waits on.
+#[derive(Clone)]
+pub struct Applied(std::sync::Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for Applied {
+    fn default() -> Self {
+        Applied(std::sync::Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+}
+
+impl Applied {
+    /// Records that every change up to `revision` is applied.
+    pub fn set(&self, revision: u64) {
+        self.0.send_if_modified(|v| {
+            let moved = revision > *v;
+            if moved {
+                *v = revision;
+            }
+            moved
+        });
+    }
+
+    pub fn get(&self) -> u64 {
+        *self.0.borrow()
+    }
+
+    /// Waits until `revision` is applied.
+    pub async fn reached(&self, revision: u64) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|v| *v >= revision).await;
+    }
+}
+
 /// How a document write treats an existing document with the same id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteMode {
@@ -112,6 +146,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Subscribes to committed changes. A receiver that lags must reload everything.
     fn changes(&self) -> broadcast::Receiver<Change>;
+    /// The `seq` of the last change this node has committed or seen on the feed: a follower that
+    /// has applied this revision holds every write acknowledged so far.
+    fn revision(&self) -> u64;
     /// Whether the store answers.
     async fn ping(&self) -> StoreResult<()>;
 }

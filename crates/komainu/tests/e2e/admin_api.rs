@@ -470,10 +470,13 @@ fn health_readiness_and_metrics() {
         json(gw.client.get(gw.url("/health")).send().unwrap()),
         (200, json!({"status": "ok"}))
     );
+    let (status, ready) = json(gw.client.get(gw.url("/ready")).send().unwrap());
     assert_eq!(
-        json(gw.client.get(gw.url("/ready")).send().unwrap()),
-        (200, json!({"status": "ready"}))
+        (status, &ready["status"]),
+        (200, &json!("ready")),
+        "{ready}"
     );
+    assert_eq!(ready["applied"], ready["revision"], "{ready}");
     gw.get("/api/groups");
     let text = gw.metrics();
     assert!(

@@ -5,6 +5,8 @@
 mod support;
 
 mod admin_api;
+mod admin_hardening;
+mod admin_live;
 mod apim_access;
 mod apim_lifecycle;
 mod apim_subscriptions;

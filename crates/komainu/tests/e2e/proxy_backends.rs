@@ -432,7 +432,6 @@ fn connection_timeout_answers_504() {
     let target = json!({"hostname": "127.0.0.1", "port": port});
     let client = json!({"connectionTimeout": 300, "retries": 0, "useCircuitBreaker": false});
     gw.create("routes", &route("ct.test", vec![target], json!({}), client));
-    std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     let resp = gw.proxy_get("ct.test", "/");
     assert_eq!(resp.status(), 504, "{:?}", resp.headers());
@@ -455,7 +454,6 @@ fn the_circuit_opens_after_max_errors_and_closes_again() {
         "routes",
         &route("cb.test", vec![up.target()], json!({}), client),
     );
-    std::thread::sleep(Duration::from_millis(200));
     for _ in 0..3 {
         let resp = gw.proxy_get("cb.test", "/");
         assert_eq!(resp.status(), 502);

@@ -159,6 +159,10 @@ fn access_log_writes_one_json_line_per_request() {
     gw.create("routes", &json!({"id": "logged", "frontend": {"domains": ["log.test"]}, "backend": {"targets": [up.target()]}}));
     gw.wait_status("log.test", "/", 200);
     gw.proxy_get("log.test", "/hello?x=1");
+    gw.proxy_get(
+        "log.test",
+        "/secret?access_token=eyJhbGciOi.payload.sig&page=2",
+    );
     gw.proxy_get("nothing.test", "/");
     let deadline = Instant::now() + Duration::from_secs(3);
     let lines: Vec<Value> = loop {
@@ -180,6 +184,13 @@ fn access_log_writes_one_json_line_per_request() {
     assert_eq!(hello["route_id"], "logged");
     assert_eq!(hello["target"], "log");
     assert!(hello["upstream_ms"].as_f64().is_some());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["path"] == "/secret?access_token=REDACTED&page=2"),
+        "credentials in the query never reach the log: {lines:?}"
+    );
+    assert!(!gw.stdout.lock().unwrap().contains("eyJhbGciOi"));
     let miss = lines
         .iter()
         .find(|l| l["host"] == "nothing.test")

@@ -71,7 +71,6 @@ fn only_enabled_published_or_deprecated_apis_serve() {
     let up = Upstream::start("u");
     let gw = Gateway::start();
     gw.create("apis", &users_api(&up, "staging"));
-    std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(
         gw.proxy_get("api.example.com", "/v1/users").status(),
         404,

@@ -299,6 +299,17 @@ impl Gateway {
             .unwrap()
     }
 
+    /// The gateway's resident memory now, in KiB (VmRSS).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
     /// A request with the admin credentials, for what the helpers above do not cover.
     pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
         self.authed(self.client.request(method, self.url(path)))
