@@ -14,8 +14,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use komainu_model::random_alphanumeric;
 use komainu_store::{Store, StoreResult};
 use serde_json::json;
@@ -107,20 +105,14 @@ fn decode_hex(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// `Authorization: Basic base64(id:secret)`, or `Otoroshi-Client-Id` + `Otoroshi-Client-Secret`.
+/// `Authorization: Basic base64(id:secret)` (padding optional, as Otoroshi reads it), or
+/// `Otoroshi-Client-Id` + `Otoroshi-Client-Secret`.
 fn presented(headers: &HeaderMap) -> Option<(String, String)> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let (Some(id), Some(secret)) = (text("otoroshi-client-id"), text("otoroshi-client-secret")) {
         return Some((id.to_string(), secret.to_string()));
     }
-    let basic = text(header::AUTHORIZATION.as_str())?;
-    let (scheme, encoded) = basic.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    Some((id.to_string(), secret.to_string()))
+    komainu_keys::basic_auth(headers)
 }
 
 /// Failed attempts from one address within [`WINDOW`] before it is locked out.

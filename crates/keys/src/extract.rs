@@ -3,7 +3,8 @@
 //! plugin can strip the gateway's own headers and forward the standard ones.
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 pub use komainu_http::{cookie, query_param};
 
@@ -51,8 +52,15 @@ fn without_scheme<'a>(value: &'a str, scheme: &str) -> &'a str {
     with_scheme(value, scheme).unwrap_or(value)
 }
 
+/// Base64 with or without its `=` padding: Java's encoders and many clients leave it out, and
+/// Otoroshi accepts both.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 fn decode_basic(encoded: &str) -> Option<(String, String)> {
-    let mut id = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let mut id = String::from_utf8(LENIENT.decode(encoded.trim()).ok()?).ok()?;
     let colon = id.bytes().position(|b| b == b':')?;
     let secret = id[colon + 1..].to_string();
     id.truncate(colon);
@@ -216,6 +224,7 @@ pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Prese
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::{self, STANDARD};
 
     fn name(s: &str) -> HeaderName {
         HeaderName::try_from(s).unwrap()
@@ -330,6 +339,13 @@ mod tests {
             Some(("id".into(), "se:cret".into()))
         );
         assert_eq!(decode_basic(&STANDARD.encode("no-colon")), None);
+        let unpadded = general_purpose::STANDARD_NO_PAD.encode("id:se");
+        assert!(!unpadded.ends_with('='));
+        assert_eq!(
+            decode_basic(&unpadded),
+            Some(("id".into(), "se".into())),
+            "padding is optional"
+        );
     }
 
     #[test]

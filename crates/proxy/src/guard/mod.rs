@@ -128,20 +128,28 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
                 let Some((deadline, why)) = this.deadline() else {
                     return Poll::Pending;
                 };
-                let sleep = match &mut this.sleep {
-                    Some((sleep, at)) => {
-                        if *at != deadline {
-                            sleep.as_mut().reset(deadline.into());
-                            *at = deadline;
-                        }
-                        sleep
+                // The timer is only moved earlier, never later: a deadline that moved later
+                // (the next idle period) is found when the timer fires, and the timer re-armed
+                // then. A kept-alive connection costs one timer wake-up per period, not a timer
+                // reset per request.
+                let (sleep, armed) = this.sleep.get_or_insert_with(|| {
+                    (
+                        Box::pin(tokio::time::sleep_until(deadline.into())),
+                        deadline,
+                    )
+                });
+                if deadline < *armed {
+                    sleep.as_mut().reset(deadline.into());
+                    *armed = deadline;
+                }
+                loop {
+                    ready!(sleep.as_mut().poll(cx));
+                    if Instant::now() >= deadline {
+                        break;
                     }
-                    None => {
-                        let sleep = Box::pin(tokio::time::sleep_until(deadline.into()));
-                        &mut this.sleep.insert((sleep, deadline)).0
-                    }
-                };
-                ready!(sleep.as_mut().poll(cx));
+                    sleep.as_mut().reset(deadline.into());
+                    *armed = deadline;
+                }
                 this.metrics.timed_out(why);
                 this.waiting = Waiting::Nothing;
                 match why {
