@@ -43,7 +43,10 @@ pub(crate) async fn reset_quotas(
 }
 
 /// Stored keys whose scopes satisfy `names`.
-async fn keys_where(admin: &Admin, names: impl Fn(&Scope) -> bool) -> ApiResult<Json<Value>> {
+pub(crate) async fn keys_where(
+    admin: &Admin,
+    names: impl Fn(&Scope) -> bool,
+) -> ApiResult<Json<Value>> {
     let keys: Vec<Value> = admin
         .store
         .list(Kind::ApiKey)

@@ -10,7 +10,9 @@ mod error;
 mod keys;
 mod listing;
 mod management;
+mod openapi;
 mod ops;
+mod otoroshi;
 mod refs;
 mod resources;
 mod transfer;
@@ -30,9 +32,14 @@ pub use error::ApiError;
 pub use ops::Metrics;
 pub use transfer::{ImportMode, export, import};
 
-/// Tells whether a plugin exists and accepts a config (the plugin registry's check).
-pub type PluginCheck =
-    Arc<dyn Fn(&str, &serde_json::Value) -> Result<(), PluginProblem> + Send + Sync>;
+/// Tells whether a plugin exists and accepts a config, and which of its keys take no effect (the
+/// plugin registry's check).
+pub type PluginCheck = Arc<
+    dyn Fn(&str, &serde_json::Value) -> Result<Vec<(String, String)>, PluginProblem> + Send + Sync,
+>;
+
+/// Where the global configuration is kept.
+const GLOBAL_CONFIG: &str = "globalconfig";
 
 /// The admin API's shared state.
 #[derive(Clone)]
@@ -52,6 +59,10 @@ pub struct Admin {
     release_memory: Option<fn()>,
     /// What makes a write live on this node: read-your-writes waits for them.
     live: Option<Live>,
+    /// Every plugin described (the plugin registry's catalogue).
+    plugin_catalog: Option<fn() -> serde_json::Value>,
+    /// The store engine's name, for `/api/infos`.
+    store_kind: &'static str,
 }
 
 /// The followers of the store's change feed on this node (routing snapshot, key index), and the
@@ -83,7 +94,56 @@ impl Admin {
             lockout: Arc::default(),
             release_memory: None,
             live: None,
+            plugin_catalog: None,
+            store_kind: "embedded",
         }
+    }
+
+    /// Serves `GET /api/plugins/all` from `catalog`.
+    pub fn with_plugin_catalog(mut self, catalog: fn() -> serde_json::Value) -> Self {
+        self.plugin_catalog = Some(catalog);
+        self
+    }
+
+    /// Names the store engine in `/api/infos`.
+    pub fn with_store_kind(mut self, kind: &'static str) -> Self {
+        self.store_kind = kind;
+        self
+    }
+
+    /// This gateway's cluster id: generated once, then kept in the store.
+    pub(crate) async fn cluster_id(&self) -> komainu_store::StoreResult<String> {
+        const KEY: &str = "cluster_id";
+        if let Some(id) = self
+            .store
+            .meta(KEY)
+            .await?
+            .as_ref()
+            .and_then(|v| v.as_str())
+        {
+            return Ok(id.to_string());
+        }
+        let id = komainu_model::uuid();
+        self.store
+            .set_meta(KEY, &serde_json::Value::String(id.clone()))
+            .await?;
+        Ok(id)
+    }
+
+    /// The global configuration (Otoroshi's `config`): what was stored, else the defaults.
+    pub(crate) async fn global_config(&self) -> komainu_store::StoreResult<serde_json::Value> {
+        Ok(self
+            .store
+            .meta(GLOBAL_CONFIG)
+            .await?
+            .unwrap_or_else(|| serde_json::json!({"otoroshiId": "", "tlsSettings": {}})))
+    }
+
+    pub(crate) async fn set_global_config(
+        &self,
+        config: serde_json::Value,
+    ) -> komainu_store::StoreResult<()> {
+        self.store.set_meta(GLOBAL_CONFIG, &config).await
     }
 
     /// Makes every successful write wait (bounded) until `live`'s followers have applied it.
@@ -167,10 +227,20 @@ impl Admin {
                 get(m::subscription_usage),
             )
             .route("/api/export", get(transfer::export_handler))
-            .route("/api/otoroshi.json", get(transfer::export_handler))
+            .route(
+                "/api/otoroshi.json",
+                get(otoroshi::export_otoroshi).post(otoroshi::import_otoroshi),
+            )
             .route("/api/import", post(transfer::import_handler))
-            .route("/api/version", get(ops::version))
+            .route("/api/version", get(otoroshi::version))
+            .route("/api/infos", get(otoroshi::infos))
+            .route("/api/health", get(otoroshi::health))
+            .route("/apis/cluster/node/health", get(otoroshi::health))
+            .route("/api/plugins/all", get(otoroshi::plugins))
+            .route("/api/routes/{id}/apikeys", get(otoroshi::route_keys))
+            .route("/api/apikeys/{id}/bearer", get(otoroshi::bearer))
             .route("/apis/entities", get(r::entities))
+            .route("/apis/openapi.json", get(openapi::serve))
             .nest("/api/{plural}", entity_routes.clone())
             .nest("/apis/{group}/{version}/{plural}", entity_routes);
         if self.testing_clock {

@@ -204,10 +204,6 @@ pub(crate) async fn metrics(State(admin): State<Admin>) -> Response {
         .into_response()
 }
 
-pub(crate) async fn version() -> Json<Value> {
-    Json(json!({"version": env!("CARGO_PKG_VERSION"), "name": "komainu"}))
-}
-
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such admin endpoint")
 }

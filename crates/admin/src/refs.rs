@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use komainu_model::{Kind, PluginProblem, Refs};
+use komainu_model::{FieldError, Kind, PluginProblem, Refs};
 use komainu_store::{Store, load_all};
 use serde::Deserialize;
 
@@ -20,6 +20,8 @@ struct Identity {
 pub(crate) struct KnownIds {
     ids: HashMap<Kind, HashSet<String>>,
     plugins: PluginCheck,
+    /// What validation found accepted but without effect: the write's warnings.
+    warnings: std::sync::Mutex<Vec<FieldError>>,
 }
 
 impl KnownIds {
@@ -27,6 +29,7 @@ impl KnownIds {
         KnownIds {
             ids: HashMap::new(),
             plugins,
+            warnings: Default::default(),
         }
     }
 
@@ -54,6 +57,26 @@ impl KnownIds {
         Ok(known)
     }
 
+    /// The warnings recorded since the last call.
+    pub(crate) fn take_warnings(&self) -> Vec<FieldError> {
+        std::mem::take(&mut *self.warnings.lock().expect("warnings lock"))
+    }
+
+    /// `doc` as answered: with the write's warnings (if any) in a `warnings` array. The field is
+    /// the answer's only: it is dropped from incoming documents.
+    pub(crate) fn answer(&self, mut doc: serde_json::Value) -> serde_json::Value {
+        let warnings = self.take_warnings();
+        if !warnings.is_empty()
+            && let Some(obj) = doc.as_object_mut()
+        {
+            obj.insert(
+                "warnings".into(),
+                serde_json::to_value(warnings).expect("warnings serialize"),
+            );
+        }
+        doc
+    }
+
     pub(crate) fn add(&mut self, kind: Kind, id: &str) {
         self.ids.entry(kind).or_default().insert(id.to_string());
     }
@@ -64,7 +87,15 @@ impl Refs for KnownIds {
         self.ids.get(&kind).is_some_and(|ids| ids.contains(id))
     }
 
-    fn check_plugin(&self, id: &str, config: &serde_json::Value) -> Result<(), PluginProblem> {
+    fn check_plugin(
+        &self,
+        id: &str,
+        config: &serde_json::Value,
+    ) -> Result<Vec<(String, String)>, PluginProblem> {
         (self.plugins)(id, config)
+    }
+
+    fn warn(&self, warning: FieldError) {
+        self.warnings.lock().expect("warnings lock").push(warning);
     }
 }

@@ -259,7 +259,7 @@ pub(crate) async fn save(
     let planned =
         komainu_apim::on_write(&admin.write_ctx(), kind, stored, &raw, previous.as_ref()).await?;
     admin.store.apply(planned.ops).await?;
-    Ok(planned.doc)
+    Ok(refs.answer(planned.doc))
 }
 
 /// Puts the path's id in the body, refusing a body that names another one.

@@ -35,6 +35,44 @@ fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
+/// Carries into `item` the values the gateway generated for `stored` that `item` leaves out.
+fn keep_generated(kind: Kind, item: &mut Value, stored: &Value) {
+    let missing = |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
+    match kind {
+        Kind::Api => {
+            if missing(item.pointer("/testing/headerValue"))
+                && let Some(v) = stored.pointer("/testing/headerValue").cloned()
+            {
+                if !item.get("testing").is_some_and(Value::is_object) {
+                    item["testing"] = json!({});
+                }
+                item["testing"]["headerValue"] = v;
+            }
+        }
+        Kind::ApiKey => {
+            if missing(item.get("clientSecret"))
+                && let Some(v) = stored.get("clientSecret").cloned()
+            {
+                item["clientSecret"] = v;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Keys of an export document that describe it rather than hold entities.
+const DESCRIPTIVE_KEYS: [&str; 6] = ["label", "version", "dateRaw", "date", "stats", "appConfig"];
+
+/// `problem`, found in item `i` of `key`, with its path from the document's root.
+fn at(key: &str, i: usize, problem: FieldError) -> FieldError {
+    let path = if problem.path.is_empty() {
+        format!("{key}[{i}]")
+    } else {
+        format!("{key}[{i}].{}", problem.path)
+    };
+    FieldError::new(path, problem.message)
+}
+
 /// Every stored entity, in one document.
 pub async fn export(store: &dyn Store) -> StoreResult<Value> {
     let mut out = Map::new();
@@ -57,6 +95,17 @@ pub async fn import(
     mode: ImportMode,
     plugins: PluginCheck,
 ) -> ApiResult<Value> {
+    import_with(store, doc, mode, plugins, &[]).await
+}
+
+/// [`import`], also deleting `removed` (with what their deletion implies) in the same transaction.
+async fn import_with(
+    store: &dyn Store,
+    doc: Value,
+    mode: ImportMode,
+    plugins: PluginCheck,
+    removed: &[(Kind, String)],
+) -> ApiResult<Value> {
     let Value::Object(mut doc) = doc else {
         return Err(ApiError::invalid(vec![FieldError::new(
             "",
@@ -64,6 +113,7 @@ pub async fn import(
         )]));
     };
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let mut incoming: Vec<(Kind, &'static str, Vec<Value>)> = Vec::new();
     for kind in Kind::ALL {
         let key = kind.export_key();
@@ -72,6 +122,22 @@ pub async fn import(
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => incoming.push((kind, key, items)),
             Some(_) => errors.push(FieldError::new(key, "expected an array")),
+        }
+    }
+    // What else an export (Otoroshi's among them) holds: its own description is skipped; entities
+    // of kinds Komainu does not have are reported, never dropped silently.
+    for (key, value) in &doc {
+        let empty = match value {
+            Value::Null => true,
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            _ => false,
+        };
+        if !empty && !DESCRIPTIVE_KEYS.contains(&key.as_str()) {
+            warnings.push(FieldError::new(
+                key.as_str(),
+                "not imported: Komainu has no entities of this kind",
+            ));
         }
     }
     let mut refs = match mode {
@@ -94,7 +160,9 @@ pub async fn import(
         let mut seen: HashMap<String, usize> = HashMap::new();
         counts.insert(key, items.len());
         for (i, item) in items.into_iter().enumerate() {
-            match prepare(kind, item, &refs) {
+            let prepared = prepare(kind, item, &refs);
+            warnings.extend(refs.take_warnings().into_iter().map(|w| at(key, i, w)));
+            match prepared {
                 Ok(stored) => {
                     let id = kind
                         .id_of(&stored)
@@ -112,22 +180,39 @@ pub async fn import(
                         doc: stored,
                     });
                 }
-                Err(errs) => errors.extend(errs.into_iter().map(|e| {
-                    let path = if e.path.is_empty() {
-                        format!("{key}[{i}]")
-                    } else {
-                        format!("{key}[{i}].{}", e.path)
-                    };
-                    FieldError::new(path, e.message)
-                })),
+                Err(errs) => errors.extend(errs.into_iter().map(|e| at(key, i, e))),
             }
         }
     }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
+    let mut deleted = BTreeMap::new();
+    for (kind, id) in removed {
+        let written = ops
+            .iter()
+            .any(|op| matches!(op, Op::Put { kind: k, id: i, .. } if k == kind && i == id));
+        if written {
+            continue;
+        }
+        if let Some(previous) = store.get(*kind, id).await? {
+            ops.push(Op::Delete {
+                kind: *kind,
+                id: id.clone(),
+            });
+            ops.extend(komainu_apim::on_delete(store, *kind, &previous).await?);
+            *deleted.entry(kind.export_key()).or_insert(0) += 1;
+        }
+    }
     store.apply(ops).await?;
-    Ok(json!({"done": true, "imported": counts}))
+    let mut report = json!({"done": true, "imported": counts});
+    if !deleted.is_empty() {
+        report["deleted"] = json!(deleted);
+    }
+    if !warnings.is_empty() {
+        report["warnings"] = serde_json::to_value(warnings).expect("warnings serialize");
+    }
+    Ok(report)
 }
 
 impl Admin {
@@ -136,10 +221,93 @@ impl Admin {
         Ok(self.store.get(kind, id).await?.is_some())
     }
 
-    /// Imports under the admin write lock (used by the config-file loader too).
+    /// Imports under the admin write lock.
     pub async fn import(&self, doc: Value, mode: ImportMode) -> ApiResult<Value> {
         let _guard = self.writes.lock().await;
         import(&*self.store, doc, mode, self.plugins.clone()).await
+    }
+
+    /// Loads a declarative document (`--config`): its entities are owned by `source`. They are
+    /// created or replaced; those `source` held before and no longer lists are deleted; entities
+    /// created otherwise are left alone. Ownership is recorded in the store (value
+    /// `declared:<source>`: the ids `source` holds, by kind). Every entity needs its id (what names
+    /// it across reloads); a value the gateway generates (an API's testing header value, a key's
+    /// secret) and the file leaves out keeps the one stored.
+    pub async fn import_declared(&self, doc: Value, source: &str) -> ApiResult<Value> {
+        let _guard = self.writes.lock().await;
+        let Value::Object(mut doc) = doc else {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "",
+                "expected a JSON object",
+            )]));
+        };
+        let mut owned: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        let mut errors = Vec::new();
+        for kind in Kind::ALL {
+            let key = kind.export_key();
+            if !doc.contains_key(key)
+                && let Some(items) = doc.remove(kind.plural())
+            {
+                doc.insert(key.into(), items);
+            }
+            let Some(Value::Array(items)) = doc.get_mut(key) else {
+                continue;
+            };
+            for (i, item) in items.iter_mut().enumerate() {
+                let Some(id) = kind
+                    .id_of(item)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string)
+                else {
+                    errors.push(FieldError::new(
+                        format!("{key}[{i}].{}", kind.id_field()),
+                        "an entity of a config file needs its id: it names the entity across reloads",
+                    ));
+                    continue;
+                };
+                if let Some(stored) = self.store.get(kind, &id).await? {
+                    keep_generated(kind, item, &stored);
+                }
+                owned.entry(key).or_default().push(id);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        let meta_key = format!("declared:{source}");
+        let before: BTreeMap<String, Vec<String>> = self
+            .store
+            .meta(&meta_key)
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let removed: Vec<(Kind, String)> = Kind::ALL
+            .into_iter()
+            .flat_map(|kind| {
+                let now = owned.get(kind.export_key()).cloned().unwrap_or_default();
+                before
+                    .get(kind.export_key())
+                    .into_iter()
+                    .flatten()
+                    .filter(move |id| !now.contains(id))
+                    .map(move |id| (kind, id.clone()))
+            })
+            .collect();
+        let report = import_with(
+            &*self.store,
+            Value::Object(doc),
+            ImportMode::Merge,
+            self.plugins.clone(),
+            &removed,
+        )
+        .await?;
+        self.store
+            .set_meta(
+                &meta_key,
+                &serde_json::to_value(&owned).expect("ids serialize"),
+            )
+            .await?;
+        Ok(report)
     }
 }
 

@@ -92,7 +92,9 @@ pub(crate) fn admit_update(
         }
     }
     let closing = sub.dates.closed_at.is_some() || status_of(raw) == Some("closed");
-    if prev.dates.closed_at.is_some() && sub.enabled && raw_enables(raw) {
+    // A closed subscription is final: asking to enable it (by `enabled` or by `status`) is a
+    // conflict, never a silent no-op.
+    if prev.dates.closed_at.is_some() && raw_enables(raw) {
         return Err(Refusal::Conflict(format!(
             "subscription \"{}\" is closed: it cannot be re-enabled",
             prev.id
@@ -267,6 +269,17 @@ mod tests {
         reopened.enabled = true;
         let r = admit_update(&closed, &mut reopened, &json!({"enabled": true}), 5);
         assert!(matches!(r, Err(Refusal::Conflict(_))));
+        let mut by_status = closed.clone();
+        let r = admit_update(
+            &closed,
+            &mut by_status,
+            &json!({"status": "enabled", "enabled": false}),
+            5,
+        );
+        assert!(
+            matches!(r, Err(Refusal::Conflict(_))),
+            "re-enabling by status too"
+        );
         let mut moved = resumed.clone();
         moved.plan_ref = "gold".into();
         let r = admit_update(&resumed, &mut moved, &json!({}), 5);

@@ -47,7 +47,9 @@ impl KeyService {
             _ => None,
         };
         let id = match &presented {
-            Presented::ClientId { id, .. } | Presented::Secret { id, .. } => Some(id.as_str()),
+            Presented::ClientId { id, .. }
+            | Presented::Secret { id, .. }
+            | Presented::OtoBearer { id, .. } => Some(id.as_str()),
             Presented::Jwt { .. } => jwt.as_ref().and_then(Token::client_id),
         };
         let Some(id) = id else {
@@ -59,6 +61,10 @@ impl KeyService {
         let credential_ok = match &presented {
             Presented::ClientId { .. } => key.allow_client_id_only,
             Presented::Secret { secret, .. } => key.secret_matches(secret, now),
+            Presented::OtoBearer { id, signature, .. } => key
+                .secrets(now)
+                .into_iter()
+                .any(|s| crate::bearer::signed_with(id, signature, s)),
             Presented::Jwt { .. } => jwt
                 .as_ref()
                 .is_some_and(|t| key.jwt_matches(t, &cfg.extractors.jwt, facts, now)),

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use http::HeaderName;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BasicExtractor {
     pub enabled: bool,
@@ -31,7 +32,7 @@ impl Default for BasicExtractor {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CustomHeadersExtractor {
     pub enabled: bool,
@@ -49,7 +50,7 @@ impl Default for CustomHeadersExtractor {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientIdExtractor {
     pub enabled: bool,
@@ -72,7 +73,7 @@ impl Default for ClientIdExtractor {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct JwtExtractor {
     pub enabled: bool,
@@ -103,15 +104,40 @@ impl Default for JwtExtractor {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+/// Otoroshi bearers, read where a JWT or a lone client id would be (`Otoroshi-Token`,
+/// `Authorization: Bearer`, `x-api-key`, `bearer_auth`) and from cookie `bearer`. The custom names
+/// are accepted, not acted on.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtoBearerExtractor {
+    pub enabled: bool,
+    pub header_name: Option<String>,
+    pub query_name: Option<String>,
+    pub cookie_name: Option<String>,
+    pub path_name: Option<String>,
+}
+
+impl Default for OtoBearerExtractor {
+    fn default() -> Self {
+        OtoBearerExtractor {
+            enabled: true,
+            header_name: None,
+            query_name: None,
+            cookie_name: None,
+            path_name: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Extractors {
     pub basic: BasicExtractor,
     pub custom_headers: CustomHeadersExtractor,
     pub client_id: ClientIdExtractor,
     pub jwt: JwtExtractor,
-    /// Otoroshi 18's own bearer tokens: accepted, not acted on.
-    pub oto_bearer: Option<serde_json::Value>,
+    /// Otoroshi's own bearer tokens (`otoapk_<clientId>_<signature>`).
+    pub oto_bearer: OtoBearerExtractor,
     #[serde(skip)]
     names: OnceLock<HeaderNames>,
 }
@@ -149,7 +175,7 @@ impl Extractors {
 }
 
 /// Key selection by tags and metadata (a key not matching is refused 401 `errors.invalid.api.key`).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeyRouting {
     pub enabled: bool,
@@ -188,7 +214,7 @@ impl KeyRouting {
 }
 
 /// The whole `ApikeyCalls` config.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApikeyConfig {
     pub extractors: Extractors,

@@ -27,6 +27,12 @@ pub enum Presented {
         token: String,
         strip: Vec<HeaderName>,
     },
+    /// An Otoroshi bearer (`otoapk_<clientId>_<signature>`).
+    OtoBearer {
+        id: String,
+        signature: String,
+        strip: Vec<HeaderName>,
+    },
 }
 
 impl Presented {
@@ -35,7 +41,8 @@ impl Presented {
         match self {
             Presented::ClientId { strip, .. }
             | Presented::Secret { strip, .. }
-            | Presented::Jwt { strip, .. } => strip,
+            | Presented::Jwt { strip, .. }
+            | Presented::OtoBearer { strip, .. } => strip,
         }
     }
 }
@@ -132,8 +139,35 @@ impl<'a> Seen<'a> {
     }
 }
 
-/// The first credentials `cfg` allows, or `None`.
+/// The first credentials `cfg` allows, or `None`. An Otoroshi bearer comes where a JWT or a lone
+/// client id would (its `otoapk_` prefix tells it apart), or in cookie `bearer`.
 pub fn extract(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Presented> {
+    let found = credentials(h, q, cfg);
+    if !cfg.oto_bearer.enabled {
+        return found;
+    }
+    let bearer = |value: &str, strip: Vec<HeaderName>| {
+        crate::bearer::split(value).map(|(id, signature)| Presented::OtoBearer {
+            id: id.to_string(),
+            signature: signature.to_string(),
+            strip,
+        })
+    };
+    match found {
+        Some(Presented::Jwt { token, strip }) if crate::bearer::is_bearer(&token) => {
+            bearer(&token, strip)
+        }
+        Some(Presented::ClientId { id, strip }) if crate::bearer::is_bearer(&id) => {
+            bearer(&id, strip)
+        }
+        None => cookie(h, "bearer")
+            .filter(|v| crate::bearer::is_bearer(v))
+            .and_then(|v| bearer(v, Vec::new())),
+        other => other,
+    }
+}
+
+fn credentials(h: &HeaderMap, q: Option<&str>, cfg: &Extractors) -> Option<Presented> {
     let n = cfg.names();
     let seen = Seen::scan(h, n);
     let (id, secret) = (text(seen.client_id), text(seen.client_secret));

@@ -2,6 +2,7 @@
 //! locked by a request), credential extraction, JWT checks, authorization scopes, quotas counted in
 //! memory and persisted every second, and secret rotation.
 
+mod bearer;
 mod calendar;
 mod check;
 mod clock;
@@ -16,6 +17,7 @@ mod scope;
 mod service;
 pub mod usage;
 
+pub use bearer::bearer;
 pub use calendar::{Calendar, Windows};
 pub use check::{Remaining, Verdict};
 pub use clock::Clock;

@@ -82,6 +82,11 @@ impl Scope {
         matches!(self, Scope::Group(ids) if ids.iter().any(|g| g == id))
     }
 
+    /// Whether this scope names route `id`.
+    pub fn names_route(&self, id: &str) -> bool {
+        matches!(self, Scope::Route(ids) if ids.iter().any(|r| r == id))
+    }
+
     /// Whether this scope names API `id`.
     pub fn names_api(&self, id: &str) -> bool {
         matches!(self, Scope::Api(ids) if ids.iter().any(|a| a == id))

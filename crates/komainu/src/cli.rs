@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "komainu",
     version,
-    about = "Komainu: API gateway and API management"
+    about = "Komainu: API gateway and API management",
+    after_help = "Each command has its own flags: `komainu serve --help` lists the gateway's (listeners, \
+                  limits, timeouts, trusted proxies, ...). Every flag also reads an environment variable \
+                  (KOMAINU_ + the flag in upper snake case)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -72,6 +75,12 @@ pub enum OpenapiCommand {
         /// Path prefix of every route of the API.
         #[arg(long, default_value = "")]
         context_path: String,
+        /// Id of the API (default: `api_` + the document's title).
+        #[arg(long)]
+        id: Option<String>,
+        /// Replace an existing API with the same id (otherwise refused).
+        #[arg(long)]
+        replace: bool,
     },
 }
 

@@ -1,7 +1,9 @@
-//! The demo API of `serve --demo`: answered by the gateway itself, so it works with no upstream.
-//! It is stored like any API (created once; edits through the admin API are kept).
+//! The demo API of `serve --demo`: answered by the gateway itself, so it works with no upstream,
+//! on any host (`curl localhost:8080/demo/hello`, `curl 127.0.0.1:8080/demo/hello`). It belongs to
+//! `--demo` as a config file's entities belong to the file: each start with `--demo` writes it
+//! again, and a start without `--demo` removes it.
 
-use komainu_admin::{Admin, ImportMode};
+use komainu_admin::Admin;
 use serde_json::{Value, json};
 
 pub const DEMO_API_ID: &str = "api_komainu_demo";
@@ -10,8 +12,8 @@ fn document() -> Value {
     json!({
         "id": DEMO_API_ID,
         "name": "Komainu demo",
-        "description": "Answers GET /demo/hello on localhost, from the gateway itself",
-        "domain": "localhost",
+        "description": "Answers GET /demo/hello on any host, from the gateway itself",
+        "domain": "",
         "context_path": "/demo",
         "state": "published",
         "backends": [{
@@ -34,21 +36,30 @@ fn document() -> Value {
         "routes": [{
             "id": "demo_hello",
             "name": "Hello",
-            "frontend": {"domains": ["localhost/hello"], "methods": ["GET"]},
+            "frontend": {"domains": ["/hello"], "methods": ["GET"]},
             "backend": "demo_backend"
         }]
     })
 }
 
-/// Stores the demo API unless it is there already.
-pub async fn install(admin: &Admin) -> anyhow::Result<()> {
-    if admin.exists(komainu_model::Kind::Api, DEMO_API_ID).await? {
-        return Ok(());
-    }
-    admin
-        .import(json!({ "apis": [document()] }), ImportMode::Merge)
+/// What `--demo` owns in the store.
+const SOURCE: &str = "--demo";
+
+/// Stores the demo API (`on`), or removes it (`!on`) when an earlier `--demo` left it.
+pub async fn apply(admin: &Admin, on: bool) -> anyhow::Result<()> {
+    let doc = if on {
+        json!({ "apis": [document()] })
+    } else {
+        json!({})
+    };
+    let report = admin
+        .import_declared(doc, SOURCE)
         .await
         .map_err(|e| anyhow::anyhow!("demo API refused: {} {:?}", e.error, e.details))?;
-    tracing::info!("demo API installed: curl http://localhost:8080/demo/hello");
+    if on {
+        tracing::info!("demo API installed: curl http://localhost:8080/demo/hello");
+    } else if report.get("deleted").is_some() {
+        tracing::info!("demo API removed (start with --demo to serve it)");
+    }
     Ok(())
 }

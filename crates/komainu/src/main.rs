@@ -55,7 +55,15 @@ fn main() -> ExitCode {
                 file,
                 domain,
                 context_path,
-            }) => storage::import_openapi(&cli.storage, &file, domain, context_path).await,
+                id,
+                replace,
+            }) => {
+                let placement = komainu_apim::openapi::Placement {
+                    domain,
+                    context_path,
+                };
+                storage::import_openapi(&cli.storage, &file, placement, id, replace).await
+            }
             Command::Export { output, yaml } => {
                 storage::export(&cli.storage, output.as_deref(), yaml).await
             }

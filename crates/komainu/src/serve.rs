@@ -54,7 +54,8 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         storage::plugin_check(),
     )
     .with_keys(keys.clone(), args.testing_clock)
-    .with_memory_release(release_unused_memory);
+    .with_memory_release(release_unused_memory)
+    .with_plugin_catalog(komainu_plugins::registry::catalog);
     // The admin API, and the config file's reloads, run on their own thread: parsing and
     // validating a large or hostile document never takes time from the proxy's workers.
     let admin_rt = AdminRuntime(Some(
@@ -67,9 +68,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
             .context("cannot start the admin runtime")?,
     ));
 
-    if args.demo {
-        demo::install(&admin).await?;
-    }
+    demo::apply(&admin, args.demo).await?;
     if let Some(path) = &args.config {
         config_file::load(&admin, path).await?;
         admin_rt.spawn(config_file::watch(admin.clone(), path.clone()));

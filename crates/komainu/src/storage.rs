@@ -66,15 +66,12 @@ pub async fn import_file(args: &StorageArgs, file: &Path, replace: bool) -> anyh
 pub async fn import_openapi(
     args: &StorageArgs,
     file: &Path,
-    domain: String,
-    context_path: String,
+    placement: komainu_apim::openapi::Placement,
+    id: Option<String>,
+    replace: bool,
 ) -> anyhow::Result<()> {
     let spec = read_document(file)?;
-    let placement = komainu_apim::openapi::Placement {
-        domain,
-        context_path,
-    };
-    let api = komainu_apim::openapi::import(&spec, &placement).map_err(|errors| {
+    let mut api = komainu_apim::openapi::import(&spec, &placement).map_err(|errors| {
         for e in &errors {
             eprintln!("  {}: {}", e.path, e.message);
         }
@@ -83,8 +80,16 @@ pub async fn import_openapi(
             file.display()
         )
     })?;
+    if let Some(id) = id.filter(|i| !i.trim().is_empty()) {
+        api["id"] = serde_json::Value::String(id.trim().to_string());
+    }
     let id = api["id"].as_str().unwrap_or_default().to_string();
     let store = open(args)?;
+    if !replace && store.get(komainu_model::Kind::Api, &id).await?.is_some() {
+        bail!(
+            "an API with id \"{id}\" exists: pass --replace to overwrite it, or --id to choose another id"
+        );
+    }
     match komainu_admin::import(
         &*store,
         serde_json::json!({"apis": [api]}),
@@ -106,8 +111,20 @@ pub async fn import_openapi(
     }
 }
 
+/// The store, which must exist already: reading a data dir that is not there is a mistake
+/// (a typo in `--data-dir`), not an empty export.
+fn open_existing(args: &StorageArgs) -> anyhow::Result<Arc<dyn Store>> {
+    if args.store == "embedded" && !EmbeddedStore::exists(&args.data_dir) {
+        bail!(
+            "no Komainu store in {}: check --data-dir (KOMAINU_DATA_DIR)",
+            args.data_dir.display()
+        );
+    }
+    open(args)
+}
+
 pub async fn export(args: &StorageArgs, output: Option<&Path>, yaml: bool) -> anyhow::Result<()> {
-    let store = open(args)?;
+    let store = open_existing(args)?;
     let doc = komainu_admin::export(&*store).await?;
     let text = if yaml {
         serde_norway::to_string(&doc)?

@@ -11,6 +11,8 @@ pub(crate) fn normalize(kind: Kind, doc: &mut Value) {
     let Some(obj) = doc.as_object_mut() else {
         return;
     };
+    // An admin answer's warnings, sent back with the entity: not part of it.
+    obj.remove("warnings");
     match kind {
         Kind::Api => normalize_api(obj),
         Kind::Route => rename(obj, "backendRef", "backend_ref"),

@@ -293,30 +293,51 @@ impl Entity for Api {
         if !self.version.is_empty() && !self.versions.contains(&self.version) {
             self.versions.push(self.version.clone());
         }
-        for r in &mut self.routes {
-            ids::ensure(&mut r.id, "route_");
+        let parent = self.id.clone();
+        for (i, r) in self.routes.iter_mut().enumerate() {
+            ids::ensure_derived(
+                &mut r.id,
+                "route_",
+                &[&parent, "route", &i.to_string(), &r.name],
+            );
             if r.flow_ref.is_empty() {
                 r.flow_ref = DEFAULT_FLOW_ID.into();
             }
             r.frontend.complete();
         }
-        for b in &mut self.backends {
-            ids::ensure(&mut b.id, "api_backend_");
+        for (i, b) in self.backends.iter_mut().enumerate() {
+            ids::ensure_derived(
+                &mut b.id,
+                "api_backend_",
+                &[&parent, "backend", &i.to_string(), &b.name],
+            );
             b.backend.complete();
         }
-        for f in &mut self.flows {
-            ids::ensure(&mut f.id, "flow_");
+        for (i, f) in self.flows.iter_mut().enumerate() {
+            ids::ensure_derived(
+                &mut f.id,
+                "flow_",
+                &[&parent, "flow", &i.to_string(), &f.name],
+            );
         }
-        for c in &mut self.clients_backend_config {
-            ids::ensure(&mut c.id, "backend_client_");
+        for (i, c) in self.clients_backend_config.iter_mut().enumerate() {
+            ids::ensure_derived(
+                &mut c.id,
+                "backend_client_",
+                &[&parent, "client_config", &i.to_string(), &c.name],
+            );
         }
-        for c in &mut self.clients {
-            ids::ensure(&mut c.id, "client_");
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            ids::ensure_derived(
+                &mut c.id,
+                "client_",
+                &[&parent, "client", &i.to_string(), &c.name],
+            );
         }
         for d in &mut self.deployments {
             ids::ensure(&mut d.id, "deployment_");
         }
-        self.documentation.complete();
+        self.documentation.complete(&parent);
     }
 
     fn check(&self, refs: &dyn Refs, errors: &mut Vec<FieldError>) {

@@ -129,10 +129,9 @@ impl Default for NgBackend {
 
 impl NgBackend {
     pub(crate) fn complete(&mut self) {
-        for t in &mut self.targets {
-            if t.id.is_empty() {
-                t.id = format!("target_{}", ids::uuid());
-            }
+        for (i, t) in self.targets.iter_mut().enumerate() {
+            let port = t.port.to_string();
+            ids::ensure_derived(&mut t.id, "target_", &[&t.hostname, &port, &i.to_string()]);
         }
         if !self.root.starts_with('/') {
             self.root.insert(0, '/');

@@ -202,9 +202,13 @@ pub struct ApiDocumentation {
 }
 
 impl ApiDocumentation {
-    pub(crate) fn complete(&mut self) {
-        for p in &mut self.plans {
-            crate::ids::ensure(&mut p.id, "plan_");
+    pub(crate) fn complete(&mut self, api_id: &str) {
+        for (i, p) in self.plans.iter_mut().enumerate() {
+            crate::ids::ensure_derived(
+                &mut p.id,
+                "plan_",
+                &[api_id, "plan", &i.to_string(), &p.name],
+            );
             if p.name.is_empty() {
                 p.name = p.id.clone();
             }

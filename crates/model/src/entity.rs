@@ -40,10 +40,17 @@ pub enum PluginProblem {
 pub trait Refs {
     /// Whether an entity of `kind` with `id` exists (stored, or arriving in the same import).
     fn exists(&self, kind: Kind, id: &str) -> bool;
-    /// Whether plugin `id` exists and accepts `config`.
-    fn check_plugin(&self, _id: &str, _config: &serde_json::Value) -> Result<(), PluginProblem> {
-        Ok(())
+    /// Whether plugin `id` exists and accepts `config`; when it does, the keys of `config` it
+    /// accepts without acting on, as `(path inside the config, message)`.
+    fn check_plugin(
+        &self,
+        _id: &str,
+        _config: &serde_json::Value,
+    ) -> Result<Vec<(String, String)>, PluginProblem> {
+        Ok(Vec::new())
     }
+    /// Records a warning of the write: something accepted that does not take effect.
+    fn warn(&self, _warning: FieldError) {}
 }
 
 /// A stored entity type.

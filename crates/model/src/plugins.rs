@@ -93,7 +93,14 @@ impl NgPlugins {
         };
         for (i, slot) in self.as_slice().iter().enumerate() {
             match refs.check_plugin(&slot.plugin, &Value::Object(slot.config.clone())) {
-                Ok(()) => {}
+                Ok(inert) => {
+                    for (path, message) in inert {
+                        refs.warn(FieldError::new(
+                            format!("{base}[{i}].config.{path}"),
+                            message,
+                        ));
+                    }
+                }
                 Err(PluginProblem::Unknown) => errors.push(FieldError::new(
                     format!("{base}[{i}].plugin"),
                     format!("unknown plugin \"{}\"", slot.plugin),

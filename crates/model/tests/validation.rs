@@ -9,9 +9,13 @@ impl Refs for Known {
     fn exists(&self, kind: Kind, id: &str) -> bool {
         kind == Kind::Backend && id == "shared_backend"
     }
-    fn check_plugin(&self, id: &str, _config: &Value) -> Result<(), komainu_model::PluginProblem> {
+    fn check_plugin(
+        &self,
+        id: &str,
+        _config: &Value,
+    ) -> Result<Vec<(String, String)>, komainu_model::PluginProblem> {
         if id.starts_with("cp:otoroshi.next.plugins.") {
-            Ok(())
+            Ok(Vec::new())
         } else {
             Err(komainu_model::PluginProblem::Unknown)
         }

@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use http::request::Parts;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::ConfigError;
+use crate::registry::PluginDef;
 use crate::{Outcome, Plugin, RequestCtx, config, gateway_error};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, JsonSchema, Default)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     allowed: Vec<String>,
@@ -54,3 +56,14 @@ pub(crate) fn build(
         forbidden: upper(cfg.forbidden),
     }))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "AllowHttpMethods",
+    title: "Allowed HTTP methods",
+    description: "This plugin verifies the current request only uses allowed http methods",
+    categories: &["AccessControl", "Classic"],
+    steps: &["ValidateAccess"],
+    build,
+    describe: config::describe::<Config>,
+    inert: &[],
+};

@@ -18,6 +18,7 @@ use komainu_keys::{
 use serde_json::Value;
 
 use crate::config::ConfigError;
+use crate::registry::PluginDef;
 use crate::{Outcome, Plugin, RequestCtx, Services, config, gateway_error};
 
 const DAILY_REMAINING: HeaderName = HeaderName::from_static("otoroshi-daily-calls-remaining");
@@ -156,3 +157,25 @@ pub(crate) fn build(config: &Value, services: &Services) -> Result<Arc<dyn Plugi
         keys: services.keys.clone(),
     }))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "ApikeyCalls",
+    title: "Apikeys",
+    description: "This plugin expects to find an apikey to allow the request to pass",
+    categories: &["AccessControl"],
+    steps: &["MatchRoute", "ValidateAccess", "TransformRequest"],
+    build,
+    describe: config::describe::<ApikeyConfig>,
+    inert: &[
+        "pass_with_user",
+        "extractors.basic.cookie_name",
+        "extractors.basic.path_name",
+        "extractors.client_id.cookie_name",
+        "extractors.client_id.path_name",
+        "extractors.jwt.path_name",
+        "extractors.oto_bearer.header_name",
+        "extractors.oto_bearer.query_name",
+        "extractors.oto_bearer.cookie_name",
+        "extractors.oto_bearer.path_name",
+    ],
+};

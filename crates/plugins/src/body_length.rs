@@ -7,15 +7,17 @@ use std::sync::Arc;
 
 use http::header;
 use http::request::Parts;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::ConfigError;
+use crate::registry::PluginDef;
 use crate::{BodyLimit, Outcome, Plugin, RequestCtx, config};
 
 const DEFAULT_MAX: u64 = 4 * 1024 * 1024;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, JsonSchema, Default)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     max_length: Option<u64>,
@@ -45,3 +47,14 @@ pub(crate) fn build_request(
         truncate: !cfg.fail,
     })))
 }
+
+pub(crate) const PLUGIN_REQUEST: PluginDef = PluginDef {
+    name: "RequestBodyLengthLimiter",
+    title: "Request Body length limiter",
+    description: "This plugin will limit request body length",
+    categories: &["Transformations"],
+    steps: &["TransformRequest"],
+    build: build_request,
+    describe: config::describe::<Config>,
+    inert: &[],
+};

@@ -50,7 +50,7 @@ pub(crate) fn parse<T: DeserializeOwned>(config: &Value) -> Result<T, ConfigErro
 }
 
 /// The config of a plugin without settings: any key is refused.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, serde::Serialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoConfig {}
 
@@ -80,4 +80,15 @@ pub(crate) fn regexes(
             .map_or(field.to_string(), |i| format!("{field}[{i}]"));
         ConfigError::at(at, e.to_string())
     })
+}
+
+/// The default config of a plugin and the JSON Schema of its config type.
+pub(crate) fn describe<T>() -> crate::registry::Described
+where
+    T: Default + serde::Serialize + schemars::JsonSchema,
+{
+    crate::registry::Described {
+        default: serde_json::to_value(T::default()).expect("configs serialize"),
+        schema: serde_json::to_value(schemars::schema_for!(T)).expect("schemas serialize"),
+    }
 }

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use regex::RegexSet;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::ConfigError;
+use crate::registry::PluginDef;
 use crate::{Outcome, Plugin, RequestCtx, config, empty, gateway_error};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     allow_origin: String,
@@ -167,3 +169,14 @@ pub(crate) fn build(
         headers,
     }))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "Cors",
+    title: "CORS",
+    description: "This plugin applies CORS rules",
+    categories: &["AccessControl", "Classic"],
+    steps: &["PreRoute", "TransformResponse"],
+    build,
+    describe: config::describe::<Config>,
+    inert: &[],
+};

@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::ConfigError;
 use crate::redirection::redirect;
+use crate::registry::PluginDef;
 use crate::{Outcome, Plugin, RequestCtx, config};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, JsonSchema, Default)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     port: Option<u16>,
@@ -47,3 +49,14 @@ pub(crate) fn build(
         .unwrap_or_default();
     Ok(Arc::new(ForceHttps { port }))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "ForceHttpsTraffic",
+    title: "Force HTTPS traffic",
+    description: "This plugin verifies the current request uses HTTPS",
+    categories: &["TrafficControl", "Classic"],
+    steps: &["PreRoute"],
+    build,
+    describe: config::describe::<Config>,
+    inert: &[],
+};

@@ -16,13 +16,15 @@ use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use regex::RegexSet;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::ConfigError;
+use crate::registry::PluginDef;
 use crate::{Body, BoxError, Outcome, Plugin, RequestCtx, config, empty};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     excluded_patterns: Vec<String>,
@@ -180,3 +182,14 @@ pub(crate) fn build(
         level: Compression::new(cfg.compression_level),
     }))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "GzipResponseCompressor",
+    title: "Gzip compression",
+    description: "This plugin can compress responses using gzip",
+    categories: &["Transformations", "Classic"],
+    steps: &["TransformResponse"],
+    build,
+    describe: config::describe::<Config>,
+    inert: &["buffer_size", "chunked_threshold"],
+};

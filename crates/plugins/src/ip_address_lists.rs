@@ -10,13 +10,15 @@ use http::StatusCode;
 use http::request::Parts;
 use ipnet::IpNet;
 use regex::RegexSet;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::ConfigError;
+use crate::registry::PluginDef;
 use crate::{Outcome, Plugin, RequestCtx, config, gateway_error};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, JsonSchema, Default)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     addresses: Vec<String>,
@@ -120,6 +122,28 @@ pub(crate) fn build_blocked(
 ) -> Result<Arc<dyn Plugin>, ConfigError> {
     Ok(Arc::new(BlockList(Addresses::parse(config)?)))
 }
+
+pub(crate) const PLUGIN_ALLOWED: PluginDef = PluginDef {
+    name: "IpAddressAllowedList",
+    title: "IP allowed list",
+    description: "This plugin verifies the current request ip address is in the allowed list",
+    categories: &["AccessControl", "Classic"],
+    steps: &["ValidateAccess"],
+    build: build_allowed,
+    describe: config::describe::<Config>,
+    inert: &[],
+};
+
+pub(crate) const PLUGIN_BLOCKED: PluginDef = PluginDef {
+    name: "IpAddressBlockList",
+    title: "IP block list",
+    description: "This plugin verifies the current request ip address is not in the blocked list",
+    categories: &["AccessControl", "Classic"],
+    steps: &["ValidateAccess"],
+    build: build_blocked,
+    describe: config::describe::<Config>,
+    inert: &[],
+};
 
 #[cfg(test)]
 mod tests {

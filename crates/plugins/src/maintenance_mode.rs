@@ -6,7 +6,8 @@ use http::StatusCode;
 use http::request::Parts;
 use serde_json::Value;
 
-use crate::config::ConfigError;
+use crate::config::{self, ConfigError, NoConfig};
+use crate::registry::PluginDef;
 use crate::{Outcome, Plugin, RequestCtx, gateway_error};
 
 struct MaintenanceMode;
@@ -26,6 +27,17 @@ pub(crate) fn build(
     config: &Value,
     _services: &crate::Services,
 ) -> Result<Arc<dyn Plugin>, ConfigError> {
-    let _: crate::config::NoConfig = crate::config::parse(config)?;
+    let _: NoConfig = config::parse(config)?;
     Ok(Arc::new(MaintenanceMode))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "MaintenanceMode",
+    title: "Maintenance mode",
+    description: "This plugin displays a maintenance page",
+    categories: &["AccessControl", "Classic"],
+    steps: &["PreRoute"],
+    build,
+    describe: config::describe::<NoConfig>,
+    inert: &[],
+};

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use http::request::Parts;
 use serde_json::Value;
 
-use crate::config::ConfigError;
+use crate::config::{self, ConfigError, NoConfig};
+use crate::registry::PluginDef;
 use crate::{Outcome, Plugin, RequestCtx};
 
 struct OverrideHost;
@@ -22,6 +23,17 @@ pub(crate) fn build(
     config: &Value,
     _services: &crate::Services,
 ) -> Result<Arc<dyn Plugin>, ConfigError> {
-    let _: crate::config::NoConfig = crate::config::parse(config)?;
+    let _: NoConfig = config::parse(config)?;
     Ok(Arc::new(OverrideHost))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "OverrideHost",
+    title: "Override host header",
+    description: "This plugin overrides the Host header sent upstream with the target's hostname",
+    categories: &["Headers", "Classic"],
+    steps: &["TransformRequest"],
+    build,
+    describe: config::describe::<NoConfig>,
+    inert: &[],
+};

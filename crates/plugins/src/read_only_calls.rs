@@ -6,7 +6,8 @@ use http::request::Parts;
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::config::ConfigError;
+use crate::config::{self, ConfigError, NoConfig};
+use crate::registry::PluginDef;
 use crate::{Outcome, Plugin, RequestCtx, gateway_error};
 
 struct ReadOnlyCalls;
@@ -29,6 +30,17 @@ pub(crate) fn build(
     config: &Value,
     _services: &crate::Services,
 ) -> Result<Arc<dyn Plugin>, ConfigError> {
-    let _: crate::config::NoConfig = crate::config::parse(config)?;
+    let _: NoConfig = config::parse(config)?;
     Ok(Arc::new(ReadOnlyCalls))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "ReadOnlyCalls",
+    title: "Read only requests",
+    description: "This plugin verifies the current request only reads data",
+    categories: &["AccessControl", "Classic"],
+    steps: &["ValidateAccess"],
+    build,
+    describe: config::describe::<NoConfig>,
+    inert: &[],
+};

@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::ConfigError;
+use crate::registry::PluginDef;
 use crate::{Outcome, Plugin, RequestCtx, config, empty};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     code: u16,
@@ -69,3 +71,14 @@ pub(crate) fn build(
         to: HeaderValue::try_from(to).map_err(|_| ConfigError::at("to", "not a valid Location"))?,
     }))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "Redirection",
+    title: "Redirection",
+    description: "This plugin redirects the current request elsewhere",
+    categories: &["TrafficControl", "Classic"],
+    steps: &["PreRoute"],
+    build,
+    describe: config::describe::<Config>,
+    inert: &[],
+};

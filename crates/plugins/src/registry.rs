@@ -1,9 +1,12 @@
-//! Plugin ids (Otoroshi's) and their constructors. Adding a plugin: its file and one line here.
+//! Every plugin, under Otoroshi's id, with what describes it: name, description, the steps it
+//! joins, its default config and the JSON Schema of its config (what `GET /api/plugins/all`
+//! serves and the admin UI builds its forms from), and the Otoroshi keys it accepts without acting
+//! on them. Adding a plugin: its file, with its [`PluginDef`], and one line here.
 
 use std::sync::Arc;
 
 use komainu_model::PluginProblem;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::config::ConfigError;
 use crate::{Plugin, Services};
@@ -13,28 +16,52 @@ use crate::{
     remove_headers, static_response,
 };
 
-type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
+pub(crate) type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
+
+/// A plugin's default config and the JSON Schema of its config.
+pub struct Described {
+    pub default: Value,
+    pub schema: Value,
+}
+
+/// What a plugin is, for the registry.
+pub struct PluginDef {
+    /// Otoroshi's class name: the id is `cp:otoroshi.next.plugins.<name>`.
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    /// Otoroshi's categories (`AccessControl`, `Headers`, ...).
+    pub categories: &'static [&'static str],
+    /// Otoroshi's steps (`PreRoute`, `ValidateAccess`, `TransformRequest`, `TransformResponse`,
+    /// `CallBackend`).
+    pub steps: &'static [&'static str],
+    pub build: Build,
+    pub describe: fn() -> Described,
+    /// Config keys (dotted paths) Otoroshi writes that Komainu accepts and does not act on: each
+    /// present in a config is reported as a warning of the write.
+    pub inert: &'static [&'static str],
+}
 
 const PREFIX: &str = "otoroshi.next.plugins.";
 
-const PLUGINS: &[(&str, Build)] = &[
-    ("OverrideHost", override_host::build),
-    ("AdditionalHeadersIn", additional_headers::build_in),
-    ("AdditionalHeadersOut", additional_headers::build_out),
-    ("RemoveHeadersIn", remove_headers::build_in),
-    ("RemoveHeadersOut", remove_headers::build_out),
-    ("Cors", cors::build),
-    ("AllowHttpMethods", allow_http_methods::build),
-    ("IpAddressAllowedList", ip_address_lists::build_allowed),
-    ("IpAddressBlockList", ip_address_lists::build_blocked),
-    ("MaintenanceMode", maintenance_mode::build),
-    ("StaticResponse", static_response::build),
-    ("Redirection", redirection::build),
-    ("ForceHttpsTraffic", force_https::build),
-    ("ReadOnlyCalls", read_only_calls::build),
-    ("GzipResponseCompressor", gzip::build),
-    ("ApikeyCalls", apikey_calls::build),
-    ("RequestBodyLengthLimiter", body_length::build_request),
+const PLUGINS: &[&PluginDef] = &[
+    &override_host::PLUGIN,
+    &additional_headers::PLUGIN_IN,
+    &additional_headers::PLUGIN_OUT,
+    &remove_headers::PLUGIN_IN,
+    &remove_headers::PLUGIN_OUT,
+    &cors::PLUGIN,
+    &allow_http_methods::PLUGIN,
+    &ip_address_lists::PLUGIN_ALLOWED,
+    &ip_address_lists::PLUGIN_BLOCKED,
+    &maintenance_mode::PLUGIN,
+    &static_response::PLUGIN,
+    &redirection::PLUGIN,
+    &force_https::PLUGIN,
+    &read_only_calls::PLUGIN,
+    &gzip::PLUGIN,
+    &apikey_calls::PLUGIN,
+    &body_length::PLUGIN_REQUEST,
 ];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.
@@ -42,29 +69,120 @@ fn short_name(id: &str) -> Option<&str> {
     id.strip_prefix("cp:").unwrap_or(id).strip_prefix(PREFIX)
 }
 
-fn constructor(id: &str) -> Option<Build> {
+fn find(id: &str) -> Option<&'static PluginDef> {
     let name = short_name(id)?;
-    PLUGINS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    PLUGINS.iter().find(|p| p.name == name).copied()
 }
 
 /// Builds plugin `id` with `config`: an error says whether the id is unknown or the config bad.
 pub fn build(id: &str, config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, String> {
-    let build = constructor(id).ok_or_else(|| format!("unknown plugin \"{id}\""))?;
-    build(config, services).map_err(|e| format!("bad config for {id}: {e}"))
+    let def = find(id).ok_or_else(|| format!("unknown plugin \"{id}\""))?;
+    (def.build)(config, services).map_err(|e| format!("bad config for {id}: {e}"))
 }
 
-/// Whether plugin `id` exists and accepts `config` (what the admin API checks on every write).
-pub fn check(id: &str, config: &Value) -> Result<(), PluginProblem> {
-    let build = constructor(id).ok_or(PluginProblem::Unknown)?;
-    build(config, &Services::default())
-        .map(|_| ())
-        .map_err(|e| PluginProblem::Config {
-            path: e.path,
-            message: e.message,
+/// Whether plugin `id` exists and accepts `config` (what the admin API checks on every write);
+/// when it does, the config keys it accepts without acting on, as `(path, message)`.
+pub fn check(id: &str, config: &Value) -> Result<Vec<(String, String)>, PluginProblem> {
+    let def = find(id).ok_or(PluginProblem::Unknown)?;
+    (def.build)(config, &Services::default()).map_err(|e| PluginProblem::Config {
+        path: e.path,
+        message: e.message,
+    })?;
+    Ok(def
+        .inert
+        .iter()
+        .filter(|key| {
+            key.split('.')
+                .try_fold(config, |v, k| v.get(k))
+                .is_some_and(|v| !v.is_null())
         })
+        .map(|key| {
+            (
+                key.to_string(),
+                "accepted for compatibility with Otoroshi, not acted on by Komainu".to_string(),
+            )
+        })
+        .collect())
 }
 
 /// Every plugin id, in Otoroshi's full spelling.
 pub fn ids() -> impl Iterator<Item = String> {
-    PLUGINS.iter().map(|(n, _)| format!("cp:{PREFIX}{n}"))
+    PLUGINS.iter().map(|p| format!("cp:{PREFIX}{}", p.name))
+}
+
+/// Every plugin described as Otoroshi's `GET /api/plugins/all` does (plus the keys it accepts and
+/// ignores, under `inert_config_keys`).
+pub fn catalog() -> Value {
+    Value::Array(
+        PLUGINS
+            .iter()
+            .map(|p| {
+                let Described { default, schema } = (p.describe)();
+                let flow: Vec<&str> = default
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                let on_request = p.steps.iter().any(|s| {
+                    matches!(
+                        *s,
+                        "PreRoute" | "ValidateAccess" | "TransformRequest" | "MatchRoute"
+                    )
+                });
+                let on_response = p
+                    .steps
+                    .iter()
+                    .any(|s| matches!(*s, "TransformResponse" | "CallBackend"));
+                json!({
+                    "id": format!("cp:{PREFIX}{}", p.name),
+                    "name": p.title,
+                    "description": p.description,
+                    "default_config": default,
+                    "config_schema": schema,
+                    "config_flow": flow,
+                    "no_js_form": false,
+                    "plugin_type": "ng",
+                    "plugin_visibility": "userland",
+                    "plugin_categories": p.categories,
+                    "plugin_steps": p.steps,
+                    "plugin_tags": [],
+                    "plugin_multi_inst": true,
+                    "plugin_backend_call_delegates": false,
+                    "on_request": on_request,
+                    "on_response": on_response,
+                    "inert_config_keys": p.inert,
+                })
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_plugin_builds_with_its_default_config_and_describes_it() {
+        for p in PLUGINS {
+            let Described { default, schema } = (p.describe)();
+            let id = format!("cp:{PREFIX}{}", p.name);
+            assert!(
+                check(&id, &default).is_ok(),
+                "{id}: its default config is valid"
+            );
+            assert_eq!(schema["type"], "object", "{id}: {schema}");
+            assert!(!p.steps.is_empty() && !p.description.is_empty(), "{id}");
+        }
+        let ids: Vec<String> = ids().collect();
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "ids are unique");
+    }
+
+    #[test]
+    fn inert_keys_are_warnings() {
+        let id = "cp:otoroshi.next.plugins.GzipResponseCompressor";
+        assert_eq!(check(id, &json!({})), Ok(vec![]));
+        let warned = check(id, &json!({"buffer_size": 8192})).unwrap();
+        assert_eq!(warned.len(), 1);
+        assert_eq!(warned[0].0, "buffer_size");
+    }
 }

@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::{HeaderName, Response};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::ConfigError;
+use crate::registry::PluginDef;
 use crate::{Body, Outcome, Plugin, RequestCtx, config};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, JsonSchema, Default)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     header_names: Vec<String>,
@@ -68,3 +70,25 @@ pub(crate) fn build_out(
 ) -> Result<Arc<dyn Plugin>, ConfigError> {
     Ok(Arc::new(RemoveOut(names(config)?)))
 }
+
+pub(crate) const PLUGIN_IN: PluginDef = PluginDef {
+    name: "RemoveHeadersIn",
+    title: "Remove headers in",
+    description: "This plugin removes headers in the incoming otoroshi request",
+    categories: &["Headers", "Classic"],
+    steps: &["TransformRequest"],
+    build: build_in,
+    describe: config::describe::<Config>,
+    inert: &[],
+};
+
+pub(crate) const PLUGIN_OUT: PluginDef = PluginDef {
+    name: "RemoveHeadersOut",
+    title: "Remove headers out",
+    description: "This plugin removes headers in the otoroshi response",
+    categories: &["Headers", "Classic"],
+    steps: &["TransformResponse"],
+    build: build_out,
+    describe: config::describe::<Config>,
+    inert: &[],
+};

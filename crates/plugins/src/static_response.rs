@@ -8,13 +8,15 @@ use base64::Engine;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::ConfigError;
+use crate::registry::PluginDef;
 use crate::{Body, Plugin, RequestCtx, config, full};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     status: u16,
@@ -90,3 +92,14 @@ pub(crate) fn build(
         body,
     }))
 }
+
+pub(crate) const PLUGIN: PluginDef = PluginDef {
+    name: "StaticResponse",
+    title: "Static Response",
+    description: "This plugin returns static responses",
+    categories: &["TrafficControl"],
+    steps: &["CallBackend"],
+    build,
+    describe: config::describe::<Config>,
+    inert: &["apply_el"],
+};

@@ -43,6 +43,11 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// Whether `dir` holds a store.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(FILE).is_file()
+    }
+
     /// Opens (or creates) the store in `dir`. Fails with [`StoreError::Locked`] when another
     /// process has it open.
     pub fn open(dir: &Path) -> StoreResult<Self> {

@@ -1,0 +1,157 @@
+//! The README's tour, run as written: every `sh` block between `<!-- tour` and `<!-- /tour -->`,
+//! in order, in one shell, against the binary (the tour's `cargo run` line is the gateway this test
+//! starts) and an upstream on the port the README uses (3000 there, rewritten to the test's).
+//!
+//! Every `curl` must answer below 400, unless its command ends with a comment naming the status it
+//! shows (`# 400 errors.no.api.key`): then it must answer exactly that.
+
+use std::process::Command;
+
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, Options};
+
+/// The README's commands: `(command, expected status)`, a command spanning the lines its `\` or
+/// its open quotes carry on to.
+fn tour_commands(readme: &str) -> Vec<(String, Option<u16>)> {
+    let start = readme.find("<!-- tour").expect("the README marks its tour");
+    let end = readme.find("<!-- /tour -->").expect("and its end");
+    let mut commands = Vec::new();
+    let mut in_block = false;
+    let mut current = String::new();
+    for line in readme[start..end].lines() {
+        if line.starts_with("```") {
+            in_block = line == "```sh";
+            continue;
+        }
+        if !in_block
+            || (current.is_empty()
+                && (line.trim().is_empty() || line.trim_start().starts_with('#')))
+        {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        let quotes = current.matches('\'').count();
+        if line.ends_with('\\') || quotes % 2 == 1 {
+            continue;
+        }
+        // The trailing comment, outside quotes, may name the status the command shows.
+        let comment = comment_of(line);
+        let expected = comment.and_then(|c| {
+            c.split(|ch: char| !ch.is_ascii_digit())
+                .find(|w| w.len() == 3 && (b'1'..=b'5').contains(&w.as_bytes()[0]))
+                .and_then(|w| w.parse().ok())
+        });
+        commands.push((std::mem::take(&mut current), expected));
+    }
+    commands
+}
+
+/// The comment ending `line`, if any (a `#` after whitespace, outside quotes).
+fn comment_of(line: &str) -> Option<&str> {
+    let (mut single, mut double) = (false, false);
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\'' if !double => single = !single,
+            b'"' if !single => double = !double,
+            b'#' if !single && !double && i > 0 && bytes[i - 1] == b' ' => return Some(&line[i..]),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Fails a `curl` whose status is not what the command expects.
+const CURL: &str = r#"
+curl() {
+  local out status
+  out=$(command curl -sS -w '\n%{http_code}' "$@") || { echo "curl could not run: $*" >&2; return 1; }
+  status=${out##*$'\n'}
+  out=${out%$'\n'*}
+  printf '%s\n' "$out"
+  if [ -n "${KOMAINU_EXPECT:-}" ]; then
+    [ "$status" = "$KOMAINU_EXPECT" ] || { echo "expected $KOMAINU_EXPECT, got $status: curl $*" >&2; echo "$out" >&2; return 1; }
+  elif [ "$status" -ge 400 ]; then
+    echo "HTTP $status: curl $*" >&2; echo "$out" >&2; return 1
+  fi
+}
+set -euo pipefail
+"#;
+
+#[test]
+fn the_readme_tour_runs_as_written() {
+    assert!(
+        Command::new("jq").arg("--version").output().is_ok(),
+        "the tour reads answers with jq: install it (scripts/test does)"
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let commands = tour_commands(&readme);
+    assert!(
+        commands.len() > 30,
+        "the tour has its commands ({})",
+        commands.len()
+    );
+    let up = Upstream::start("tour");
+    let gw = Gateway::start_with(Options {
+        env_credentials: false,
+        env: vec![
+            ("KOMAINU_ADMIN_CLIENT_ID".into(), "admin".into()),
+            ("KOMAINU_ADMIN_CLIENT_SECRET".into(), "change-me".into()),
+        ],
+        ..Options::default()
+    });
+    let admin = gw.admin.trim_start_matches("http://").to_string();
+    let proxy = gw.proxy.trim_start_matches("http://").to_string();
+    let upstream = format!("127.0.0.1:{}", up.port());
+    let mut script = String::from(CURL);
+    for (command, expected) in &commands {
+        if command.starts_with("cargo run") {
+            continue; // the gateway this test started
+        }
+        let command = command
+            .replace("127.0.0.1:9000", &admin)
+            .replace("127.0.0.1:8080", &proxy)
+            .replace("localhost:8080", &proxy)
+            .replace("127.0.0.1:3000", &upstream)
+            .replace("\"port\": 3000", &format!("\"port\": {}", up.port()));
+        let shown = command
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .replace('\'', "'\\''");
+        script.push_str(&format!(
+            "export KOMAINU_EXPECT={}\nprintf '+ %s\\n' '{shown}' >&2\n{command}",
+            expected.map(|s| s.to_string()).unwrap_or_default(),
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .output()
+        .expect("bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the tour failed:\n{stderr}\n--- stdout\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        up.hits() >= 4,
+        "the tour's calls reached the upstream ({})",
+        up.hits()
+    );
+}
+
+#[test]
+fn tour_commands_are_split_where_the_shell_would() {
+    let readme = "<!-- tour -->\n```sh\nA=1\ncurl -s x \\\n  y   # 400 no\ncurl --json '{\n \"a\": 1\n}' z\n# a comment\n```\n```console\nnot run\n```\n<!-- /tour -->";
+    let c = tour_commands(readme);
+    assert_eq!(c.len(), 3, "{c:?}");
+    assert_eq!(c[1].1, Some(400));
+    assert!(c[2].0.contains("\"a\": 1"));
+    assert_eq!(c[2].1, None);
+}
