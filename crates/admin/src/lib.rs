@@ -13,6 +13,7 @@ mod management;
 mod openapi;
 mod ops;
 mod otoroshi;
+mod pki;
 mod refs;
 mod resources;
 mod transfer;
@@ -37,9 +38,6 @@ pub use transfer::{ImportMode, export, import};
 pub type PluginCheck = Arc<
     dyn Fn(&str, &serde_json::Value) -> Result<Vec<(String, String)>, PluginProblem> + Send + Sync,
 >;
-
-/// Where the global configuration is kept.
-const GLOBAL_CONFIG: &str = "globalconfig";
 
 /// The admin API's shared state.
 #[derive(Clone)]
@@ -130,20 +128,16 @@ impl Admin {
         Ok(id)
     }
 
-    /// The global configuration (Otoroshi's `config`): what was stored, else the defaults.
+    /// The global configuration (Otoroshi's `config`): what is stored, else its template.
     pub(crate) async fn global_config(&self) -> komainu_store::StoreResult<serde_json::Value> {
         Ok(self
             .store
-            .meta(GLOBAL_CONFIG)
+            .get(
+                komainu_model::Kind::GlobalConfig,
+                komainu_model::GLOBAL_CONFIG_ID,
+            )
             .await?
-            .unwrap_or_else(|| serde_json::json!({"otoroshiId": "", "tlsSettings": {}})))
-    }
-
-    pub(crate) async fn set_global_config(
-        &self,
-        config: serde_json::Value,
-    ) -> komainu_store::StoreResult<()> {
-        self.store.set_meta(GLOBAL_CONFIG, &config).await
+            .unwrap_or_else(|| komainu_model::template(komainu_model::Kind::GlobalConfig)))
     }
 
     /// Makes every successful write wait (bounded) until `live`'s followers have applied it.
@@ -237,6 +231,15 @@ impl Admin {
             .route("/api/health", get(otoroshi::health))
             .route("/apis/cluster/node/health", get(otoroshi::health))
             .route("/api/plugins/all", get(otoroshi::plugins))
+            .route("/api/pki/cas", post(pki::new_ca))
+            .route("/api/pki/certs", post(pki::new_cert))
+            .route("/api/pki/cas/{ca}/certs", post(pki::new_signed_cert))
+            .route(
+                "/api/globalconfig",
+                get(pki::read_global)
+                    .put(pki::replace_global)
+                    .patch(pki::patch_global),
+            )
             .route("/api/routes/{id}/apikeys", get(otoroshi::route_keys))
             .route("/api/apikeys/{id}/bearer", get(otoroshi::bearer))
             .route("/apis/entities", get(r::entities))

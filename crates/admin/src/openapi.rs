@@ -15,6 +15,36 @@ pub(crate) const ENDPOINTS: &[(&str, &str, &str)] = &[
         "/api/version",
         "This build's version, as Otoroshi describes one",
     ),
+    (
+        "get",
+        "/api/globalconfig",
+        "The global configuration (tlsSettings, ...)",
+    ),
+    (
+        "put",
+        "/api/globalconfig",
+        "Replace the global configuration",
+    ),
+    (
+        "patch",
+        "/api/globalconfig",
+        "Patch the global configuration",
+    ),
+    (
+        "post",
+        "/api/pki/cas",
+        "Generate a self-signed CA (stored unless ?persist=false)",
+    ),
+    (
+        "post",
+        "/api/pki/certs",
+        "Generate a self-signed certificate",
+    ),
+    (
+        "post",
+        "/api/pki/cas/{ca}/certs",
+        "Generate a certificate signed by a stored CA",
+    ),
     ("get", "/api/infos", "Cluster id, version, OS and datastore"),
     (
         "get",
@@ -229,8 +259,14 @@ pub(crate) fn document() -> Value {
     for (method, path, summary) in ENDPOINTS {
         let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         item[*method] = json!({"summary": summary, "responses": {"200": {"description": "OK"}}});
-        if path.contains("{id}") {
-            item["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+        let params: Vec<Value> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|p| p.split_once('}').map(|(name, _)| name))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !params.is_empty() {
+            item["parameters"] = Value::Array(params);
         }
     }
     json!({

@@ -189,7 +189,7 @@ pub(crate) async fn export_otoroshi(State(admin): State<Admin>) -> ApiResult<Jso
         "stats".into(),
         json!({"calls": 0, "dataIn": 0, "dataOut": 0}),
     );
-    if !obj.contains_key("config") {
+    if !obj.get("config").is_some_and(Value::is_object) {
         obj.insert("config".into(), admin.global_config().await?);
     }
     for key in OTOROSHI_ONLY_KEYS {
@@ -236,13 +236,7 @@ pub(crate) async fn import_otoroshi(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let doc = body::read(&headers, body, IMPORT_LIMIT, Formats::JsonOrYaml).await?;
-    let mut doc = doc;
-    let config = doc.as_object_mut().and_then(|o| o.remove("config"));
-    let report = admin.import(doc, ImportMode::Replace).await?;
-    if let Some(config) = config.filter(|c| c.is_object()) {
-        admin.set_global_config(config).await?;
-    }
-    Ok(Json(report))
+    Ok(Json(admin.import(doc, ImportMode::Replace).await?))
 }
 
 /// `GET /api/plugins/all`: every plugin, in Otoroshi's shape.

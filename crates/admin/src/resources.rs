@@ -65,7 +65,16 @@ pub(crate) async fn list(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let query = ListQuery::parse(&params)?;
-    let docs = admin.store.list(target.kind).await?;
+    let mut docs = admin.store.list(target.kind).await?;
+    if target.kind == Kind::Certificate {
+        // A private key is read by id only, never in a list.
+        for doc in &mut docs {
+            if let Some(obj) = doc.as_object_mut() {
+                obj.remove("privateKey");
+                obj.remove("password");
+            }
+        }
+    }
     let page = listing::apply(docs, &query);
     let mut response = Json(page.items).into_response();
     let headers = response.headers_mut();
@@ -138,20 +147,9 @@ async fn write_at_id(
     save(admin, target.kind, doc, mode).await.map(Json)
 }
 
-/// A JSON Patch (RFC 6902) when the body is an array, a JSON merge patch (RFC 7396) when an object.
-pub(crate) async fn patch(
-    State(admin): State<Admin>,
-    target: Target,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let patch = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
-    let _guard = admin.writes.lock().await;
-    let mut doc = admin
-        .store
-        .get(target.kind, target.id())
-        .await?
-        .ok_or_else(|| target.missing())?;
+/// `doc` with `patch` applied: a JSON Patch (RFC 6902) when an array, a JSON merge patch
+/// (RFC 7396) when an object.
+pub(crate) fn patched(mut doc: Value, patch: Value) -> ApiResult<Value> {
     match patch {
         Value::Array(_) => {
             let ops: json_patch::Patch = serde_json::from_value(patch)
@@ -170,6 +168,24 @@ pub(crate) async fn patch(
             ));
         }
     }
+    Ok(doc)
+}
+
+/// A JSON Patch (RFC 6902) when the body is an array, a JSON merge patch (RFC 7396) when an object.
+pub(crate) async fn patch(
+    State(admin): State<Admin>,
+    target: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let patch = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    let _guard = admin.writes.lock().await;
+    let doc = admin
+        .store
+        .get(target.kind, target.id())
+        .await?
+        .ok_or_else(|| target.missing())?;
+    let doc = patched(doc, patch)?;
     if target.kind.id_of(&doc) != Some(target.id()) {
         return Err(ApiError::invalid(vec![FieldError::new(
             target.kind.id_field(),
@@ -232,12 +248,27 @@ pub(crate) async fn entities(Query(params): Query<HashMap<String, String>>) -> J
 
 /// Validates `doc` as a `kind` and writes it with everything the write implies (credentials,
 /// deployments), in one transaction. Callers hold the write lock.
+/// Fills a certificate document from its PEM (see `komainu_tls::describe_certificate`); other
+/// kinds pass unchanged. Problems are named by their field.
+pub(crate) fn describe(kind: Kind, doc: &mut Value, now_ms: i64) -> Result<(), Vec<FieldError>> {
+    if kind != Kind::Certificate || !doc.is_object() {
+        return Ok(());
+    }
+    komainu_tls::describe_certificate(doc, now_ms).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|(field, message)| FieldError::new(field, message))
+            .collect()
+    })
+}
+
 pub(crate) async fn save(
     admin: &Admin,
     kind: Kind,
-    doc: Value,
+    mut doc: Value,
     mode: WriteMode,
 ) -> ApiResult<Value> {
+    describe(kind, &mut doc, admin.now_ms()).map_err(ApiError::invalid)?;
     let raw = doc.clone();
     let refs = KnownIds::load(&*admin.store, &[kind], admin.plugins.clone()).await?;
     let stored = prepare(kind, doc, &refs).map_err(ApiError::invalid)?;

@@ -80,10 +80,15 @@ pub async fn export(store: &dyn Store) -> StoreResult<Value> {
     out.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
     out.insert("dateRaw".into(), json!(now_ms()));
     for kind in Kind::ALL {
-        out.insert(
-            kind.export_key().into(),
-            Value::Array(store.list(kind).await?),
-        );
+        let docs = store.list(kind).await?;
+        if kind.is_singleton() {
+            // One document, written as an object (Otoroshi's `config`).
+            if let Some(doc) = docs.into_iter().next() {
+                out.insert(kind.export_key().into(), doc);
+            }
+        } else {
+            out.insert(kind.export_key().into(), Value::Array(docs));
+        }
     }
     Ok(Value::Object(out))
 }
@@ -120,7 +125,13 @@ async fn import_with(
         let items = doc.remove(key).or_else(|| doc.remove(kind.plural()));
         match items {
             None | Some(Value::Null) => {}
+            Some(Value::Object(one)) if kind.is_singleton() => {
+                incoming.push((kind, key, vec![Value::Object(one)]))
+            }
             Some(Value::Array(items)) => incoming.push((kind, key, items)),
+            Some(_) if kind.is_singleton() => {
+                errors.push(FieldError::new(key, "expected an object"))
+            }
             Some(_) => errors.push(FieldError::new(key, "expected an array")),
         }
     }
@@ -160,6 +171,11 @@ async fn import_with(
         let mut seen: HashMap<String, usize> = HashMap::new();
         counts.insert(key, items.len());
         for (i, item) in items.into_iter().enumerate() {
+            let mut item = item;
+            if let Err(problems) = crate::resources::describe(kind, &mut item, now_ms() as i64) {
+                errors.extend(problems.into_iter().map(|e| at(key, i, e)));
+                continue;
+            }
             let prepared = prepare(kind, item, &refs);
             warnings.extend(refs.take_warnings().into_iter().map(|w| at(key, i, w)));
             match prepared {

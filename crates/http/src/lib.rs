@@ -7,9 +7,11 @@ mod body;
 mod client_body;
 mod params;
 pub mod path;
+mod peer;
 
 pub use activity::{Activity, Busy};
 pub use body::{Body, BoxError, empty, full};
 pub use client_body::{ClientBodyError, Upload};
 pub use params::{cookie, query_param};
 pub use path::{PathError, canonical, match_path};
+pub use peer::{PeerCertificate, PeerChain, dn};

@@ -89,9 +89,14 @@ pub struct ServeArgs {
     /// Proxy listener, plain HTTP.
     #[arg(long, env = "KOMAINU_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
-    /// Proxy listener, TLS (served when certificates exist).
+    /// Proxy listener, TLS 1.2/1.3 with ALPN h2 and http/1.1 (a default certificate is generated
+    /// at first start when none is stored).
     #[arg(long, env = "KOMAINU_HTTPS_ADDR", default_value = "0.0.0.0:8443")]
     pub https_addr: SocketAddr,
+    /// Client certificates on the TLS listener: none, want, need, or auto (want when
+    /// tlsSettings.trustedCAsServer names a CA, or as tlsSettings.clientAuth says; else none).
+    #[arg(long, env = "KOMAINU_TLS_CLIENT_AUTH", default_value = "auto", value_parser = parse_client_auth)]
+    pub tls_client_auth: komainu_tls::ClientAuthMode,
     /// Admin API, health and metrics listener.
     #[arg(long, env = "KOMAINU_ADMIN_ADDR", default_value = "127.0.0.1:9000")]
     pub admin_addr: SocketAddr,
@@ -184,5 +189,16 @@ impl LimitArgs {
             max_body_bytes: self.max_request_body,
             h2_max_streams: self.h2_max_streams.max(1),
         })
+    }
+}
+
+fn parse_client_auth(s: &str) -> Result<komainu_tls::ClientAuthMode, String> {
+    use komainu_tls::ClientAuthMode::*;
+    match s.trim().to_ascii_lowercase().as_str() {
+        "none" => Ok(None),
+        "want" => Ok(Want),
+        "need" => Ok(Need),
+        "auto" => Ok(Auto),
+        other => Err(format!("\"{other}\" is not one of none, want, need, auto")),
     }
 }

@@ -1,5 +1,6 @@
 //! The `komainu` binary: command line, wiring of store, admin API and proxy.
 
+mod certificates;
 mod cli;
 mod config_file;
 mod demo;

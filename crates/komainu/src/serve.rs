@@ -78,7 +78,9 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         keys: Some(keys.clone()),
         ..Services::default()
     };
-    let runtime = Runtime::start(store.clone(), services)
+    crate::certificates::ensure_default(&*store).await?;
+    let tls = komainu_tls::TlsServer::new(args.tls_client_auth);
+    let runtime = Runtime::start(store.clone(), services, Some(tls.clone()))
         .await
         .context("cannot load the configuration")?;
     let access_log = args.access_log.then(AccessLog::start);
@@ -103,6 +105,8 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         .with_context(|| format!("cannot listen on {} (admin)", args.admin_addr))?;
     let proxy_listener = komainu_proxy::bind(args.http_addr)
         .with_context(|| format!("cannot listen on {} (proxy)", args.http_addr))?;
+    let https_listener = komainu_proxy::bind(args.https_addr)
+        .with_context(|| format!("cannot listen on {} (proxy, TLS)", args.https_addr))?;
     let scheduler = match tokio::runtime::Handle::current().runtime_flavor() {
         tokio::runtime::RuntimeFlavor::CurrentThread => "one thread",
         _ => "multi-threaded",
@@ -110,6 +114,12 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     tracing::info!(scheduler, "async runtime");
     tracing::info!(addr = %admin_listener.local_addr()?, "admin API listening");
     tracing::info!(addr = %proxy_listener.local_addr()?, "proxy listening");
+    if !tls.has_certificates() {
+        tracing::warn!(
+            "no server certificate can be served: TLS handshakes fail until one is stored (POST /api/certificates or /api/pki/certs)"
+        );
+    }
+    tracing::info!(addr = %https_listener.local_addr()?, "https listening");
 
     release_unused_memory();
     ready.store(true, Ordering::Release);
@@ -121,7 +131,15 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let drain = Duration::from_secs(args.drain_timeout);
     let proxy_task = tokio::spawn(komainu_proxy::serve(
         proxy_listener,
+        proxy.clone(),
+        None,
+        stopped(stop_rx.clone()),
+        drain,
+    ));
+    let https_task = tokio::spawn(komainu_proxy::serve(
+        https_listener,
         proxy,
+        Some(tls),
         stopped(stop_rx.clone()),
         drain,
     ));
@@ -139,6 +157,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     let _ = proxy_task.await;
+    let _ = https_task.await;
     if let Err(e) = keys.flush().await {
         tracing::error!(error = %e, "cannot persist the last quota counts");
     }

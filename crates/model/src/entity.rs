@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::{
-    Api, ApiKey, ApiSubscription, Backend, Certificate, Draft, JwtVerifier, Kind, Route,
-    ServiceGroup, aliases, schema as schemas,
+    Api, ApiKey, ApiSubscription, Backend, Certificate, Draft, GlobalConfig, JwtVerifier, Kind,
+    Route, ServiceGroup, aliases, schema as schemas,
 };
 
 /// One problem in a document: where (`routes[0].backend`) and what.
@@ -74,6 +74,7 @@ pub fn prepare(kind: Kind, doc: Value, refs: &dyn Refs) -> Result<Value, Vec<Fie
         Kind::Certificate => prepare_as::<Certificate>(doc, refs),
         Kind::JwtVerifier => prepare_as::<JwtVerifier>(doc, refs),
         Kind::Draft => prepare_as::<Draft>(doc, refs),
+        Kind::GlobalConfig => prepare_as::<GlobalConfig>(doc, refs),
     }
 }
 

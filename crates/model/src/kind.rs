@@ -15,11 +15,14 @@ pub enum Kind {
     JwtVerifier,
     /// Unpublished work on another entity (an API's draft), Otoroshi's `Draft`.
     Draft,
+    /// The one global configuration (id `global`), Otoroshi's `GlobalConfig`.
+    GlobalConfig,
 }
 
 impl Kind {
     /// Every kind, referenced kinds first (an import writes them in this order).
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
+        Kind::GlobalConfig,
         Kind::Group,
         Kind::Certificate,
         Kind::JwtVerifier,
@@ -43,7 +46,13 @@ impl Kind {
             Kind::Certificate => "certificates",
             Kind::JwtVerifier => "jwt-verifiers",
             Kind::Draft => "drafts",
+            Kind::GlobalConfig => "global-configs",
         }
+    }
+
+    /// Whether the kind holds one document only (exported as an object, not an array).
+    pub fn is_singleton(self) -> bool {
+        self == Kind::GlobalConfig
     }
 
     /// Otoroshi's kind name (`GET /apis/entities`).
@@ -58,6 +67,7 @@ impl Kind {
             Kind::Certificate => "Certificate",
             Kind::JwtVerifier => "JwtVerifier",
             Kind::Draft => "Draft",
+            Kind::GlobalConfig => "GlobalConfig",
         }
     }
 
@@ -70,6 +80,7 @@ impl Kind {
             Kind::ApiKey => "apim.otoroshi.io",
             Kind::Certificate => "pki.otoroshi.io",
             Kind::JwtVerifier => "security.otoroshi.io",
+            Kind::GlobalConfig => "config.otoroshi.io",
         }
     }
 
@@ -94,6 +105,7 @@ impl Kind {
             Kind::Certificate => "certificate",
             Kind::JwtVerifier => "jwt-verifier",
             Kind::Draft => "draft",
+            Kind::GlobalConfig => "global-config",
         }
     }
 
@@ -117,6 +129,7 @@ impl Kind {
             Kind::Certificate => "certificates",
             Kind::JwtVerifier => "jwtVerifiers",
             Kind::Draft => "drafts",
+            Kind::GlobalConfig => "config",
         }
     }
 
@@ -134,6 +147,7 @@ impl Kind {
             Kind::Route => &[Kind::Backend],
             Kind::ApiSubscription => &[Kind::Api],
             Kind::Draft => &[Kind::Backend, Kind::JwtVerifier],
+            Kind::Certificate | Kind::GlobalConfig => &[Kind::Certificate],
             _ => &[],
         }
     }

@@ -9,13 +9,14 @@ mod aliases;
 mod api;
 mod apikey;
 mod backend;
+mod certificate;
 mod client;
 mod documentation;
-mod documents;
 mod draft;
 mod entity;
 mod extra;
 mod frontend;
+mod global_config;
 mod group;
 mod ids;
 mod jwt_verifier;
@@ -34,15 +35,16 @@ pub use apikey::{
     ApiKey, AuthorizedEntity, Restriction, Restrictions, Rotation, SUBSCRIPTION_META, UNLIMITED,
 };
 pub use backend::{Backend, HealthCheck, LoadBalancing, LoadBalancingType, NgBackend, NgTarget};
+pub use certificate::Certificate;
 pub use client::NgClientConfig;
 pub use documentation::{
     AccessMode, ApiDocumentation, ApiDocumentationPlan, ApiPricing, DocumentationResource,
     DocumentationSource, PlanStatus,
 };
-pub use documents::Certificate;
 pub use draft::Draft;
 pub use entity::{Entity, FieldError, PluginProblem, Refs, parse, prepare, schema, template};
 pub use frontend::NgFrontend;
+pub use global_config::{ClientAuth, GLOBAL_CONFIG_ID, GlobalConfig, TlsSettings};
 pub use group::ServiceGroup;
 pub use ids::{random_alphanumeric, uuid};
 pub use jwt_verifier::{

@@ -7,8 +7,8 @@ use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
 use crate::{
-    Api, ApiKey, ApiSubscription, Backend, Certificate, Draft, FieldError, JwtVerifier, Kind,
-    Route, ServiceGroup,
+    Api, ApiKey, ApiSubscription, Backend, Certificate, Draft, FieldError, GlobalConfig,
+    JwtVerifier, Kind, Route, ServiceGroup,
 };
 
 struct Compiled {
@@ -31,6 +31,7 @@ fn compiled(kind: Kind) -> &'static Compiled {
             Kind::Certificate => schemars::schema_for!(Certificate),
             Kind::JwtVerifier => schemars::schema_for!(JwtVerifier),
             Kind::Draft => schemars::schema_for!(Draft),
+            Kind::GlobalConfig => schemars::schema_for!(GlobalConfig),
         };
         let schema = serde_json::to_value(schema).expect("schemas serialize");
         let validator = jsonschema::validator_for(&schema).expect("derived schemas compile");

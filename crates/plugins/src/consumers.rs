@@ -4,17 +4,19 @@
 //! `keyless` admits everything; `apikey` and `oauth2-local` run ApikeyCalls (a key issued by a
 //! subscription, or authorized on the API or its groups; oauth2-local's access tokens are JWTs
 //! signed with the key's secret, which ApikeyCalls accepts); `jwt` and `oauth2-remote` verify a
-//! token with a JWT verifier; `mtls` needs a client certificate, which the plain-HTTP listener
-//! never has. When every plan refuses, the client hears the most telling refusal: one about the
-//! credentials it presented rather than about ones it did not present.
+//! token with a JWT verifier; `mtls` needs a verified client certificate whose subject and issuer
+//! match the plan's patterns (`client_cert::Matcher`). When every plan refuses, the client hears the
+//! most telling refusal: one about the credentials it presented rather than about ones it did not
+//! present.
 
 use std::sync::Arc;
 
 use http::StatusCode;
 use http::request::Parts;
-use komainu_model::JwtVerifier;
+use komainu_model::{JwtVerifier, MtlsAccess};
 use serde_json::Value;
 
+use crate::client_cert::{self, Matcher};
 use crate::config::ConfigError;
 use crate::jwt_verifier::{Checked, Verifier};
 use crate::{Outcome, Plugin, RequestCtx, Services, apikey_calls, gateway_error};
@@ -28,14 +30,14 @@ pub enum PlanGuard {
         count: bool,
     },
     Jwt(Box<JwtVerifier>),
-    Mtls,
+    Mtls(MtlsAccess),
 }
 
 enum Guard {
     Keyless,
     Apikey(Arc<dyn Plugin>),
     Jwt(Verifier),
-    Mtls,
+    Mtls(Matcher),
 }
 
 /// The claims of the token a `jwt` / `oauth2-remote` plan accepted, for later phases.
@@ -47,11 +49,7 @@ struct Consumers {
 }
 
 /// Causes that mean "no credentials of this kind were presented".
-const ABSENT: [&str; 3] = [
-    "errors.no.api.key",
-    "error.expected.token.not.found",
-    "errors.no.client.certificate",
-];
+const ABSENT: [&str; 2] = ["errors.no.api.key", "error.expected.token.not.found"];
 
 fn cause(resp: &http::Response<crate::Body>) -> &str {
     resp.headers()
@@ -65,6 +63,7 @@ impl Plugin for Consumers {
         let mut absent = None;
         let mut refused = None;
         for guard in &self.guards {
+            let mut presented = true;
             let response = match guard {
                 Guard::Keyless => return Outcome::Continue,
                 Guard::Apikey(p) => match p.access(req, ctx) {
@@ -90,14 +89,16 @@ impl Plugin for Consumers {
                         ctx.html,
                     ),
                 },
-                Guard::Mtls => gateway_error(
-                    StatusCode::UNAUTHORIZED,
-                    "errors.no.client.certificate",
-                    "a client certificate is required",
-                    ctx.html,
-                ),
+                Guard::Mtls(m) => match &ctx.client_certs {
+                    Some(chain) if m.admits(chain) => return Outcome::Continue,
+                    Some(_) => client_cert::forbidden(ctx, client_cert::NOT_MATCHING),
+                    None => {
+                        presented = false;
+                        client_cert::forbidden(ctx, client_cert::NO_CERTIFICATE)
+                    }
+                },
             };
-            let slot = if ABSENT.contains(&cause(&response)) {
+            let slot = if !presented || ABSENT.contains(&cause(&response)) {
                 &mut absent
             } else {
                 &mut refused
@@ -128,7 +129,7 @@ pub fn build(guards: Vec<PlanGuard>, services: &Services) -> Result<Arc<dyn Plug
                     services,
                 )?),
                 PlanGuard::Jwt(v) => Guard::Jwt(Verifier::build(&v, services)?),
-                PlanGuard::Mtls => Guard::Mtls,
+                PlanGuard::Mtls(access) => Guard::Mtls(Matcher::for_plan(&access)?),
             })
         })
         .collect::<Result<Vec<_>, ConfigError>>()?;

@@ -14,6 +14,8 @@ mod additional_headers;
 mod allow_http_methods;
 pub mod apikey_calls;
 mod body_length;
+pub mod client_cert;
+mod client_cert_headers;
 pub mod consumers;
 mod cors;
 mod force_https;

@@ -47,6 +47,8 @@ pub struct RequestCtx {
     pub override_host: bool,
     /// How large a request body this route accepts, when a plugin says (else the listener's).
     pub body_limit: Option<BodyLimit>,
+    /// The client certificates the TLS listener verified (mTLS).
+    pub client_certs: Option<Arc<komainu_http::PeerChain>>,
     /// Headers added to the response sent to the client, whatever produces it.
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// Values plugins hand to their own later phases.
@@ -86,6 +88,7 @@ impl RequestCtx {
             html,
             override_host: false,
             body_limit: None,
+            client_certs: None,
             response_headers: Vec::new(),
             attrs: http::Extensions::new(),
         }

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use crate::config::ConfigError;
 use crate::{Plugin, Services};
 use crate::{
-    additional_headers, allow_http_methods, apikey_calls, body_length, cors, force_https, gzip,
-    ip_address_lists, maintenance_mode, override_host, read_only_calls, redirection,
-    remove_headers, static_response,
+    additional_headers, allow_http_methods, apikey_calls, body_length, client_cert,
+    client_cert_headers, cors, force_https, gzip, ip_address_lists, maintenance_mode,
+    override_host, read_only_calls, redirection, remove_headers, static_response,
 };
 
 pub(crate) type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
@@ -62,6 +62,10 @@ const PLUGINS: &[&PluginDef] = &[
     &gzip::PLUGIN,
     &apikey_calls::PLUGIN,
     &body_length::PLUGIN_REQUEST,
+    &client_cert::PLUGIN_HAS,
+    &client_cert::PLUGIN_MATCHING,
+    &client_cert_headers::PLUGIN_CHAIN,
+    &client_cert_headers::PLUGIN_RFC9440,
 ];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.

@@ -12,6 +12,7 @@ use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
+use hyper::upgrade::OnUpgrade;
 use komainu_http::Upload;
 use komainu_plugins::token_endpoint::BODY_LIMIT;
 use komainu_plugins::{Body, BodyLimit, Outcome, RequestCtx, gateway_error};
@@ -24,6 +25,7 @@ use crate::client_body::ClientBody;
 use crate::forward::{Client, TrustedProxies, add_forwarded, strip_hop_by_hop, upstream_path};
 use crate::listener::Limits;
 use crate::metrics::{ProxyMetrics, Refusal};
+use crate::{grpc, websocket};
 
 const PROXY_LATENCY: HeaderName = HeaderName::from_static("otoroshi-proxy-latency");
 const UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("otoroshi-upstream-latency");
@@ -179,18 +181,19 @@ impl Proxy {
     }
 
     /// Handles one request from `client`; never fails (errors become gateway error responses).
-    pub async fn handle(
-        &self,
-        req: Request<Incoming>,
-        client: &Client,
-        tls: bool,
-    ) -> Response<Body> {
+    pub async fn handle(&self, req: Request<Incoming>, client: &Client) -> Response<Body> {
+        let tls = client.tls;
         let started = Instant::now();
         let mut trace = Trace::default();
         let method = self.access_log.as_ref().map(|_| req.method().clone());
         let origin = self.trusted.origin(req.headers(), client, tls);
         let client_ip = self.access_log.as_ref().map(|_| origin.ip_text());
+        let grpc = grpc::is_grpc(req.headers());
         let mut resp = self.route(req, client, origin, &mut trace).await;
+        // The gateway's own refusals only: an upstream's answer goes as it is.
+        if grpc && (trace.error.is_some() || trace.target.is_none()) {
+            resp = grpc::refusal(resp);
+        }
 
         let total = started.elapsed();
         let upstream = trace.upstream.unwrap_or_default();
@@ -282,6 +285,7 @@ impl Proxy {
             parts.uri.query(),
             html,
         );
+        ctx.client_certs = client.certs.clone();
         let chain = &route.chain;
         let early = match chain.pre_route(&mut parts, &mut ctx) {
             Outcome::Continue => match chain.access(&mut parts, &mut ctx) {
@@ -354,8 +358,14 @@ impl Proxy {
         }
         let target = upstream_path(route, ctx.forwarded_path(), ctx.path(), ctx.query());
         parts.uri = Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"));
+        let client_upgrade = websocket::is_upgrade(&parts)
+            .then(|| parts.extensions.remove::<OnUpgrade>())
+            .flatten();
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
+        if client_upgrade.is_some() {
+            websocket::keep_upgrade(&mut parts.headers);
+        }
         add_forwarded(
             &mut parts.headers,
             upstream.origin,
@@ -389,6 +399,9 @@ impl Proxy {
             client_ip: ctx.client_ip,
             tracking_id: tracking.as_deref(),
             upload,
+            deadline: grpc::is_grpc(&parts.headers)
+                .then(|| grpc::timeout(&parts.headers))
+                .flatten(),
         };
         let busy = Some(client.activity.busy());
         match backend
@@ -401,6 +414,31 @@ impl Proxy {
                 strip_hop_by_hop(resp.headers_mut());
                 // The client's connection speaks its own version, whatever the upstream spoke.
                 *resp.version_mut() = Version::default();
+                if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    let upstream_upgrade = resp.extensions_mut().remove::<OnUpgrade>();
+                    let (Some(c), Some(u)) = (client_upgrade, upstream_upgrade) else {
+                        trace.error = Some("errors.proxy.error");
+                        self.metrics.upstream_error();
+                        return gateway_error(
+                            StatusCode::BAD_GATEWAY,
+                            "errors.proxy.error",
+                            "the backend switched protocols unasked",
+                            ctx.html,
+                        );
+                    };
+                    websocket::keep_upgrade(resp.headers_mut());
+                    client.activity.set_upgraded();
+                    websocket::spawn(
+                        c,
+                        u,
+                        websocket::Relay {
+                            idle: backend.idle_timeout(),
+                            stop: client.lease.stop.clone(),
+                            open: self.metrics.listener.websocket(),
+                            lease: client.lease.place.clone(),
+                        },
+                    );
+                }
                 if let Some(id) = new_tracking
                     && let Ok(v) = HeaderValue::try_from(format!(
                         "{STICKY_COOKIE}={id}; Path=/; Max-Age=31536000; HttpOnly"

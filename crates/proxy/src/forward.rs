@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
-use komainu_http::Activity;
+use komainu_http::{Activity, PeerChain};
 use komainu_runtime::CompiledRoute;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -23,16 +23,38 @@ pub struct Client {
     forwarded_for: HeaderValue,
     /// What the connection is doing (shared with its guard).
     pub(crate) activity: Arc<Activity>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The client certificates the TLS listener verified.
+    pub(crate) certs: Option<Arc<PeerChain>>,
+    pub(crate) lease: Lease,
+}
+
+/// What outlives a request on a connection that is upgraded: the listener's drain signal, and
+/// the connection's place among the open ones (held while any clone lives).
+#[derive(Clone)]
+pub(crate) struct Lease {
+    pub stop: tokio::sync::watch::Receiver<bool>,
+    pub place: Arc<dyn Send + Sync>,
 }
 
 impl Client {
-    pub fn new(addr: SocketAddr, activity: Arc<Activity>) -> Self {
+    pub(crate) fn new(
+        addr: SocketAddr,
+        activity: Arc<Activity>,
+        tls: bool,
+        certs: Option<Arc<PeerChain>>,
+        lease: Lease,
+    ) -> Self {
         let forwarded_for = HeaderValue::try_from(addr.ip().to_string())
             .expect("an IP address is a valid header value");
         Client {
             addr,
             forwarded_for,
             activity,
+            tls,
+            certs,
+            lease,
         }
     }
 }
@@ -137,7 +159,23 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     HeaderName::from_static("proxy-connection"),
 ];
 
-/// Removes hop-by-hop headers, including those the `Connection` header names.
+/// Whether a `TE` header asks for trailers (gRPC's `te: trailers`).
+fn wants_trailers(headers: &HeaderMap) -> bool {
+    headers.get_all(header::TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',').any(|t| {
+                t.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("trailers")
+            })
+        })
+    })
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names; `TE: trailers`
+/// alone is kept (RFC 9113 §8.2.2 allows it on HTTP/2, and gRPC servers require it).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the message's few names marks the hop-by-hop ones present: only those are
     // removed (each removal hashes), and nothing is allocated.
@@ -150,6 +188,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if present == 0 {
         return;
     }
+    let trailers = present & (1 << 4) != 0 && wants_trailers(headers);
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -165,6 +204,9 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     for name in named {
         headers.remove(name);
+    }
+    if trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
 }
 
@@ -268,5 +310,17 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn te_trailers_alone_survives() {
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, "trailers, deflate;q=0.5".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.get(header::TE).unwrap(), "trailers");
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, "gzip".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert!(h.is_empty());
     }
 }

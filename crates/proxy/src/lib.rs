@@ -8,9 +8,11 @@ mod access_log;
 mod client_body;
 mod engine;
 mod forward;
+mod grpc;
 mod guard;
 mod listener;
 mod metrics;
+mod websocket;
 
 pub use access_log::AccessLog;
 pub use engine::{Proxy, ProxyConfig};

@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use komainu_http::Activity;
+use komainu_http::{Activity, PeerCertificate, PeerChain};
+use komainu_tls::TlsServer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
 use crate::Proxy;
-use crate::forward::Client;
+use crate::forward::{Client, Lease};
 use crate::guard::{Guarded, Timeouts};
 
 /// What bounds every client connection; each is a command-line flag.
@@ -168,10 +169,126 @@ async fn drive(conn: impl Drainable, stop: &mut watch::Receiver<bool>) -> hyper:
     }
 }
 
-/// Serves `listener` until `shutdown` resolves, then drains for at most `drain`.
+/// Streams a client may reset before they are served, at any one time, on one connection.
+const H2_MAX_PENDING_RESETS: usize = 20;
+/// Streams the server may reset because of the client's errors, on one connection.
+const H2_MAX_LOCAL_RESETS: usize = 1024;
+
+/// What every connection of a listener shares.
+struct Shared {
+    proxy: Arc<Proxy>,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    /// The TLS listener's configuration; `None` for plain HTTP.
+    tls: Option<Arc<TlsServer>>,
+}
+
+/// The verified client certificates of a TLS connection, as plugins read them.
+fn peer_chain(certs: &[rustls::pki_types::CertificateDer<'_>]) -> PeerChain {
+    PeerChain(
+        certs
+            .iter()
+            .filter_map(|der| {
+                let f = komainu_tls::facts(der).ok()?;
+                Some(PeerCertificate {
+                    subject: komainu_http::dn(&f.subject),
+                    issuer: komainu_http::dn(&f.issuer),
+                    serial: f.serial,
+                    sans: f.sans,
+                    not_before_ms: f.from_ms,
+                    not_after_ms: f.to_ms,
+                    der: der.to_vec(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// One client connection: the TLS handshake when the listener has TLS, then HTTP/1.1 or HTTP/2
+/// (ALPN over TLS; the preface on plain connections).
+async fn connection(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    accepted: Instant,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    place: Place,
+) {
+    let lease = Lease {
+        stop: stop.clone(),
+        place: Arc::new(place),
+    };
+    let metrics = shared.proxy.metrics.listener.clone();
+    let _open = metrics.connection();
+    let timeouts = shared.proxy.limits.timeouts;
+    let activity = Arc::new(Activity::default());
+    let Some(tls) = &shared.tls else {
+        let is_h2 = speaks_h2(&stream, timeouts.header_read).await;
+        let client = Client::new(peer, activity.clone(), false, None, lease);
+        let io = Guarded::new(stream, !is_h2, activity, timeouts, metrics, accepted);
+        return serve_io(io, is_h2, client, &shared, &mut stop).await;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+    let stream = match tokio::time::timeout(timeouts.header_read, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            metrics.tls_failed();
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            metrics.tls_failed();
+            metrics.timed_out(crate::metrics::Timeout::Header);
+            return;
+        }
+    };
+    metrics.tls_handshake();
+    let (_, conn) = stream.get_ref();
+    let is_h2 = conn.alpn_protocol() == Some(b"h2");
+    let chain = conn
+        .peer_certificates()
+        .filter(|c| !c.is_empty())
+        .map(|c| Arc::new(peer_chain(c)));
+    let client = Client::new(peer, activity.clone(), true, chain, lease);
+    let io = Guarded::new(stream, !is_h2, activity, timeouts, metrics, accepted);
+    serve_io(io, is_h2, client, &shared, &mut stop).await;
+}
+
+async fn serve_io<I>(
+    io: I,
+    is_h2: bool,
+    client: Client,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let proxy = shared.proxy.clone();
+    let service = service_fn(move |req| {
+        let (proxy, client) = (proxy.clone(), client.clone());
+        async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) }
+    });
+    let io = TokioIo::new(io);
+    let result = if is_h2 {
+        drive(shared.h2.serve_connection(io, service), stop).await
+    } else {
+        drive(
+            shared.h1.serve_connection(io, service).with_upgrades(),
+            stop,
+        )
+        .await
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "client connection ended with an error");
+    }
+}
+
+/// Serves `listener` until `shutdown` resolves, then drains for at most `drain`; over TLS when
+/// `tls` is given.
 pub async fn serve(
     listener: TcpListener,
     proxy: Arc<Proxy>,
+    tls: Option<Arc<TlsServer>>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) {
@@ -185,9 +302,18 @@ pub async fn serve(
     h2.timer(TokioTimer::new())
         .max_concurrent_streams(limits.h2_max_streams)
         .max_header_list_size(limits.max_header_bytes as u32)
+        // Rapid reset (CVE-2023-44487): a client resetting streams faster than they are served,
+        // or making the server reset them, gets GOAWAY instead of unbounded work.
+        .max_pending_accept_reset_streams(Some(H2_MAX_PENDING_RESETS))
+        .max_local_error_reset_streams(Some(H2_MAX_LOCAL_RESETS))
         .keep_alive_interval(Some(Duration::from_secs(20)))
         .keep_alive_timeout(Duration::from_secs(20));
-    let (h1, h2) = (Arc::new(h1), Arc::new(h2));
+    let shared = Arc::new(Shared {
+        proxy: proxy.clone(),
+        h1,
+        h2,
+        tls,
+    });
     let open = Arc::new(Open::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -203,37 +329,20 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let metrics = proxy.metrics.listener.clone();
                 if open.count.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
                     open.count.fetch_sub(1, Ordering::AcqRel);
-                    metrics.over_capacity();
-                    let _ = stream.try_write(OVER_CAPACITY);
+                    proxy.metrics.listener.over_capacity();
+                    // A plain 503 only where the client speaks plain HTTP.
+                    if shared.tls.is_none() {
+                        let _ = stream.try_write(OVER_CAPACITY);
+                    }
                     continue;
                 }
                 let place = Place(open.clone());
-                let accepted = Instant::now();
                 let _ = stream.set_nodelay(true);
-                let (proxy, h1, h2, mut stop) = (proxy.clone(), h1.clone(), h2.clone(), stop_rx.clone());
+                let (shared, stop) = (shared.clone(), stop_rx.clone());
                 tokio::spawn(async move {
-                    let _place = place;
-                    let _open = metrics.connection();
-                    let timeouts = limits.timeouts;
-                    let is_h2 = speaks_h2(&stream, timeouts.header_read).await;
-                    let activity = Arc::new(Activity::default());
-                    let client = Client::new(peer, activity.clone());
-                    let service = service_fn(move |req| {
-                        let (proxy, client) = (proxy.clone(), client.clone());
-                        async move { Ok::<_, Infallible>(proxy.handle(req, &client, false).await) }
-                    });
-                    let io = TokioIo::new(Guarded::new(stream, !is_h2, activity, timeouts, metrics, accepted));
-                    let result = if is_h2 {
-                        drive(h2.serve_connection(io, service), &mut stop).await
-                    } else {
-                        drive(h1.serve_connection(io, service).with_upgrades(), &mut stop).await
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "client connection ended with an error");
-                    }
+                    connection(stream, peer, Instant::now(), shared, stop, place).await;
                 });
             }
             _ = &mut shutdown => break,

@@ -78,6 +78,19 @@ pub struct ListenerMetrics {
     over_capacity: AtomicU64,
     timeouts: [AtomicU64; 3],
     refused: [AtomicU64; 6],
+    tls_handshakes: AtomicU64,
+    tls_failures: AtomicU64,
+    websockets: AtomicU64,
+    websockets_open: AtomicU64,
+}
+
+/// Counts a relayed WebSocket open until dropped.
+pub(crate) struct OpenWebsocket(Arc<ListenerMetrics>);
+
+impl Drop for OpenWebsocket {
+    fn drop(&mut self) {
+        self.0.websockets_open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Counts a connection open until dropped.
@@ -106,6 +119,20 @@ impl ListenerMetrics {
 
     pub(crate) fn refused(&self, r: Refusal) {
         self.refused[r as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn tls_handshake(&self) {
+        self.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn tls_failed(&self) {
+        self.tls_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn websocket(self: &Arc<Self>) -> OpenWebsocket {
+        self.websockets.fetch_add(1, Ordering::Relaxed);
+        self.websockets_open.fetch_add(1, Ordering::Relaxed);
+        OpenWebsocket(self.clone())
     }
 
     pub(crate) fn framing_refused(&self) {
@@ -208,6 +235,44 @@ impl ProxyMetrics {
             out,
             "komainu_proxy_connections_refused_total {}",
             load(&l.over_capacity)
+        );
+        family(
+            out,
+            "komainu_proxy_tls_handshakes_total",
+            "counter",
+            "TLS handshakes with clients, by outcome.",
+        );
+        let _ = writeln!(
+            out,
+            "komainu_proxy_tls_handshakes_total{{outcome=\"ok\"}} {}",
+            load(&l.tls_handshakes)
+        );
+        let _ = writeln!(
+            out,
+            "komainu_proxy_tls_handshakes_total{{outcome=\"failed\"}} {}",
+            load(&l.tls_failures)
+        );
+        family(
+            out,
+            "komainu_proxy_websockets_total",
+            "counter",
+            "WebSocket upgrades relayed to a backend.",
+        );
+        let _ = writeln!(
+            out,
+            "komainu_proxy_websockets_total {}",
+            load(&l.websockets)
+        );
+        family(
+            out,
+            "komainu_proxy_websockets_open",
+            "gauge",
+            "WebSocket relays open now.",
+        );
+        let _ = writeln!(
+            out,
+            "komainu_proxy_websockets_open {}",
+            load(&l.websockets_open)
         );
         family(
             out,

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use komainu_model::{
-    AccessConfig, Api, ApiState, DEFAULT_TOKEN_LIFETIME_MS, NgBackend, NgClientConfig, NgFrontend,
-    PlanStatus, PluginSlot, VerifierRef,
+    AccessConfig, Api, ApiBlueprint, ApiState, DEFAULT_TOKEN_LIFETIME_MS, NgBackend,
+    NgClientConfig, NgFrontend, PlanStatus, PluginSlot, VerifierRef,
 };
 use komainu_plugins::consumers::{self, PlanGuard};
 use komainu_plugins::token_endpoint::{TOKEN_PATH, TokenEndpoint};
 use komainu_plugins::{Chain, Services};
+use komainu_tls::CertIndex;
 use komainu_upstream::Backend;
 
 use crate::route::{CompiledRoute, RouteSpec};
@@ -76,6 +77,9 @@ fn admits_calls(status: PlanStatus, testing: bool) -> bool {
 }
 
 struct Builder<'a> {
+    certs: Arc<CertIndex>,
+    /// Which certificates backends' TLS settings were built from.
+    certs_generation: u64,
     previous: HashMap<String, Arc<Backend>>,
     backends: HashMap<String, Arc<Backend>>,
     router: Router,
@@ -86,17 +90,35 @@ struct Builder<'a> {
     no_plugins: Arc<Chain>,
 }
 
+/// gRPC needs HTTP/2: in a `gRPC` API, targets that do not say their protocol speak HTTP/2 (h2c
+/// without TLS).
+fn grpc_targets(mut ng: NgBackend) -> NgBackend {
+    for t in &mut ng.targets {
+        if t.extra.get("protocol").is_none() {
+            t.extra.insert("protocol".into(), "HTTP/2.0".into());
+        }
+    }
+    ng
+}
+
 impl Builder<'_> {
     /// The runtime backend for this configuration, reused when it did not change.
     fn backend(&mut self, cfg: &NgBackend, client: &NgClientConfig) -> Arc<Backend> {
-        let key = serde_json::to_string(&(cfg, client)).expect("configs serialize");
+        // A backend reaching targets over TLS depends on the certificates too.
+        let tls = cfg
+            .targets
+            .iter()
+            .any(|t| t.tls)
+            .then_some(self.certs_generation);
+        let key = serde_json::to_string(&(cfg, client, tls)).expect("configs serialize");
         if let Some(b) = self.backends.get(&key) {
             return b.clone();
         }
+        let certs = self.certs.clone();
         let b = self
             .previous
             .remove(&key)
-            .unwrap_or_else(|| Backend::new(cfg, client));
+            .unwrap_or_else(|| Backend::new(cfg, client, &certs));
         self.backends.insert(key, b.clone());
         b
     }
@@ -195,7 +217,7 @@ impl Builder<'_> {
                 Ok(AccessConfig::Jwt(v) | AccessConfig::Oauth2Remote(v)) => {
                     PlanGuard::Jwt(verifier(self, v)?)
                 }
-                Ok(AccessConfig::Mtls(_)) => PlanGuard::Mtls,
+                Ok(AccessConfig::Mtls(m)) => PlanGuard::Mtls(m),
                 Err(e) => {
                     self.problems
                         .push(format!("api {} plan {}: {e}", api.id, plan.id));
@@ -277,6 +299,11 @@ impl Builder<'_> {
                 self.problems
                     .push(format!("{owner}: backend \"{}\" not found", route.backend));
                 continue;
+            };
+            let ng = if api.blueprint == ApiBlueprint::Grpc {
+                grpc_targets(ng)
+            } else {
+                ng
             };
             let backend = self.backend(&ng, &client);
             let domains: Vec<&str> = if route.frontend.domains.is_empty() {
@@ -374,19 +401,36 @@ impl Builder<'_> {
     }
 }
 
-/// Compiles `entities`, reusing the runtime backends of `previous` whose configuration is unchanged.
+/// Compiles `entities`, reusing the runtime backends of `previous` whose configuration is unchanged,
+/// and its certificates unless `certs_changed`.
 pub(crate) fn compile(
     entities: &Entities,
     services: &Services,
     previous: Option<&Snapshot>,
     generation: u64,
+    certs_changed: bool,
 ) -> Snapshot {
+    let mut problems = Vec::new();
+    let (certs, certs_generation) = match previous {
+        Some(p) if !certs_changed => (p.certs.clone(), p.certs_generation),
+        _ => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let certs: Vec<_> = entities.certificates.values().cloned().collect();
+            let (index, certificate_problems) = CertIndex::build(&certs, now_ms);
+            problems.extend(certificate_problems);
+            (Arc::new(index), generation)
+        }
+    };
     let mut b = Builder {
+        certs: certs.clone(),
+        certs_generation,
         services,
         previous: previous.map(|p| p.backends.clone()).unwrap_or_default(),
         backends: HashMap::new(),
         router: Router::default(),
-        problems: Vec::new(),
+        problems,
         entities,
         no_plugins: Arc::new(Chain::default()),
     };
@@ -400,6 +444,8 @@ pub(crate) fn compile(
     Snapshot {
         router: b.router,
         generation,
+        certs,
+        certs_generation,
         backends: b.backends,
         problems: b.problems,
     }

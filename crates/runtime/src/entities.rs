@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use komainu_model::{Api, Backend, Draft, Entity, JwtVerifier, Kind, Route, parse};
+use komainu_model::{
+    Api, Backend, Certificate, Draft, Entity, GLOBAL_CONFIG_ID, GlobalConfig, JwtVerifier, Kind,
+    Route, parse,
+};
 use komainu_store::{Store, StoreResult, load_all};
 
 #[derive(Clone, Default)]
@@ -15,15 +18,20 @@ pub struct Entities {
     /// API drafts, by API id (served behind the testing header).
     pub drafts: BTreeMap<String, Arc<Draft>>,
     pub verifiers: BTreeMap<String, Arc<JwtVerifier>>,
+    pub certificates: BTreeMap<String, Arc<Certificate>>,
+    /// The global configuration (its defaults while none is stored).
+    pub global: Arc<GlobalConfig>,
 }
 
 /// The kinds a routing snapshot is built from.
-pub(crate) const ROUTING_KINDS: [Kind; 5] = [
+pub(crate) const ROUTING_KINDS: [Kind; 7] = [
     Kind::Api,
     Kind::Route,
     Kind::Backend,
     Kind::Draft,
     Kind::JwtVerifier,
+    Kind::Certificate,
+    Kind::GlobalConfig,
 ];
 
 fn typed<T: Entity>(kind: Kind, doc: &serde_json::Value) -> Option<(String, Arc<T>)> {
@@ -63,6 +71,18 @@ impl Entities {
             Kind::JwtVerifier => {
                 self.verifiers = by_id(load_all::<JwtVerifier>(store, kind).await?, |v| &v.id)
             }
+            Kind::Certificate => {
+                self.certificates = by_id(load_all::<Certificate>(store, kind).await?, |c| &c.id)
+            }
+            Kind::GlobalConfig => {
+                self.global = Arc::new(
+                    load_all::<GlobalConfig>(store, kind)
+                        .await?
+                        .into_iter()
+                        .find(|g| g.id == GLOBAL_CONFIG_ID)
+                        .unwrap_or_default(),
+                )
+            }
             _ => {}
         }
         Ok(())
@@ -100,6 +120,15 @@ impl Entities {
             Kind::Backend => apply(&mut self.backends, kind, id, doc),
             Kind::Draft => apply(&mut self.drafts, kind, id, doc),
             Kind::JwtVerifier => apply(&mut self.verifiers, kind, id, doc),
+            Kind::Certificate => apply(&mut self.certificates, kind, id, doc),
+            Kind::GlobalConfig => {
+                self.global = Arc::new(
+                    doc.as_ref()
+                        .and_then(|d| typed::<GlobalConfig>(kind, d))
+                        .map(|(_, g)| (*g).clone())
+                        .unwrap_or_default(),
+                )
+            }
             _ => {}
         }
         Ok(())

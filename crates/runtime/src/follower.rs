@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use komainu_model::Kind;
 use komainu_plugins::Services;
 use komainu_store::{Applied, Change, Store, StoreResult};
+use komainu_tls::TlsServer;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::compile::compile;
@@ -17,6 +19,8 @@ pub struct Runtime {
     services: Services,
     /// The store revision the current snapshot holds.
     pub applied: Applied,
+    /// The TLS listener, told of certificate and TLS settings changes.
+    tls: Option<Arc<TlsServer>>,
 }
 
 impl Runtime {
@@ -25,17 +29,26 @@ impl Runtime {
         self.current.load_full()
     }
 
-    /// Loads every entity, compiles the first snapshot, and follows the store's changes.
-    pub async fn start(store: Arc<dyn Store>, services: Services) -> StoreResult<Arc<Runtime>> {
+    /// Loads every entity, compiles the first snapshot, and follows the store's changes; `tls`
+    /// gets the certificates and TLS settings whenever they change.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        services: Services,
+        tls: Option<Arc<TlsServer>>,
+    ) -> StoreResult<Arc<Runtime>> {
         // Subscribe first: a change made while loading is then seen again, never missed.
         let feed = store.changes();
         let loaded_at = store.revision();
         let entities = Entities::load(&*store).await?;
-        let first = build(entities.clone(), services.clone(), None, 1).await;
+        let first = build(entities.clone(), services.clone(), None, 1, true).await;
+        if let Some(tls) = &tls {
+            tls.update(first.certs.clone(), entities.global.tls_settings.clone());
+        }
         let runtime = Arc::new(Runtime {
             current: ArcSwap::from_pointee(first),
             services,
             applied: Applied::default(),
+            tls,
         });
         runtime.applied.set(loaded_at);
         tokio::spawn(follow(Arc::downgrade(&runtime), store, entities, feed));
@@ -48,10 +61,17 @@ async fn build(
     services: Services,
     previous: Option<Arc<Snapshot>>,
     generation: u64,
+    certs_changed: bool,
 ) -> Snapshot {
     let started = Instant::now();
     let snapshot = tokio::task::spawn_blocking(move || {
-        compile(&entities, &services, previous.as_deref(), generation)
+        compile(
+            &entities,
+            &services,
+            previous.as_deref(),
+            generation,
+            certs_changed,
+        )
     })
     .await
     .expect("compiling a snapshot does not panic");
@@ -119,6 +139,12 @@ async fn follow(
             tracing::error!(error = %e, "cannot read changes from the store: keeping the current snapshot");
             continue;
         }
+        let changed = |kind: Kind| {
+            relevant
+                .iter()
+                .any(|c| c.as_ref().is_none_or(|c| c.kind == kind))
+        };
+        let certs_changed = changed(Kind::Certificate);
         let previous = rt.snapshot();
         let generation = previous.generation + 1;
         let next = build(
@@ -126,8 +152,14 @@ async fn follow(
             rt.services.clone(),
             Some(previous),
             generation,
+            certs_changed,
         )
         .await;
+        if let Some(tls) = &rt.tls
+            && (certs_changed || changed(Kind::GlobalConfig))
+        {
+            tls.update(next.certs.clone(), entities.global.tls_settings.clone());
+        }
         rt.current.store(Arc::new(next));
         rt.applied.set(revision);
     }

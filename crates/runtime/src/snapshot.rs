@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use komainu_tls::CertIndex;
 use komainu_upstream::Backend;
 
 use crate::Router;
@@ -11,6 +12,10 @@ pub struct Snapshot {
     pub router: Router,
     /// Increases with every rebuild.
     pub generation: u64,
+    /// The stored certificates, ready for handshakes, and the generation that last rebuilt them
+    /// (backends reaching targets over TLS are rebuilt with them).
+    pub certs: Arc<CertIndex>,
+    pub(crate) certs_generation: u64,
     /// Runtime backends by configuration, reused by the next rebuild so that load-balancing,
     /// health and circuit-breaker state survive unrelated changes.
     pub(crate) backends: HashMap<String, Arc<Backend>>,
@@ -21,6 +26,6 @@ pub struct Snapshot {
 impl Snapshot {
     /// Compiles `entities` into a snapshot (what the runtime does on every change).
     pub fn compile(entities: &crate::Entities, services: &komainu_plugins::Services) -> Self {
-        crate::compile::compile(entities, services, None, 1)
+        crate::compile::compile(entities, services, None, 1, true)
     }
 }

@@ -11,15 +11,16 @@ use std::time::{Duration, Instant};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, header};
 use hyper::body::Body as HttpBody;
-use hyper::client::conn::http1::SendRequest;
 use komainu_http::{Body, Busy, Upload, empty};
 use komainu_model::{NgBackend, NgClientConfig};
+use komainu_tls::CertIndex;
 
 use crate::balancer::{Balancer, Pick};
 use crate::body::UpstreamBody;
 use crate::connect;
 use crate::error::{UpstreamError, UpstreamErrorKind as Kind};
 use crate::health;
+use crate::sender::Sender;
 use crate::target::{Inflight, Target};
 
 /// The cookie carrying a client's tracking id for Sticky load balancing (Otoroshi's name).
@@ -33,6 +34,7 @@ struct Settings {
     call_timeout: Duration,
     call_and_stream_timeout: Duration,
     global_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 pub struct Backend {
@@ -49,6 +51,8 @@ pub struct Caller<'a> {
     pub tracking_id: Option<&'a str>,
     /// Set when the request has a streamed body.
     pub upload: Option<Upload>,
+    /// The client's own deadline (gRPC's `grpc-timeout`): it bounds the whole call, body included.
+    pub deadline: Option<Duration>,
 }
 
 /// What a successful call went through, for headers and logs.
@@ -59,10 +63,14 @@ pub struct CallInfo {
     pub attempts: u32,
 }
 
-/// When a call started and when `globalTimeout` ends it.
+/// When a call started and when `globalTimeout` (or the client's earlier deadline) ends it.
 struct Clock {
     started: Instant,
     global: Instant,
+    /// What sets `global`: `globalTimeout` or the client's deadline.
+    global_name: &'static str,
+    /// Whether the client's deadline also ends the response stream.
+    deadline: bool,
 }
 
 impl Clock {
@@ -72,7 +80,7 @@ impl Clock {
         if own < self.global {
             (own, name)
         } else {
-            (self.global, "globalTimeout")
+            (self.global, self.global_name)
         }
     }
 }
@@ -107,11 +115,12 @@ fn idempotent(m: &Method) -> bool {
 
 impl Backend {
     /// Builds the runtime backend and starts its health checks (they stop when it is dropped).
-    pub fn new(cfg: &NgBackend, client: &NgClientConfig) -> Arc<Backend> {
+    /// `certs` holds what targets' `tls_config` names (trusted CAs, client certificates).
+    pub fn new(cfg: &NgBackend, client: &NgClientConfig, certs: &CertIndex) -> Arc<Backend> {
         let targets: Vec<Arc<Target>> = cfg
             .targets
             .iter()
-            .map(|t| Arc::new(Target::new(t, client)))
+            .map(|t| Arc::new(Target::new(t, client, certs)))
             .collect();
         let balancer = Balancer::new(&cfg.load_balancing, &targets);
         let settings = Settings {
@@ -122,6 +131,7 @@ impl Backend {
             call_timeout: ms(client.call_timeout),
             call_and_stream_timeout: ms(client.call_and_stream_timeout),
             global_timeout: ms(client.global_timeout),
+            idle_timeout: ms(client.idle_timeout),
         };
         let backend = Arc::new(Backend {
             targets,
@@ -136,6 +146,12 @@ impl Backend {
 
     pub fn targets(&self) -> &[Arc<Target>] {
         &self.targets
+    }
+
+    /// How long an idle connection is kept: pooled ones, and relayed WebSockets with no message
+    /// either way.
+    pub fn idle_timeout(&self) -> Duration {
+        self.settings.idle_timeout
     }
 
     /// Whether clients need an `otoroshi-tracking` cookie (Sticky load balancing).
@@ -159,9 +175,20 @@ impl Backend {
         busy: Option<Busy>,
     ) -> Result<(Response<Body>, CallInfo), UpstreamError> {
         let started = Instant::now();
-        let clock = Clock {
-            started,
-            global: started + self.settings.global_timeout,
+        let global = started + self.settings.global_timeout;
+        let clock = match caller.deadline.map(|d| started + d) {
+            Some(deadline) if deadline < global => Clock {
+                started,
+                global: deadline,
+                global_name: "grpc-timeout",
+                deadline: true,
+            },
+            _ => Clock {
+                started,
+                global,
+                global_name: "globalTimeout",
+                deadline: false,
+            },
         };
         let done = self
             .attempts(parts, body, caller, override_host, &clock, busy)
@@ -207,7 +234,10 @@ impl Backend {
                 let wake = Instant::now() + delay;
                 if wake >= clock.global {
                     tokio::time::sleep_until(clock.global.into()).await;
-                    return Err(UpstreamError::new(Kind::Timeout, "globalTimeout reached"));
+                    return Err(UpstreamError::new(
+                        Kind::Timeout,
+                        format!("{} reached", clock.global_name),
+                    ));
                 }
                 tokio::time::sleep_until(wake.into()).await;
                 delay = delay.mul_f64(self.settings.backoff_factor);
@@ -333,10 +363,22 @@ impl Backend {
                 if let Some(b) = &target.breaker {
                     b.success();
                 }
-                let stream_until = begun + self.settings.call_and_stream_timeout;
+                let mut stream_until = begun + self.settings.call_and_stream_timeout;
+                if clock.deadline {
+                    stream_until = stream_until.min(clock.global);
+                }
+                // A connection switched to another protocol (101) is the upgrade's, never pooled.
+                let reusable =
+                    (resp.status() != http::StatusCode::SWITCHING_PROTOCOLS).then_some(sender);
                 let (parts, incoming) = resp.into_parts();
-                let body =
-                    UpstreamBody::new(incoming, timer, stream_until, sender, inflight, busy.take());
+                let body = UpstreamBody::new(
+                    incoming,
+                    timer,
+                    stream_until,
+                    reusable,
+                    inflight,
+                    busy.take(),
+                );
                 Attempt::Done(Done {
                     response: Response::from_parts(parts, Body::new(body)),
                     target: target.clone(),
@@ -354,13 +396,28 @@ impl Backend {
         }
     }
 
-    /// A pooled connection that is ready, or a new one.
-    async fn connection(
-        &self,
-        target: &Target,
-        clock: &Clock,
-    ) -> Result<SendRequest<Body>, UpstreamError> {
-        while let Some(mut sender) = target.pool.take() {
+    /// A pooled connection that is ready, or a new one; for an HTTP/2 target, the shared one.
+    async fn connection(&self, target: &Target, clock: &Clock) -> Result<Sender, UpstreamError> {
+        if target.h2 {
+            if let Some(shared) = target.pool.shared() {
+                return Ok(Sender::H2(shared));
+            }
+            let _opening = target.pool.h2_opening.lock().await;
+            if let Some(shared) = target.pool.shared() {
+                return Ok(Sender::H2(shared));
+            }
+            let (until, limit) = clock.bound(
+                Instant::now() + self.settings.connection_timeout,
+                "connectionTimeout",
+            );
+            let opened = connect::open(target, until, limit).await?;
+            if let Sender::H2(s) = &opened {
+                target.pool.share(s.clone());
+            }
+            return Ok(opened);
+        }
+        while let Some(sender) = target.pool.take() {
+            let mut sender = Sender::H1(sender);
             // A pooled connection becomes ready once its previous response has been read; most
             // already are, and need no timer.
             if sender.is_ready() {

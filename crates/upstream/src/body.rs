@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::SendRequest;
-use komainu_http::{Body, BoxError, Busy};
+use komainu_http::{BoxError, Busy};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
+use crate::sender::Sender;
 use crate::target::{Inflight, Target};
 
 pin_project! {
@@ -23,7 +23,7 @@ pin_project! {
         // already in the buffer (most small answers) never resets it.
         timer: Pin<Box<Sleep>>,
         stream_until: Option<Instant>,
-        release: Option<(SendRequest<Body>, Arc<Target>)>,
+        release: Option<(Sender, Arc<Target>)>,
         inflight: Option<Inflight>,
         // The client connection stays busy (no idle timer) until the body is done.
         busy: Option<Busy>,
@@ -35,7 +35,7 @@ impl UpstreamBody {
         inner: Incoming,
         timer: Pin<Box<Sleep>>,
         stream_until: Instant,
-        sender: SendRequest<Body>,
+        sender: Option<Sender>,
         inflight: Inflight,
         busy: Option<Busy>,
     ) -> Self {
@@ -44,7 +44,7 @@ impl UpstreamBody {
             inner,
             timer,
             stream_until: Some(stream_until),
-            release: Some((sender, target)),
+            release: sender.map(|s| (s, target)),
             inflight: Some(inflight),
             busy,
         };
@@ -55,12 +55,12 @@ impl UpstreamBody {
         body
     }
 
-    fn finish(
-        release: &mut Option<(SendRequest<Body>, Arc<Target>)>,
-        inflight: &mut Option<Inflight>,
-    ) {
-        if let Some((sender, target)) = release.take() {
-            target.pool.put(sender);
+    fn finish(release: &mut Option<(Sender, Arc<Target>)>, inflight: &mut Option<Inflight>) {
+        // An HTTP/1.1 connection is free again; an HTTP/2 one was never taken from the pool.
+        if let Some((sender, target)) = release.take()
+            && let Some(h1) = sender.into_h1()
+        {
+            target.pool.put(h1);
         }
         inflight.take();
     }

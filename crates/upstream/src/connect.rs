@@ -1,34 +1,51 @@
-//! Opening an HTTP/1.1 connection to a target: TCP, TLS when the target says so, then hyper's
-//! handshake, with the connection driven by its own task.
+//! Opening a connection to a target: TCP, TLS when the target says so, then hyper's HTTP/1.1 or
+//! HTTP/2 handshake, with the connection driven by its own task.
 
 use std::time::Instant;
 
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use komainu_http::Body;
+use std::time::Duration;
+
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::{UpstreamError, UpstreamErrorKind as Kind};
+use crate::sender::Sender;
 use crate::target::Target;
-use crate::tls;
 
-async fn handshake<I>(io: I) -> Result<SendRequest<Body>, UpstreamError>
+async fn handshake<I>(io: I, h2: bool) -> Result<Sender, UpstreamError>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let failed = |e: hyper::Error| UpstreamError::new(Kind::Other, format!("handshake: {e}"));
+    if h2 {
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(failed)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
+            }
+        });
+        return Ok(Sender::H2(sender));
+    }
     let (sender, conn) = http1::Builder::new()
         .handshake(TokioIo::new(io))
         .await
-        .map_err(|e| UpstreamError::new(Kind::Other, format!("handshake: {e}")))?;
+        .map_err(failed)?;
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!(error = %e, "upstream connection ended");
         }
     });
-    Ok(sender)
+    Ok(Sender::H1(sender))
 }
 
 /// A new connection to `target`, or why not, by `until`; `limit` names that deadline in the error.
@@ -36,7 +53,7 @@ pub(crate) async fn open(
     target: &Target,
     until: Instant,
     limit: &str,
-) -> Result<SendRequest<Body>, UpstreamError> {
+) -> Result<Sender, UpstreamError> {
     let connect = async {
         // Resolved apart from the connect, so that a name that does not resolve says so.
         let addrs: Vec<_> = tokio::net::lookup_host(&target.connect_to)
@@ -60,19 +77,19 @@ pub(crate) async fn open(
             UpstreamError::new(kind, format!("connect to {}: {e}", target.connect_to))
         })?;
         let _ = stream.set_nodelay(true);
-        if !target.tls {
-            return handshake(stream).await;
-        }
+        let Some(tls) = &target.tls else {
+            return handshake(stream, target.h2).await;
+        };
         let name = ServerName::try_from(target.hostname().to_string()).map_err(|e| {
             UpstreamError::new(Kind::Other, format!("TLS name {}: {e}", target.hostname()))
         })?;
-        let tls = TlsConnector::from(tls::config(target.trust_all))
+        let tls = TlsConnector::from(tls.clone())
             .connect(name, stream)
             .await
             .map_err(|e| {
                 UpstreamError::new(Kind::Tls, format!("TLS with {}: {e}", target.connect_to))
             })?;
-        handshake(tls).await
+        handshake(tls, target.h2).await
     };
     match tokio::time::timeout_at(until.into(), connect).await {
         Ok(result) => result,

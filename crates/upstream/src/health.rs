@@ -66,7 +66,7 @@ async fn probe(target: &Target, check: &HealthCheck) -> bool {
             .header(header::HOST, target.hostname())
             .body(empty())
             .ok()?;
-        sender.send_request(req).await.ok().map(|r| r.status())
+        sender.try_send_request(req).await.ok().map(|r| r.status())
     };
     match tokio::time::timeout(timeout, call).await {
         Ok(Some(status)) => passes(status, check),

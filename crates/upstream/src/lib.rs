@@ -12,8 +12,8 @@ mod connect;
 mod error;
 mod health;
 mod pool;
+mod sender;
 mod target;
-mod tls;
 
 pub use backend::{Backend, CallInfo, Caller, STICKY_COOKIE};
 pub use error::{UpstreamError, UpstreamErrorKind};

@@ -4,7 +4,11 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use komainu_model::{NgClientConfig, NgTarget};
+use komainu_tls::{CertIndex, TargetTls};
+use rustls::ClientConfig;
 
 use crate::breaker::Breaker;
 use crate::pool::Pool;
@@ -15,9 +19,10 @@ pub struct Target {
     hostname: String,
     /// Where to connect: `ip_address` when given, else `hostname`, with the port.
     pub(crate) connect_to: String,
-    pub(crate) tls: bool,
-    /// Accept any certificate (`tls_config.trust_all` or `loose`).
-    pub(crate) trust_all: bool,
+    /// How to reach the target over TLS, when it speaks TLS.
+    pub(crate) tls: Option<Arc<ClientConfig>>,
+    /// Speak HTTP/2 to it (`"protocol": "HTTP/2.0"`): over TLS with ALPN, else h2c.
+    pub(crate) h2: bool,
     pub(crate) weight: u32,
     pub(crate) pool: Pool,
     pub(crate) breaker: Option<Breaker>,
@@ -28,7 +33,7 @@ pub struct Target {
 }
 
 impl Target {
-    pub(crate) fn new(t: &NgTarget, client: &NgClientConfig) -> Self {
+    pub(crate) fn new(t: &NgTarget, client: &NgClientConfig, certs: &CertIndex) -> Self {
         let host = t
             .ip_address
             .as_deref()
@@ -39,18 +44,35 @@ impl Target {
         } else {
             format!("{host}:{}", t.port)
         };
+        let tls_config = t.extra.get("tls_config");
+        let flag =
+            |k: &str| tls_config.and_then(|c| c.get(k)).and_then(|v| v.as_bool()) == Some(true);
+        let ids = |k: &str| -> Vec<String> {
+            tls_config
+                .and_then(|c| c.get(k))
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str())
+                        .filter(|v| !v.trim().is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let h2 = t.extra.get("protocol").and_then(|p| p.as_str()) == Some("HTTP/2.0");
+        let spec = TargetTls {
+            trust_all: flag("trust_all") || flag("loose"),
+            trusted: ids("trusted_certs"),
+            certs: ids("certs"),
+            h2,
+        };
         Target {
             id: t.id.clone(),
             hostname: t.hostname.clone(),
             connect_to,
-            tls: t.tls,
-            trust_all: ["trust_all", "loose"].iter().any(|k| {
-                t.extra
-                    .get("tls_config")
-                    .and_then(|c| c.get(*k))
-                    .and_then(|v| v.as_bool())
-                    == Some(true)
-            }),
+            tls: t.tls.then(|| komainu_tls::client_config(&spec, certs)),
+            h2,
             weight: t.weight,
             pool: Pool::new(Duration::from_millis(client.idle_timeout)),
             breaker: client.use_circuit_breaker.then(|| {

@@ -44,11 +44,10 @@ fn samples() -> Vec<(&'static str, &'static str, Value)> {
             "clientId",
             json!({"clientId": "k1", "clientSecret": "s3cret", "clientName": "K", "authorizedEntities": ["group_g1"]}),
         ),
-        (
-            "certificates",
-            "id",
-            json!({"id": "c1", "name": "C", "chain": "-----BEGIN CERTIFICATE-----"}),
-        ),
+        ("certificates", "id", {
+            let (chain, key) = crate::support::self_signed_pem("c1.example");
+            json!({"id": "c1", "name": "C", "chain": chain, "privateKey": key})
+        }),
         (
             "jwt-verifiers",
             "id",
@@ -253,7 +252,7 @@ fn generic_otoroshi_paths_serve_the_same_resources() {
         .iter()
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.len(), 9, "{kinds:?}");
+    assert_eq!(kinds.len(), 10, "{kinds:?}");
     assert!(entities["resources"][0]["version"].get("schema").is_none());
     let (_, template) = json(gw.get("/api/apis/_template"));
     assert_eq!(template["flows"][0]["id"], "default_plugin_chain");

@@ -34,7 +34,10 @@ fn populate(gw: &Gateway) {
             "apikeys",
             json!({"clientId": "k1", "clientSecret": "s", "authorizedEntities": ["group_payment_apis"]}),
         ),
-        ("certificates", json!({"id": "c1"})),
+        ("certificates", {
+            let (chain, key) = crate::support::self_signed_pem("c1.example");
+            json!({"id": "c1", "chain": chain, "privateKey": key})
+        }),
         ("jwt-verifiers", json!({"id": "j1"})),
         (
             "api-subscriptions",

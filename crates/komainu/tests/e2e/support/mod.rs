@@ -1,6 +1,7 @@
 //! Test harness: runs the real `komainu` binary on ephemeral ports and talks to it over HTTP.
 
 pub mod raw;
+pub mod tls;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
@@ -39,6 +40,8 @@ pub struct Gateway {
     child: Child,
     pub admin: String,
     pub proxy: String,
+    /// `https://127.0.0.1:port` of the TLS listener.
+    pub https: String,
     pub data_dir: PathBuf,
     _owned_dir: Option<tempfile::TempDir>,
     /// Everything the process wrote on standard error so far.
@@ -140,9 +143,9 @@ impl Gateway {
                 s.push('\n');
             }
         });
-        let (mut admin, mut proxy) = (None, None);
+        let (mut admin, mut proxy, mut https) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while admin.is_none() || proxy.is_none() {
+        while admin.is_none() || proxy.is_none() || https.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = rx.recv_timeout(left) else {
                 let _ = child.kill();
@@ -154,6 +157,9 @@ impl Gateway {
             if let Some(addr) = listening(&line, "proxy listening") {
                 proxy = Some(format!("http://{addr}"));
             }
+            if let Some(addr) = listening(&line, "https listening") {
+                https = Some(format!("https://{addr}"));
+            }
         }
         let credentials = options
             .env_credentials
@@ -162,6 +168,7 @@ impl Gateway {
             child,
             admin: admin.unwrap(),
             proxy: proxy.unwrap(),
+            https: https.unwrap(),
             data_dir: dir.to_path_buf(),
             _owned_dir: None,
             stderr,
@@ -188,6 +195,16 @@ impl Gateway {
             .args(["-TERM", &pid])
             .status()
             .expect("kill");
+        self.child.wait().expect("wait")
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         self.child.wait().expect("wait")
     }
 
@@ -329,6 +346,12 @@ fn listening<'a>(line: &'a str, what: &str) -> Option<&'a str> {
     }
     let rest = &line[line.find("addr=")? + 5..];
     Some(rest.split_whitespace().next().unwrap_or(rest))
+}
+
+/// A self-signed certificate for `host` and its key, as PEM: what a certificate document needs.
+pub fn self_signed_pem(host: &str) -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec![host.to_string()]).expect("rcgen");
+    (cert.cert.pem(), cert.signing_key.serialize_pem())
 }
 
 /// Status and JSON body of a response.

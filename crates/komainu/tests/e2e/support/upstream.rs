@@ -1,11 +1,13 @@
-//! A real HTTP/1.1 upstream server on loopback for proxy tests, driven by the request path:
+//! A real upstream server on loopback for proxy tests (HTTP/1.1 and HTTP/2, cleartext or TLS),
+//! driven by the request path:
 //! - `/slow/<ms>/...`: waits before answering;
 //! - `/stall`: sends headers and a first chunk, then never finishes the body;
 //! - `/status/<code>`: answers with that status;
 //! - `/bytes/<n>`: streams `n` bytes;
 //! - `/fixtures/<file>`: the file of `tests/fixtures` (a JWKS, an OpenAPI document);
-//! - anything else: echoes `{name, method, path, headers, body_bytes}` (the body is counted as it
-//!   streams, never held).
+//! - anything else: echoes `{name, method, path, version, headers, body_bytes, client_certs}` (the
+//!   body is counted as it streams, never held; `client_certs` is the length of the TLS client's
+//!   chain).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -19,7 +21,8 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use serde_json::json;
 
 type Out = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -61,6 +64,11 @@ impl Upstream {
         .with_no_client_auth()
         .with_single_cert(vec![cert.cert.der().clone()], key)
         .unwrap();
+        Upstream::start_tls_with(name, config)
+    }
+
+    /// A server speaking TLS as `config` says (its certificate, client authentication, ALPN).
+    pub fn start_tls_with(name: &str, config: rustls::ServerConfig) -> Upstream {
         Upstream::serve(
             name,
             "127.0.0.1:0",
@@ -101,28 +109,38 @@ impl Upstream {
                 c.fetch_add(1, Ordering::SeqCst);
                 let (n, h, tls, sn) = (n.clone(), h.clone(), tls.clone(), sn.clone());
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req: Request<Incoming>| {
-                        let (n, h) = (n.clone(), h.clone());
-                        let line = format!(
-                            "{} {}",
-                            req.method(),
-                            req.uri().path_and_query().map_or("/", |p| p.as_str())
-                        );
-                        sn.lock().unwrap().push(line);
-                        async move {
-                            tokio::time::sleep(delay).await;
-                            Ok::<_, Infallible>(answer(&n, &h, req).await)
-                        }
-                    });
-                    let http = hyper::server::conn::http1::Builder::new();
+                    let svc = move |certs: usize| {
+                        let (n, h, sn) = (n.clone(), h.clone(), sn.clone());
+                        service_fn(move |req: Request<Incoming>| {
+                            let (n, h) = (n.clone(), h.clone());
+                            let line = format!(
+                                "{} {}",
+                                req.method(),
+                                req.uri().path_and_query().map_or("/", |p| p.as_str())
+                            );
+                            sn.lock().unwrap().push(line);
+                            async move {
+                                tokio::time::sleep(delay).await;
+                                Ok::<_, Infallible>(answer(&n, &h, req, certs).await)
+                            }
+                        })
+                    };
+                    let http = auto::Builder::new(TokioExecutor::new());
                     match tls {
                         Some(acceptor) => {
                             if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                                let certs = stream
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .map_or(0, |c| c.len());
+                                let _ = http
+                                    .serve_connection(TokioIo::new(stream), svc(certs))
+                                    .await;
                             }
                         }
                         None => {
-                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                            let _ = http.serve_connection(TokioIo::new(stream), svc(0)).await;
                         }
                     }
                 });
@@ -214,7 +232,12 @@ fn full(body: impl Into<Bytes>) -> Out {
     http_body_util::Full::new(body.into()).boxed()
 }
 
-async fn answer(name: &str, hits: &AtomicUsize, req: Request<Incoming>) -> Response<Out> {
+async fn answer(
+    name: &str,
+    hits: &AtomicUsize,
+    req: Request<Incoming>,
+    client_certs: usize,
+) -> Response<Out> {
     hits.fetch_add(1, Ordering::SeqCst);
     let path = req
         .uri()
@@ -258,6 +281,7 @@ async fn answer(name: &str, hits: &AtomicUsize, req: Request<Incoming>) -> Respo
         _ => {}
     }
     let method = req.method().to_string();
+    let version = format!("{:?}", req.version());
     let headers: BTreeMap<String, String> = req
         .headers()
         .iter()
@@ -270,7 +294,8 @@ async fn answer(name: &str, hits: &AtomicUsize, req: Request<Incoming>) -> Respo
             body_bytes += data.len();
         }
     }
-    let doc = json!({"name": name, "method": method, "path": path, "headers": headers, "body_bytes": body_bytes});
+    let doc = json!({"name": name, "method": method, "path": path, "version": version,
+                     "headers": headers, "body_bytes": body_bytes, "client_certs": client_certs});
     Response::builder()
         .status(status)
         .header("x-upstream", name)

@@ -1,0 +1,7 @@
+//! Generates the gRPC echo service from `proto/echo.proto` (needs `protoc`; the test command
+//! installs it when missing).
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tonic_prost_build::compile_protos("proto/echo.proto")?;
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Real peers for Komainu's tests and benches, the programs a gateway sits between: a gRPC echo
+//! service (every streaming shape, delays for deadlines, errors for trailers) and a WebSocket echo
+//! server. Nothing here is part of the gateway.
+
+pub mod grpc;
+pub mod ws;
+
+/// The client libraries the tests drive the peers with, at the versions the peers use.
+pub use {futures_util, prost, tokio_stream, tokio_tungstenite, tonic};
+
+/// The code generated from `proto/echo.proto`.
+pub mod echo {
+    tonic::include_proto!("echo");
+}
