@@ -2,6 +2,7 @@
 //! installs it when missing).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    #[cfg(feature = "grpc")]
     tonic_prost_build::compile_protos("proto/echo.proto")?;
     Ok(())
 }

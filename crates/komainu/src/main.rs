@@ -20,14 +20,29 @@ use cli::{Cli, Command};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `KOMAINU_LOG` (default `info`). rustls warns once per handshake about what clients send (an IP
+/// address as SNI, ...): a client could fill the log, so its warnings are off unless asked for.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let mut spec = std::env::var("KOMAINU_LOG").unwrap_or_else(|_| "info".into());
+    if !spec.contains("rustls") {
+        spec.push_str(",rustls=error");
+    }
+    tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+        eprintln!("KOMAINU_LOG={spec}: {e}; logging at info");
+        "info,rustls=error".into()
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Written by a thread of its own, dropping lines rather than blocking when standard error
+    // backs up (a full pipe must not stop the gateway); flushed at exit by `_log`.
+    let (writer, _log) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KOMAINU_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
+        .with_env_filter(log_filter())
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     // On one core (a cpuset or a CPU quota of 1) a work-stealing scheduler has nobody to steal

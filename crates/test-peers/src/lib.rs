@@ -2,13 +2,17 @@
 //! service (every streaming shape, delays for deadlines, errors for trailers) and a WebSocket echo
 //! server. Nothing here is part of the gateway.
 
+#[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod ws;
 
 /// The client libraries the tests drive the peers with, at the versions the peers use.
-pub use {futures_util, prost, tokio_stream, tokio_tungstenite, tonic};
+pub use {futures_util, tokio_tungstenite};
+#[cfg(feature = "grpc")]
+pub use {prost, tokio_stream, tonic};
 
 /// The code generated from `proto/echo.proto`.
+#[cfg(feature = "grpc")]
 pub mod echo {
     tonic::include_proto!("echo");
 }

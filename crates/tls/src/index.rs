@@ -2,7 +2,8 @@
 //! for trust, client certificates by id for mTLS to backends.
 //!
 //! SNI follows Otoroshi (`ssl.scala`): candidates are certificates with a key that are neither
-//! revoked, expired, CAs nor key pairs, latest expiry first; the first of (1) an exact match on the
+//! revoked, expired, CAs nor key pairs (a self-signed CA naming hosts counts as a server
+//! certificate, as `openssl req -x509` makes them), latest expiry first; the first of (1) an exact match on the
 //! domain or a SAN, (2) a wildcard (`*.x` covers one label; the longer wildcard first),
 //! (3) `tlsSettings.defaultDomain`'s certificate, (4) with `randomIfNotFound`, the first candidate.
 
@@ -81,10 +82,13 @@ impl CertIndex {
                 names.push(domain);
             }
             let live = now_ms >= f.from_ms && now_ms < f.to_ms;
+            // `openssl req -x509` marks its self-signed certificates as CAs; one that names hosts
+            // is a server certificate all the same (a root CA names none).
+            let serves_as_leaf = !f.ca || (f.self_signed && !f.sans.is_empty());
             let loaded = Arc::new(Loaded {
                 id: c.id.clone(),
                 names,
-                server: key.is_some() && !c.revoked && live && !f.ca && !c.keypair,
+                server: key.is_some() && !c.revoked && live && serves_as_leaf && !c.keypair,
                 key,
                 chain: inspected.chain,
                 ca: f.ca && !c.revoked,

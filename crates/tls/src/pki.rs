@@ -88,6 +88,21 @@ fn subject(text: &str) -> Result<DistinguishedName, String> {
     Ok(dn)
 }
 
+/// A host name of letters, digits, `-` and `_` labels (a leading `*.` allowed), 253 bytes at most.
+fn dns_name(h: &str) -> bool {
+    let name = h.strip_prefix("*.").unwrap_or(h);
+    h.len() <= 253
+        && !name.is_empty()
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 fn params(req: &CertRequest) -> Result<CertificateParams, String> {
     if req.duration_ms < 60_000 {
         return Err("duration: at least 60000 milliseconds".into());
@@ -98,11 +113,11 @@ fn params(req: &CertRequest) -> Result<CertificateParams, String> {
         .iter()
         .map(|h| match h.parse::<std::net::IpAddr>() {
             Ok(ip) => Ok(SanType::IpAddress(ip)),
-            Err(_) => h
-                .as_str()
-                .try_into()
+            Err(_) => dns_name(h)
+                .then(|| h.as_str().try_into().ok())
+                .flatten()
                 .map(SanType::DnsName)
-                .map_err(|_| format!("hosts: \"{h}\" is not a DNS name or an IP address")),
+                .ok_or_else(|| format!("hosts: \"{h}\" is not a DNS name or an IP address")),
         })
         .collect::<Result<_, _>>()?;
     let cn = req

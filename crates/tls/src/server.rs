@@ -35,17 +35,32 @@ struct State {
     settings: TlsSettings,
 }
 
-/// SNI names that found no certificate, each logged once (bounded).
+/// SNI names that found no certificate, each logged once. A client choosing names at random must
+/// not fill the log: past [`UNKNOWN_NAMES`] names one line says so and the rest go unlogged until
+/// the certificates change.
 #[derive(Default)]
 struct Unknown(Mutex<HashSet<String>>);
 
+const UNKNOWN_NAMES: usize = 256;
+
 impl Unknown {
-    fn first_time(&self, name: &str) -> bool {
+    fn log(&self, name: &str) {
         let mut seen = self.0.lock().expect("unknown sni lock");
-        if seen.len() >= 1024 {
-            seen.clear();
+        if seen.len() > UNKNOWN_NAMES || seen.contains(name) {
+            return;
         }
-        seen.insert(name.to_string())
+        if seen.len() == UNKNOWN_NAMES {
+            seen.insert(String::new());
+            tracing::warn!(
+                "TLS handshakes refused for more than {UNKNOWN_NAMES} names without a certificate: no longer logging each"
+            );
+            return;
+        }
+        seen.insert(name.to_string());
+        tracing::warn!(
+            sni = name,
+            "TLS handshake refused: no certificate for this name"
+        );
     }
 }
 
@@ -72,13 +87,7 @@ impl ResolvesServerCert for Resolver {
         let state = self.state.load();
         let found = state.index.resolve(hello.server_name(), &state.settings);
         if found.is_none() {
-            let name = hello.server_name().unwrap_or("(no SNI)");
-            if self.unknown.first_time(name) {
-                tracing::warn!(
-                    sni = name,
-                    "TLS handshake refused: no certificate for this name"
-                );
-            }
+            self.unknown.log(hello.server_name().unwrap_or("(no SNI)"));
         }
         found
     }

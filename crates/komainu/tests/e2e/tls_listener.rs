@@ -147,6 +147,13 @@ fn private_keys_are_read_by_id_only() {
                 .contains("BEGIN CERTIFICATE")
         );
     }
+    let (status, generic) = json(gw.get("/apis/pki.otoroshi.io/v1/certificates"));
+    assert_eq!(status, 200);
+    assert_eq!(generic.as_array().unwrap().len(), 2);
+    assert!(
+        generic[0].get("privateKey").is_none(),
+        "Otoroshi's path lists no key either"
+    );
     let (_, one) = json(gw.get("/api/certificates/komainu-default-cert"));
     assert!(one["privateKey"].as_str().unwrap().contains("PRIVATE KEY"));
     assert_eq!(one["domain"], "localhost");
