@@ -1,10 +1,12 @@
 //! Deciding a keyed call, in Otoroshi's order: find the key, check the credential, the key's state,
 //! its routing constraints, its scope, read-only, restrictions, then count and check quotas.
 
+use std::sync::Arc;
+
 use http::{HeaderName, Method};
 
 use crate::jwt::{self, RequestFacts, Token};
-use crate::{ApikeyConfig, Denial, KeyService, Presented, RouteIdentity};
+use crate::{ApikeyConfig, CompiledKey, Denial, KeyService, Presented, RouteIdentity};
 
 /// Remaining calls in each window after this one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub enum Verdict {
     Passed {
         remaining: Remaining,
         strip: Vec<HeaderName>,
+        /// The key that passed (what later plugins and the logs know the consumer by).
+        key: Arc<CompiledKey>,
     },
 }
 
@@ -112,6 +116,7 @@ impl KeyService {
         Verdict::Passed {
             remaining,
             strip: presented.into_strip(),
+            key: key.clone(),
         }
     }
 }

@@ -74,8 +74,13 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         admin_rt.spawn(config_file::watch(admin.clone(), path.clone()));
     }
 
+    let counters = komainu_runtime::load_counters(&*store, &keys)
+        .await
+        .context("cannot load the limit plugins' counters")?;
+    komainu_runtime::spawn_counters(counters.clone(), store.clone(), keys.clone());
     let services = Services {
         keys: Some(keys.clone()),
+        counters: counters.clone(),
         ..Services::default()
     };
     crate::certificates::ensure_default(&*store).await?;
@@ -160,6 +165,9 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let _ = https_task.await;
     if let Err(e) = keys.flush().await {
         tracing::error!(error = %e, "cannot persist the last quota counts");
+    }
+    if let Err(e) = komainu_runtime::flush_counters(&counters, &*store, &keys).await {
+        tracing::error!(error = %e, "cannot persist the last counts of the limit plugins");
     }
     if let Ok(Err(e)) = admin_task.await {
         tracing::error!(error = %e, "admin listener failed");

@@ -40,6 +40,10 @@ pub enum ClientAuth {
 pub struct GlobalConfig {
     pub id: String,
     pub tls_settings: TlsSettings,
+    /// Calls per second the whole gateway takes on routes with `GlobalThrottling`.
+    pub throttling_quota: u64,
+    /// Calls per second one client address takes on routes with `GlobalPerIpAddressThrottling`.
+    pub per_ip_throttling_quota: u64,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -49,6 +53,8 @@ impl Default for GlobalConfig {
         GlobalConfig {
             id: GLOBAL_CONFIG_ID.into(),
             tls_settings: TlsSettings::default(),
+            throttling_quota: 10_000_000,
+            per_ip_throttling_quota: 10_000_000,
             extra: Extra::new(),
         }
     }

@@ -90,8 +90,13 @@ impl Plugin for ApikeyCalls {
         };
         let verdict = keys.check(presented, &self.cfg, &ctx.route, &req.method, &facts);
         let outcome = match verdict {
-            Verdict::Passed { remaining, strip } => {
+            Verdict::Passed {
+                remaining,
+                strip,
+                key,
+            } => {
                 remaining_headers(ctx, &remaining);
+                ctx.apikey = Some(key);
                 for name in strip {
                     req.headers.remove(name);
                 }

@@ -1,23 +1,38 @@
 //! A compiled plugin chain: instances with their path filters, run phase by phase.
+//!
+//! What the chain's plugins need beyond the header phases is summed up when it is built
+//! ([`Chain::needs`]), so the engine does body and log work only for chains that ask for it.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::Response;
 use http::request::Parts;
 use komainu_model::PluginSlot;
 use regex::RegexSet;
 
 use crate::config::regexes;
+use crate::phase::{BodyNeed, Done, Needs};
 use crate::{Body, Outcome, Plugin, RequestCtx, Services, registry};
 
 /// One configured plugin, applying to the paths its `include`/`exclude` patterns select.
 pub struct PluginInstance {
     plugin: Arc<dyn Plugin>,
+    needs: Needs,
     include: Option<RegexSet>,
     exclude: Option<RegexSet>,
 }
 
 impl PluginInstance {
+    fn new(plugin: Arc<dyn Plugin>, include: Option<RegexSet>, exclude: Option<RegexSet>) -> Self {
+        PluginInstance {
+            needs: plugin.needs(),
+            plugin,
+            include,
+            exclude,
+        }
+    }
+
     /// Whether the plugin applies to `path`: matches an include pattern (if any) and no exclude one.
     fn applies(&self, path: &str) -> bool {
         self.include.as_ref().is_none_or(|set| set.is_match(path))
@@ -29,66 +44,138 @@ impl PluginInstance {
 #[derive(Default)]
 pub struct Chain {
     instances: Vec<PluginInstance>,
+    needs: Needs,
 }
 
-macro_rules! run_phase {
-    ($self:ident, $phase:ident, $req:ident, $ctx:ident) => {{
-        for i in &$self.instances {
-            if i.applies($ctx.path()) {
-                if let Outcome::Respond(r) = i.plugin.$phase($req, $ctx) {
-                    return Outcome::Respond(r);
-                }
-            }
-        }
-        Outcome::Continue
-    }};
+/// Which header phase to run.
+#[derive(Clone, Copy)]
+enum Phase {
+    PreRoute,
+    Access,
+    TransformRequest,
+}
+
+/// Keeps the stricter of two buffered needs (the smaller bound), streaming under buffering.
+fn combine(a: BodyNeed, b: BodyNeed) -> BodyNeed {
+    match (a, b) {
+        (BodyNeed::Buffered(x), BodyNeed::Buffered(y)) => BodyNeed::Buffered(x.min(y)),
+        (BodyNeed::Buffered(x), _) | (_, BodyNeed::Buffered(x)) => BodyNeed::Buffered(x),
+        (BodyNeed::Stream, _) | (_, BodyNeed::Stream) => BodyNeed::Stream,
+        _ => BodyNeed::None,
+    }
 }
 
 impl Chain {
     /// Builds every enabled slot. An error names the slot index and what is wrong with it.
     pub fn compile(slots: &[PluginSlot], services: &Services) -> Result<Chain, (usize, String)> {
-        let mut instances = Vec::with_capacity(slots.len());
+        let mut chain = Chain::default();
         for (i, slot) in slots.iter().enumerate() {
             if !slot.enabled {
                 continue;
             }
             let config = serde_json::Value::Object(slot.config.clone());
             let plugin = registry::build(&slot.plugin, &config, services).map_err(|e| (i, e))?;
-            instances.push(PluginInstance {
+            chain.push(PluginInstance::new(
                 plugin,
-                include: regexes(&slot.include, "include").map_err(|e| (i, e.to_string()))?,
-                exclude: regexes(&slot.exclude, "exclude").map_err(|e| (i, e.to_string()))?,
-            });
+                regexes(&slot.include, "include").map_err(|e| (i, e.to_string()))?,
+                regexes(&slot.exclude, "exclude").map_err(|e| (i, e.to_string()))?,
+            ));
         }
-        Ok(Chain { instances })
+        Ok(chain)
+    }
+
+    fn push(&mut self, instance: PluginInstance) {
+        let n = instance.needs;
+        self.needs = Needs {
+            request_body: combine(self.needs.request_body, n.request_body),
+            response_body: combine(self.needs.response_body, n.response_body),
+            log: self.needs.log || n.log,
+        };
+        self.instances.push(instance);
     }
 
     /// Runs `plugin` before every other plugin of the chain, on every path (a flow's plan security).
     pub fn prepend(&mut self, plugin: Arc<dyn Plugin>) {
-        self.instances.insert(
-            0,
-            PluginInstance {
-                plugin,
-                include: None,
-                exclude: None,
-            },
-        );
+        let instances = std::mem::take(&mut self.instances);
+        self.needs = Needs::default();
+        self.push(PluginInstance::new(plugin, None, None));
+        for i in instances {
+            self.push(i);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.instances.is_empty()
     }
 
-    pub fn pre_route(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
-        run_phase!(self, pre_route, req, ctx)
+    /// What the chain's plugins need beyond the header phases.
+    pub fn needs(&self) -> Needs {
+        self.needs
     }
 
-    pub fn access(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
-        run_phase!(self, access, req, ctx)
+    /// Runs a header phase; `Err` is the answer a plugin gave instead of going on.
+    async fn run(
+        &self,
+        phase: Phase,
+        req: &mut Parts,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Response<Body>> {
+        for i in &self.instances {
+            if !i.applies(ctx.path()) {
+                continue;
+            }
+            let mut outcome = match phase {
+                Phase::PreRoute => i.plugin.pre_route(req, ctx),
+                Phase::Access => i.plugin.access(req, ctx),
+                Phase::TransformRequest => i.plugin.transform_request(req, ctx),
+            };
+            // A plugin waiting on I/O resumes with the request once it lands.
+            while let Outcome::Await(pending) = outcome {
+                let resume = pending.await;
+                outcome = resume(req, ctx);
+            }
+            if let Outcome::Respond(r) = outcome {
+                return Err(r);
+            }
+        }
+        Ok(())
     }
 
-    pub fn transform_request(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
-        run_phase!(self, transform_request, req, ctx)
+    /// The header phases before the backend: every `pre_route`, then every `access`, then every
+    /// `transform_request`; `Err` is a plugin's answer in place of the backend's.
+    pub async fn before_backend(
+        &self,
+        req: &mut Parts,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Response<Body>> {
+        self.run(Phase::PreRoute, req, ctx).await?;
+        self.run(Phase::Access, req, ctx).await?;
+        self.run(Phase::TransformRequest, req, ctx).await
+    }
+
+    /// The request body through every plugin that streams it.
+    pub fn request_body_stream(&self, mut body: Body, ctx: &mut RequestCtx) -> Body {
+        for i in &self.instances {
+            if i.needs.request_body == BodyNeed::Stream && i.applies(ctx.path()) {
+                body = i.plugin.request_body_stream(body, ctx);
+            }
+        }
+        body
+    }
+
+    /// The whole request body through every plugin that reads it whole.
+    pub fn transform_request_body(
+        &self,
+        req: &mut Parts,
+        body: &mut Bytes,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Response<Body>> {
+        for i in &self.instances {
+            if matches!(i.needs.request_body, BodyNeed::Buffered(_)) && i.applies(ctx.path()) {
+                i.plugin.transform_request_body(req, body, ctx)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn backend_call(&self, req: &Parts, ctx: &mut RequestCtx) -> Option<Response<Body>> {
@@ -106,6 +193,29 @@ impl Chain {
         for i in &self.instances {
             if i.applies(ctx.path()) {
                 i.plugin.transform_response(resp, ctx);
+            }
+        }
+    }
+
+    /// The whole response body through every plugin that reads it whole.
+    pub fn transform_response_body(
+        &self,
+        resp: &mut http::response::Parts,
+        body: &mut Bytes,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Response<Body>> {
+        for i in &self.instances {
+            if matches!(i.needs.response_body, BodyNeed::Buffered(_)) && i.applies(ctx.path()) {
+                i.plugin.transform_response_body(resp, body, ctx)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn log(&self, ctx: &RequestCtx, done: &Done) {
+        for i in &self.instances {
+            if i.needs.log && i.applies(ctx.path()) {
+                i.plugin.log(ctx, done);
             }
         }
     }

@@ -69,6 +69,8 @@ impl Plugin for Consumers {
                 Guard::Apikey(p) => match p.access(req, ctx) {
                     Outcome::Continue => return Outcome::Continue,
                     Outcome::Respond(r) => r,
+                    // A guard that waits decides once it resumes.
+                    pending @ Outcome::Await(_) => return pending,
                 },
                 Guard::Jwt(v) => match v.check(req) {
                     Checked::Passed(claims) => {

@@ -4,9 +4,15 @@
 //! request) and the phases it joins, each defaulting to "continue". Adding one is that file plus a
 //! line in [`registry`]. Plugin ids are Otoroshi's (`cp:otoroshi.next.plugins.Cors`).
 
+// A phase's `Err` is the response to send instead of going on: rare, moved once, not worth a box.
+#![allow(clippy::result_large_err)]
+
 mod chain;
 mod config;
+pub mod counters;
 mod errors;
+mod expr;
+mod limits;
 mod phase;
 pub mod registry;
 
@@ -18,7 +24,10 @@ pub mod client_cert;
 mod client_cert_headers;
 pub mod consumers;
 mod cors;
+mod custom_quotas;
+mod fixed_window;
 mod force_https;
+mod global_throttling;
 mod gzip;
 mod ip_address_lists;
 mod jwks;
@@ -28,14 +37,16 @@ mod override_host;
 mod read_only_calls;
 mod redirection;
 mod remove_headers;
+mod service_quotas;
 mod static_response;
+mod token_bucket;
 pub mod token_endpoint;
 
 pub use chain::{Chain, PluginInstance};
 pub use errors::gateway_error;
 pub use komainu_http::{Body, BoxError, empty, full};
 pub use komainu_keys::{RouteIdentity, cookie, query_param};
-pub use phase::{BodyLimit, Outcome, Plugin, RequestCtx};
+pub use phase::{BodyLimit, BodyNeed, Done, Needs, Outcome, Pending, Plugin, RequestCtx, Resume};
 
 /// What plugins share beyond their own config, handed to their constructors.
 #[derive(Clone, Default)]
@@ -44,4 +55,24 @@ pub struct Services {
     pub keys: Option<std::sync::Arc<komainu_keys::KeyService>>,
     /// Remote key sets of JWT verifiers, kept across snapshots.
     pub jwks: std::sync::Arc<jwks::Jwks>,
+    /// The limit plugins' counters, kept across snapshots.
+    pub counters: std::sync::Arc<counters::Counters>,
+    /// The global configuration's limits (GlobalThrottling, GlobalPerIpAddressThrottling).
+    pub global: GlobalLimits,
+}
+
+/// The global configuration's `throttlingQuota` and `perIpThrottlingQuota`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GlobalLimits {
+    pub throttling_quota: u64,
+    pub per_ip_throttling_quota: u64,
+}
+
+impl Default for GlobalLimits {
+    fn default() -> Self {
+        GlobalLimits {
+            throttling_quota: limits::UNLIMITED,
+            per_ip_throttling_quota: limits::UNLIMITED,
+        }
+    }
 }

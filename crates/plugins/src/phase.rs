@@ -1,8 +1,16 @@
 //! The request lifecycle as one trait: each phase in the order it runs, each a no-op by default.
+//!
+//! The phases a plugin joins beyond the header phases (request or response bodies, the log after
+//! the response) are declared once by [`Plugin::needs`], when the chain is built: a chain whose
+//! plugins need none of them costs a request nothing for them.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
 use komainu_keys::RouteIdentity;
 
 use http::request::Parts;
@@ -10,12 +18,53 @@ use http::{HeaderName, HeaderValue, Response};
 
 use crate::Body;
 
-/// What a phase decides.
+/// What a header phase decides.
 pub enum Outcome {
     /// Go on with the next plugin, then the next phase.
     Continue,
     /// Stop here and answer the client with this response (the backend is not called).
     Respond(Response<Body>),
+    /// Wait for this (I/O the decision needs), then decide with the request in hand.
+    Await(Pending),
+}
+
+/// What a plugin waits for, and what it then does with the request.
+pub type Pending = Pin<Box<dyn Future<Output = Resume> + Send>>;
+/// The rest of a phase after an [`Outcome::Await`], run with the request and its context.
+pub type Resume = Box<dyn FnOnce(&mut Parts, &mut RequestCtx) -> Outcome + Send>;
+
+/// How a plugin reads a body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BodyNeed {
+    /// It does not.
+    #[default]
+    None,
+    /// Chunk by chunk, as it streams: the plugin wraps the body (`*_body_stream`).
+    Stream,
+    /// Whole, up to this many bytes (a larger body is refused): the plugin gets it in
+    /// `transform_*_body`.
+    Buffered(usize),
+}
+
+/// The phases beyond the header ones that a plugin joins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub request_body: BodyNeed,
+    pub response_body: BodyNeed,
+    /// `log` after the response is sent.
+    pub log: bool,
+}
+
+/// How a call ended, for the log phase.
+#[derive(Clone, Copy, Debug)]
+pub struct Done {
+    pub status: u16,
+    /// From the request head to the last byte of the response (or the client leaving).
+    pub duration: Duration,
+    /// Response body bytes sent to the client.
+    pub bytes_out: u64,
+    /// Whether the response body was sent whole (false: the client went away, or the stream broke).
+    pub complete: bool,
 }
 
 /// A route's bound on request bodies.
@@ -49,6 +98,11 @@ pub struct RequestCtx {
     pub body_limit: Option<BodyLimit>,
     /// The client certificates the TLS listener verified (mTLS).
     pub client_certs: Option<Arc<komainu_http::PeerChain>>,
+    /// The API key the call presented, once ApikeyCalls (or a plan) accepted it.
+    pub apikey: Option<Arc<komainu_keys::CompiledKey>>,
+    /// The request body, when a plugin of the chain reads it whole (`BodyNeed::Buffered`): what a
+    /// backend-call plugin answers from.
+    pub request_body: Option<Bytes>,
     /// Headers added to the response sent to the client, whatever produces it.
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// Values plugins hand to their own later phases.
@@ -89,6 +143,8 @@ impl RequestCtx {
             override_host: false,
             body_limit: None,
             client_certs: None,
+            apikey: None,
+            request_body: None,
             response_headers: Vec::new(),
             attrs: http::Extensions::new(),
         }
@@ -120,6 +176,11 @@ impl RequestCtx {
 /// A plugin: joins the phases it needs. Phases run for every plugin of the chain in order, phase
 /// after phase: all `pre_route`s, then all `access`es, and so on.
 pub trait Plugin: Send + Sync + 'static {
+    /// The body and log phases this plugin joins (read once, when the chain is built).
+    fn needs(&self) -> Needs {
+        Needs::default()
+    }
+
     /// Before anything else: may answer at once (redirections, maintenance, CORS preflight).
     fn pre_route(&self, _req: &mut Parts, _ctx: &mut RequestCtx) -> Outcome {
         Outcome::Continue
@@ -140,6 +201,37 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
-    /// Changes the response before it goes to the client.
+    /// Changes the request body as it streams (`BodyNeed::Stream`): returns the body to forward.
+    fn request_body_stream(&self, body: Body, _ctx: &mut RequestCtx) -> Body {
+        body
+    }
+
+    /// Reads or changes the whole request body (`BodyNeed::Buffered`), after `transform_request`;
+    /// an `Err` is the answer in place of the backend's.
+    fn transform_request_body(
+        &self,
+        _req: &mut Parts,
+        _body: &mut Bytes,
+        _ctx: &mut RequestCtx,
+    ) -> Result<(), Response<Body>> {
+        Ok(())
+    }
+
+    /// Changes the response before it goes to the client (its body may be wrapped to stream it
+    /// through a transformation).
     fn transform_response(&self, _resp: &mut Response<Body>, _ctx: &mut RequestCtx) {}
+
+    /// Reads or changes the whole response body (`BodyNeed::Buffered`), after
+    /// `transform_response`; an `Err` replaces the response.
+    fn transform_response_body(
+        &self,
+        _resp: &mut http::response::Parts,
+        _body: &mut Bytes,
+        _ctx: &mut RequestCtx,
+    ) -> Result<(), Response<Body>> {
+        Ok(())
+    }
+
+    /// After the response was sent (or the client left): counts, reports, mirrors' bookkeeping.
+    fn log(&self, _ctx: &RequestCtx, _done: &Done) {}
 }

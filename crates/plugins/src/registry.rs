@@ -12,8 +12,9 @@ use crate::config::ConfigError;
 use crate::{Plugin, Services};
 use crate::{
     additional_headers, allow_http_methods, apikey_calls, body_length, client_cert,
-    client_cert_headers, cors, force_https, gzip, ip_address_lists, maintenance_mode,
-    override_host, read_only_calls, redirection, remove_headers, static_response,
+    client_cert_headers, cors, custom_quotas, fixed_window, force_https, global_throttling, gzip,
+    ip_address_lists, maintenance_mode, override_host, read_only_calls, redirection,
+    remove_headers, service_quotas, static_response, token_bucket,
 };
 
 pub(crate) type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
@@ -66,6 +67,13 @@ const PLUGINS: &[&PluginDef] = &[
     &client_cert::PLUGIN_MATCHING,
     &client_cert_headers::PLUGIN_CHAIN,
     &client_cert_headers::PLUGIN_RFC9440,
+    &token_bucket::PLUGIN,
+    &fixed_window::PLUGIN,
+    &global_throttling::PLUGIN_GLOBAL,
+    &global_throttling::PLUGIN_PER_IP,
+    &service_quotas::PLUGIN,
+    &custom_quotas::PLUGIN_QUOTAS,
+    &custom_quotas::PLUGIN_THROTTLING,
 ];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.

@@ -11,21 +11,19 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
-use komainu_http::Upload;
 use komainu_plugins::token_endpoint::BODY_LIMIT;
-use komainu_plugins::{Body, BodyLimit, Outcome, RequestCtx, gateway_error};
+use komainu_plugins::{Body, BodyLimit, BodyNeed, RequestCtx, gateway_error};
 use komainu_plugins::{RouteIdentity, cookie};
 use komainu_runtime::{RequestView, Runtime};
 use komainu_upstream::{Caller, STICKY_COOKIE, Target, UpstreamErrorKind};
 
 use crate::access_log::{AccessLog, redact_query};
-use crate::client_body::ClientBody;
 use crate::forward::{Client, TrustedProxies, add_forwarded, strip_hop_by_hop, upstream_path};
 use crate::listener::Limits;
 use crate::metrics::{ProxyMetrics, Refusal};
-use crate::{grpc, websocket};
+use crate::{bodies, grpc, websocket};
 
 const PROXY_LATENCY: HeaderName = HeaderName::from_static("otoroshi-proxy-latency");
 const UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("otoroshi-upstream-latency");
@@ -189,7 +187,7 @@ impl Proxy {
         let origin = self.trusted.origin(req.headers(), client, tls);
         let client_ip = self.access_log.as_ref().map(|_| origin.ip_text());
         let grpc = grpc::is_grpc(req.headers());
-        let mut resp = self.route(req, client, origin, &mut trace).await;
+        let mut resp = self.route(req, client, origin, &mut trace, started).await;
         // The gateway's own refusals only: an upstream's answer goes as it is.
         if grpc && (trace.error.is_some() || trace.target.is_none()) {
             resp = grpc::refusal(resp);
@@ -226,6 +224,7 @@ impl Proxy {
         client: &Client,
         origin: crate::forward::Origin,
         trace: &mut Trace,
+        started: Instant,
     ) -> Response<Body> {
         let html = prefers_html(&req);
         let (mut parts, body) = req.into_parts();
@@ -287,16 +286,10 @@ impl Proxy {
         );
         ctx.client_certs = client.certs.clone();
         let chain = &route.chain;
-        let early = match chain.pre_route(&mut parts, &mut ctx) {
-            Outcome::Continue => match chain.access(&mut parts, &mut ctx) {
-                Outcome::Continue => chain.transform_request(&mut parts, &mut ctx),
-                respond => respond,
-            },
-            respond => respond,
-        };
+        let early = chain.before_backend(&mut parts, &mut ctx).await;
         let mut resp = match early {
-            Outcome::Respond(r) => r,
-            Outcome::Continue if route.endpoint.is_some() => {
+            Err(plugin_answer) => plugin_answer,
+            Ok(()) if route.endpoint.is_some() => {
                 let endpoint = route.endpoint.as_ref().expect("checked");
                 match Limited::new(body, BODY_LIMIT).collect().await {
                     Ok(bytes) => endpoint.respond(&parts, &bytes.to_bytes(), &mut ctx),
@@ -308,25 +301,52 @@ impl Proxy {
                     ),
                 }
             }
-            Outcome::Continue => {
-                let mut resp = match chain.backend_call(&parts, &mut ctx) {
-                    Some(r) => r,
-                    None => {
-                        let upstream = Upstream {
-                            host: admitted.host_header,
-                            origin,
+            Ok(()) => {
+                let limit = ctx.body_limit.unwrap_or(BodyLimit {
+                    max: self.limits.max_body_bytes,
+                    truncate: false,
+                });
+                match bodies::request(body, &mut parts, chain, limit, &mut ctx).await {
+                    Err(Ok(refusal)) => {
+                        let why = if refusal.status == StatusCode::PAYLOAD_TOO_LARGE {
+                            Refusal::BodyTooLarge
+                        } else {
+                            Refusal::BodyAborted
                         };
-                        self.forward(&route, parts, body, client, upstream, &mut ctx, trace)
-                            .await
+                        self.metrics.refused(why);
+                        trace.error = Some(refusal.cause);
+                        refuse_and_close(refusal.status, refusal.cause, refusal.message, html)
                     }
-                };
-                if trace.error.is_none() {
-                    chain.transform_response(&mut resp, &mut ctx);
+                    Err(Err(plugin_answer)) => plugin_answer,
+                    Ok(outgoing) => {
+                        let mut resp = match chain.backend_call(&parts, &mut ctx) {
+                            Some(r) => r,
+                            None => {
+                                let upstream = Upstream {
+                                    host: admitted.host_header,
+                                    origin,
+                                };
+                                self.forward(
+                                    &route, parts, outgoing, client, upstream, &mut ctx, trace,
+                                )
+                                .await
+                            }
+                        };
+                        if trace.error.is_none() {
+                            if let BodyNeed::Buffered(max) = chain.needs().response_body {
+                                resp = bodies::buffer_response(resp, max, chain, &mut ctx).await;
+                            }
+                            chain.transform_response(&mut resp, &mut ctx);
+                        }
+                        resp
+                    }
                 }
-                resp
             }
         };
         resp.headers_mut().extend(ctx.response_headers.drain(..));
+        if chain.needs().log {
+            resp = bodies::after_sent(resp, chain.clone(), ctx, started);
+        }
         resp
     }
 
@@ -335,27 +355,12 @@ impl Proxy {
         &self,
         route: &komainu_runtime::CompiledRoute,
         mut parts: Parts,
-        body: Incoming,
+        outgoing: bodies::Outgoing,
         client: &Client,
         upstream: Upstream,
         ctx: &mut RequestCtx,
         trace: &mut Trace,
     ) -> Response<Body> {
-        let limit = ctx.body_limit.unwrap_or(BodyLimit {
-            max: self.limits.max_body_bytes,
-            truncate: false,
-        });
-        let declared = body.size_hint().exact();
-        if !limit.truncate && limit.max > 0 && declared.is_some_and(|n| n > limit.max) {
-            self.metrics.refused(Refusal::BodyTooLarge);
-            trace.error = Some("errors.entity.too.big");
-            return refuse_and_close(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "errors.entity.too.big",
-                "request body too large",
-                ctx.html,
-            );
-        }
         let target = upstream_path(route, ctx.forwarded_path(), ctx.path(), ctx.query());
         parts.uri = Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"));
         let client_upgrade = websocket::is_upgrade(&parts)
@@ -385,16 +390,7 @@ impl Proxy {
         } else {
             None
         };
-        // An empty body needs no box (Empty is zero-sized); a streamed one is boxed once.
-        let (body, upload): (Body, _) = if body.is_end_stream() {
-            (komainu_plugins::empty(), None)
-        } else {
-            let upload = Upload::default();
-            (
-                ClientBody::new(body, limit, upload.clone()).boxed(),
-                Some(upload),
-            )
-        };
+        let bodies::Outgoing { body, upload } = outgoing;
         let caller = Caller {
             client_ip: ctx.client_ip,
             tracking_id: tracking.as_deref(),

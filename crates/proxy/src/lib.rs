@@ -5,6 +5,7 @@
 //! client. Errors are Otoroshi's, status and cause id.
 
 mod access_log;
+mod bodies;
 mod client_body;
 mod engine;
 mod forward;

@@ -423,6 +423,14 @@ pub(crate) fn compile(
             (Arc::new(index), generation)
         }
     };
+    // The plugins read the global configuration's limits as it is now.
+    let services = &Services {
+        global: komainu_plugins::GlobalLimits {
+            throttling_quota: entities.global.throttling_quota,
+            per_ip_throttling_quota: entities.global.per_ip_throttling_quota,
+        },
+        ..services.clone()
+    };
     let mut b = Builder {
         certs: certs.clone(),
         certs_generation,

@@ -5,12 +5,14 @@
 //! in. Requests in flight finish on the snapshot they started with.
 
 mod compile;
+mod counters;
 mod entities;
 mod follower;
 mod route;
 mod router;
 mod snapshot;
 
+pub use counters::{flush_counters, load_counters, spawn_counters};
 pub use entities::Entities;
 pub use follower::Runtime;
 pub use route::{CompiledRoute, RequestView};

@@ -1,0 +1,247 @@
+//! Bodies between the client, the plugins and the upstream: the request body bounded and wrapped
+//! once ([`request`]), passed through the plugins that stream it or read it whole; the response
+//! body read whole for the plugins that ask ([`buffer_response`]); and the log phase, run when the
+//! response body has been sent ([`after_sent`]).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use komainu_http::{BoxError, ClientBodyError, Upload};
+use komainu_plugins::{Body, BodyLimit, BodyNeed, Chain, Done, RequestCtx, gateway_error};
+
+use crate::client_body::ClientBody;
+
+/// The request body on its way on, and the state of the client's upload.
+pub(crate) struct Outgoing {
+    pub body: Body,
+    pub upload: Option<Upload>,
+}
+
+/// Why the request body was refused before anything was forwarded: the client's fault, so its
+/// connection is closed after the answer.
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub cause: &'static str,
+    pub message: &'static str,
+}
+
+fn too_large() -> Refusal {
+    Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        cause: "errors.entity.too.big",
+        message: "request body too large",
+    }
+}
+
+/// Bounds the request body by `limit` (413 when its declared length is over), wraps it once to
+/// tell the client's failures from the backend's, then through the chain's body plugins.
+pub(crate) async fn request(
+    body: Incoming,
+    parts: &mut Parts,
+    chain: &Chain,
+    limit: BodyLimit,
+    ctx: &mut RequestCtx,
+) -> Result<Outgoing, Result<Refusal, Response<Body>>> {
+    let declared = body.size_hint().exact();
+    if !limit.truncate && limit.max > 0 && declared.is_some_and(|n| n > limit.max) {
+        return Err(Ok(too_large()));
+    }
+    let need = chain.needs().request_body;
+    // An empty body needs no box (Empty is zero-sized); a streamed one is boxed once.
+    let (mut body, upload): (Body, _) = if body.is_end_stream() {
+        (komainu_plugins::empty(), None)
+    } else {
+        let upload = Upload::default();
+        (
+            ClientBody::new(body, limit, upload.clone()).boxed(),
+            Some(upload),
+        )
+    };
+    match need {
+        BodyNeed::None => {}
+        BodyNeed::Stream => body = chain.request_body_stream(body, ctx),
+        BodyNeed::Buffered(max) => {
+            let mut bytes = match read_whole(body, max).await {
+                Ok(bytes) => bytes,
+                Err(Whole::TooLarge) => return Err(Ok(too_large())),
+                Err(Whole::Failed(e)) => return Err(Ok(client_failure(&e))),
+            };
+            chain
+                .transform_request_body(parts, &mut bytes, ctx)
+                .map_err(Err)?;
+            parts.headers.remove(header::TRANSFER_ENCODING);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            ctx.request_body = Some(bytes.clone());
+            return Ok(Outgoing {
+                body: komainu_plugins::full(bytes),
+                upload: None,
+            });
+        }
+    }
+    Ok(Outgoing { body, upload })
+}
+
+/// Why a body could not be read whole.
+enum Whole {
+    TooLarge,
+    Failed(BoxError),
+}
+
+/// The whole of `body`, at most `max` bytes.
+async fn read_whole(mut body: Body, max: usize) -> Result<Bytes, Whole> {
+    let mut first: Option<Bytes> = None;
+    let mut more = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(Whole::Failed)?.into_data() else {
+            continue; // trailers
+        };
+        let len = first.as_ref().map_or(0, Bytes::len) + more.len() + data.len();
+        if len > max {
+            return Err(Whole::TooLarge);
+        }
+        // One chunk (the common case) is kept as it is, without a copy.
+        match first.take() {
+            None if more.is_empty() => first = Some(data),
+            Some(f) => {
+                more.extend_from_slice(&f);
+                more.extend_from_slice(&data);
+            }
+            None => more.extend_from_slice(&data),
+        }
+    }
+    Ok(first.unwrap_or_else(|| more.freeze()))
+}
+
+/// What went wrong reading a client's body whole.
+fn client_failure(e: &BoxError) -> Refusal {
+    match e.downcast_ref::<ClientBodyError>() {
+        Some(ClientBodyError::TooLarge) => too_large(),
+        _ => Refusal {
+            status: StatusCode::BAD_REQUEST,
+            cause: "errors.bad.request.body",
+            message: "the request body could not be read",
+        },
+    }
+}
+
+/// Reads the response body whole (at most `max` bytes) for the chain's plugins that read it.
+pub(crate) async fn buffer_response(
+    resp: Response<Body>,
+    max: usize,
+    chain: &Chain,
+    ctx: &mut RequestCtx,
+) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    let mut bytes = match read_whole(body, max).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let (cause, message) = if matches!(e, Whole::TooLarge) {
+                (
+                    "errors.response.entity.too.large",
+                    "the backend's response is larger than its plugins read",
+                )
+            } else {
+                ("errors.proxy.error", "the backend's response broke off")
+            };
+            return gateway_error(StatusCode::BAD_GATEWAY, cause, message, ctx.html);
+        }
+    };
+    if let Err(r) = chain.transform_response_body(&mut parts, &mut bytes, ctx) {
+        return r;
+    }
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Response::from_parts(parts, komainu_plugins::full(bytes))
+}
+
+/// The response, whose body runs the chain's log phase once it has been sent (or dropped).
+pub(crate) fn after_sent(
+    resp: Response<Body>,
+    chain: Arc<Chain>,
+    ctx: RequestCtx,
+    started: Instant,
+) -> Response<Body> {
+    let status = resp.status().as_u16();
+    let (parts, inner) = resp.into_parts();
+    let body = Logged {
+        inner,
+        pending: Some((chain, Box::new(ctx))),
+        status,
+        started,
+        sent: 0,
+    };
+    Response::from_parts(parts, Body::new(body))
+}
+
+struct Logged {
+    inner: Body,
+    pending: Option<(Arc<Chain>, Box<RequestCtx>)>,
+    status: u16,
+    started: Instant,
+    sent: u64,
+}
+
+impl Logged {
+    fn finish(&mut self, complete: bool) {
+        if let Some((chain, ctx)) = self.pending.take() {
+            let done = Done {
+                status: self.status,
+                duration: self.started.elapsed(),
+                bytes_out: self.sent,
+                complete,
+            };
+            chain.log(&ctx, &done);
+        }
+    }
+}
+
+impl HttpBody for Logged {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.sent += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => self.finish(true),
+            Poll::Ready(Some(Err(_))) => self.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        // An empty body is never polled to its end: it was sent whole all the same.
+        let complete = self.inner.is_end_stream();
+        self.finish(complete);
+    }
+}
