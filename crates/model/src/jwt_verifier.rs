@@ -62,6 +62,13 @@ pub enum AlgoSettings {
         /// PEM public key.
         #[serde(rename = "publicKey")]
         public_key: String,
+        /// PEM private key (PKCS#8): what `JwtSigner` signs with.
+        #[serde(
+            rename = "privateKey",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        private_key: Option<String>,
     },
     #[serde(rename = "ESAlgoSettings")]
     Es {
@@ -69,6 +76,12 @@ pub enum AlgoSettings {
         size: u16,
         #[serde(rename = "publicKey")]
         public_key: String,
+        #[serde(
+            rename = "privateKey",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        private_key: Option<String>,
     },
     /// Keys fetched from a JWKS URL and cached for `ttl` milliseconds.
     #[serde(rename = "JWKSAlgoSettings")]

@@ -2,8 +2,9 @@
 //!
 //! A set is fetched when a verifier first names its URL, again once its `ttl` has passed, and
 //! at once (at most every few seconds) when a token names a key id the set does not have — how a
-//! provider's key rotation is picked up. Requests never wait for the network: until the first
-//! fetch lands, tokens checked against the set are refused.
+//! provider's key rotation is picked up. Plans never wait for the network (until the first fetch
+//! lands, their tokens are refused); the JwtVerification plugins wait for that first fetch
+//! ([`KeySet::first_fetch`]), bounded by the set's timeout.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -39,6 +40,8 @@ pub struct KeySet {
     keys: ArcSwap<Vec<Key>>,
     fetched_at_ms: AtomicU64,
     fetching: AtomicBool,
+    /// True once a first fetch ended (well or not).
+    tried: tokio::sync::watch::Sender<bool>,
 }
 
 fn now_ms() -> u64 {
@@ -55,6 +58,20 @@ impl KeySet {
             self.refresh();
         }
         self.keys.load()
+    }
+
+    /// Until a first fetch has ended, what resolves when it does (at most the fetch timeout later).
+    pub fn first_fetch(
+        self: &Arc<Self>,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        if *self.tried.borrow() {
+            return None;
+        }
+        let mut tried = self.tried.subscribe();
+        let bound = Duration::from_millis(self.source.timeout_ms.max(1) + 100);
+        Some(async move {
+            let _ = tokio::time::timeout(bound, tried.wait_for(|t| *t)).await;
+        })
     }
 
     /// Asks for a new fetch because a token named a key the set lacks.
@@ -87,6 +104,7 @@ impl KeySet {
                 }
             }
             set.fetching.store(false, Ordering::Release);
+            set.tried.send_replace(true);
         });
     }
 }
@@ -141,6 +159,7 @@ impl Jwks {
                     keys: ArcSwap::from_pointee(Vec::new()),
                     fetched_at_ms: AtomicU64::new(0),
                     fetching: AtomicBool::new(false),
+                    tried: tokio::sync::watch::Sender::new(false),
                 })
             })
             .clone();

@@ -61,11 +61,15 @@ impl Verifier {
                 };
                 Keys::Static(by_size(*size, [HS256, HS384, HS512])?, key)
             }
-            AlgoSettings::Rs { size, public_key } => Keys::Static(
+            AlgoSettings::Rs {
+                size, public_key, ..
+            } => Keys::Static(
                 by_size(*size, [RS256, RS384, RS512])?,
                 DecodingKey::from_rsa_pem(public_key.as_bytes()).map_err(|e| e.to_string())?,
             ),
-            AlgoSettings::Es { size, public_key } => {
+            AlgoSettings::Es {
+                size, public_key, ..
+            } => {
                 let alg = match size {
                     256 => ES256,
                     384 => ES384,
@@ -117,6 +121,19 @@ impl Verifier {
     /// Whether a missing token is refused.
     pub fn strict(&self) -> bool {
         self.strict
+    }
+
+    /// Whether the request carries a token where the verifier looks.
+    pub fn has_token(&self, req: &Parts) -> bool {
+        self.token(req).is_some()
+    }
+
+    /// The remote key set's first fetch, while it has not ended.
+    pub fn first_fetch(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        match &self.keys {
+            Keys::Remote(set) => set.first_fetch(),
+            Keys::Static(..) => None,
+        }
     }
 
     pub fn check(&self, req: &Parts) -> Checked {

@@ -19,18 +19,23 @@ pub mod registry;
 mod additional_headers;
 mod allow_http_methods;
 pub mod apikey_calls;
+mod basic_auth;
 mod body_length;
 pub mod client_cert;
 mod client_cert_headers;
 pub mod consumers;
 mod cors;
 mod custom_quotas;
+mod expected_consumer;
 mod fixed_window;
 mod force_https;
 mod global_throttling;
 mod gzip;
+mod hmac_validator;
 mod ip_address_lists;
 mod jwks;
+mod jwt_signer;
+mod jwt_verification;
 pub mod jwt_verifier;
 mod maintenance_mode;
 mod override_host;
@@ -59,6 +64,13 @@ pub struct Services {
     pub counters: std::sync::Arc<counters::Counters>,
     /// The global configuration's limits (GlobalThrottling, GlobalPerIpAddressThrottling).
     pub global: GlobalLimits,
+    /// The stored JWT verifiers the JWT plugins name (`None` when only checking configs: names
+    /// are then checked when the plugin is used).
+    pub verifiers: Option<
+        std::sync::Arc<
+            std::collections::BTreeMap<String, std::sync::Arc<komainu_model::JwtVerifier>>,
+        >,
+    >,
 }
 
 /// The global configuration's `throttlingQuota` and `perIpThrottlingQuota`.

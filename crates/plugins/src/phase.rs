@@ -171,6 +171,15 @@ impl RequestCtx {
     pub fn path_and_query(&self) -> &str {
         &self.path_and_query
     }
+
+    /// Replaces the query forwarded upstream.
+    pub fn set_query(&mut self, query: Option<&str>) {
+        self.path_and_query.truncate(self.path_len);
+        if let Some(q) = query {
+            self.path_and_query.push('?');
+            self.path_and_query.push_str(q);
+        }
+    }
 }
 
 /// A plugin: joins the phases it needs. Phases run for every plugin of the chain in order, phase

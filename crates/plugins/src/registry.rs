@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 use crate::config::ConfigError;
 use crate::{Plugin, Services};
 use crate::{
-    additional_headers, allow_http_methods, apikey_calls, body_length, client_cert,
-    client_cert_headers, cors, custom_quotas, fixed_window, force_https, global_throttling, gzip,
-    ip_address_lists, maintenance_mode, override_host, read_only_calls, redirection,
-    remove_headers, service_quotas, static_response, token_bucket,
+    additional_headers, allow_http_methods, apikey_calls, basic_auth, body_length, client_cert,
+    client_cert_headers, cors, custom_quotas, expected_consumer, fixed_window, force_https,
+    global_throttling, gzip, hmac_validator, ip_address_lists, jwt_signer, jwt_verification,
+    maintenance_mode, override_host, read_only_calls, redirection, remove_headers, service_quotas,
+    static_response, token_bucket,
 };
 
 pub(crate) type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
@@ -74,6 +75,12 @@ const PLUGINS: &[&PluginDef] = &[
     &service_quotas::PLUGIN,
     &custom_quotas::PLUGIN_QUOTAS,
     &custom_quotas::PLUGIN_THROTTLING,
+    &jwt_verification::PLUGIN,
+    &jwt_verification::PLUGIN_ONLY,
+    &jwt_signer::PLUGIN,
+    &basic_auth::PLUGIN,
+    &hmac_validator::PLUGIN,
+    &expected_consumer::PLUGIN,
 ];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.

@@ -429,6 +429,7 @@ pub(crate) fn compile(
             throttling_quota: entities.global.throttling_quota,
             per_ip_throttling_quota: entities.global.per_ip_throttling_quota,
         },
+        verifiers: Some(Arc::new(entities.verifiers.clone())),
         ..services.clone()
     };
     let mut b = Builder {

@@ -16,6 +16,7 @@ mod edge_paths;
 mod no_dead_ends;
 mod otoroshi_tooling;
 mod persistence;
+mod plugins_auth;
 mod plugins_limits;
 mod proto_grpc;
 mod proto_h2;
