@@ -13,5 +13,5 @@ pub use activity::{Activity, Busy};
 pub use body::{Body, BoxError, empty, full};
 pub use client_body::{ClientBodyError, Upload};
 pub use params::{cookie, query_param};
-pub use path::{PathError, canonical, match_path};
+pub use path::{PathError, after_segments, canonical, match_path};
 pub use peer::{PeerCertificate, PeerChain, dn};

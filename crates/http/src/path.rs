@@ -222,6 +222,26 @@ pub fn canonical(raw: &str) -> Result<Cow<'_, str>, PathError> {
     Ok(Cow::Owned(out))
 }
 
+/// `path` without its first `n` segments; empty when nothing is left.
+pub fn after_segments(path: &str, n: usize) -> &str {
+    let mut seen = 0;
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() && seen < n {
+        while i < bytes.len() && bytes[i] == b'/' {
+            i += 1;
+        }
+        if i == bytes.len() {
+            break;
+        }
+        while i < bytes.len() && bytes[i] != b'/' {
+            i += 1;
+        }
+        seen += 1;
+    }
+    &path[i..]
+}
+
 /// A canonical path without its matrix parameters (`/a;v=1/b` → `/a/b`): what routes and path
 /// rules match.
 pub fn match_path(canonical: &str) -> Cow<'_, str> {

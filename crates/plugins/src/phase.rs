@@ -85,6 +85,8 @@ pub struct RequestCtx {
     pub https: bool,
     /// The host the client asked for, lowercase, without port.
     pub host: String,
+    /// The host and port as the client gave them (`Host` or `:authority`).
+    pub host_header: Option<HeaderValue>,
     /// The canonical path (`komainu_http::path`) and the query, as forwarded upstream.
     path_and_query: String,
     path_len: usize,
@@ -98,6 +100,14 @@ pub struct RequestCtx {
     pub body_limit: Option<BodyLimit>,
     /// The client certificates the TLS listener verified (mTLS).
     pub client_certs: Option<Arc<komainu_http::PeerChain>>,
+    /// This call's id (Otoroshi's snowflake form: time, node, sequence).
+    pub request_id: u64,
+    /// When the request head was read, milliseconds since the epoch.
+    pub started_ms: i64,
+    /// The segments of the path the route's `strip_path` takes off (None: not stripped).
+    pub strip_depth: Option<usize>,
+    /// The host of the target that answered, once the backend has.
+    pub target_host: Option<Arc<str>>,
     /// The API key the call presented, once ApikeyCalls (or a plan) accepted it.
     pub apikey: Option<Arc<komainu_keys::CompiledKey>>,
     /// The request body, when a plugin of the chain reads it whole (`BodyNeed::Buffered`): what a
@@ -143,6 +153,11 @@ impl RequestCtx {
             override_host: false,
             body_limit: None,
             client_certs: None,
+            host_header: None,
+            request_id: 0,
+            started_ms: 0,
+            strip_depth: None,
+            target_host: None,
             apikey: None,
             request_body: None,
             response_headers: Vec::new(),
@@ -170,6 +185,21 @@ impl RequestCtx {
     /// The canonical path and the query.
     pub fn path_and_query(&self) -> &str {
         &self.path_and_query
+    }
+
+    /// The host the client called, with its port when it gave one that is not the scheme's default.
+    pub fn authority(&self) -> &str {
+        self.host_header
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(&self.host)
+    }
+
+    /// The part of the path the route strips (`X-Forwarded-Prefix`), when it strips one.
+    pub fn stripped_prefix(&self) -> Option<&str> {
+        let path = self.forwarded_path();
+        let rest = komainu_http::after_segments(path, self.strip_depth?);
+        Some(&path[..path.len() - rest.len()]).filter(|p| !p.is_empty() && *p != "/")
     }
 
     /// Replaces the query forwarded upstream.

@@ -13,9 +13,10 @@ use crate::{Plugin, Services};
 use crate::{
     additional_headers, allow_http_methods, apikey_calls, basic_auth, body_length, client_cert,
     client_cert_headers, cors, custom_quotas, expected_consumer, fixed_window, force_https,
-    global_throttling, gzip, hmac_validator, ip_address_lists, jwt_signer, jwt_verification,
-    maintenance_mode, override_host, read_only_calls, redirection, remove_headers, service_quotas,
-    static_response, token_bucket,
+    forwarded_headers, global_throttling, gzip, header_length, headers_validation, hmac_validator,
+    ip_address_lists, jwt_signer, jwt_verification, location_header, maintenance_mode,
+    missing_headers, otoroshi_headers, override_host, read_only_calls, redirection, remove_headers,
+    security_headers, service_quotas, static_response, token_bucket,
 };
 
 pub(crate) type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
@@ -81,6 +82,16 @@ const PLUGINS: &[&PluginDef] = &[
     &basic_auth::PLUGIN,
     &hmac_validator::PLUGIN,
     &expected_consumer::PLUGIN,
+    &missing_headers::PLUGIN_IN,
+    &missing_headers::PLUGIN_OUT,
+    &headers_validation::PLUGIN,
+    &forwarded_headers::PLUGIN_X,
+    &forwarded_headers::PLUGIN_FORWARDED,
+    &security_headers::PLUGIN,
+    &location_header::PLUGIN,
+    &otoroshi_headers::PLUGIN,
+    &header_length::PLUGIN_IN,
+    &header_length::PLUGIN_OUT,
 ];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.

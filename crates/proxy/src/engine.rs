@@ -20,10 +20,12 @@ use komainu_runtime::{RequestView, Runtime};
 use komainu_upstream::{Caller, STICKY_COOKIE, Target, UpstreamErrorKind};
 
 use crate::access_log::{AccessLog, redact_query};
-use crate::forward::{Client, TrustedProxies, add_forwarded, strip_hop_by_hop, upstream_path};
+use crate::forward::{
+    Client, TrustedProxies, add_forwarded, drop_untrusted, strip_hop_by_hop, upstream_path,
+};
 use crate::listener::Limits;
 use crate::metrics::{ProxyMetrics, Refusal};
-use crate::{bodies, grpc, websocket};
+use crate::{bodies, grpc, request_id, websocket};
 
 const PROXY_LATENCY: HeaderName = HeaderName::from_static("otoroshi-proxy-latency");
 const UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("otoroshi-upstream-latency");
@@ -285,6 +287,12 @@ impl Proxy {
             html,
         );
         ctx.client_certs = client.certs.clone();
+        drop_untrusted(&mut parts.headers, &origin);
+        ctx.host_header = Some(admitted.host_header.clone());
+        (ctx.request_id, ctx.started_ms) = request_id::next();
+        if route.strip_path {
+            ctx.strip_depth = Some(route.depth());
+        }
         let chain = &route.chain;
         let early = chain.before_backend(&mut parts, &mut ctx).await;
         let mut resp = match early {
@@ -406,6 +414,7 @@ impl Proxy {
         {
             Ok((mut resp, info)) => {
                 trace.upstream = Some(info.upstream_latency);
+                ctx.target_host = Some(info.target.host_name());
                 trace.target = Some(info.target);
                 strip_hop_by_hop(resp.headers_mut());
                 // The client's connection speaks its own version, whatever the upstream spoke.

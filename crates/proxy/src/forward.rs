@@ -210,40 +210,24 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. From an untrusted peer, what it said about
-/// itself is dropped: its `X-Forwarded-For` is replaced by its address, its `X-Real-IP` and
-/// `Forwarded` removed.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, origin: Origin, host: Option<HeaderValue>) {
+/// What an untrusted peer said about itself beyond `X-Forwarded-*` goes before any plugin reads
+/// the request: its `X-Real-IP` and `Forwarded` (a plugin may set `Forwarded` afresh).
+pub(crate) fn drop_untrusted(headers: &mut HeaderMap, origin: &Origin) {
     if !origin.trusted {
         headers.remove(X_REAL_IP);
         headers.remove(FORWARDED);
     }
+}
+
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. From an untrusted peer, what it said about
+/// itself is replaced: its `X-Forwarded-For` by its address.
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, origin: Origin, host: Option<HeaderValue>) {
     headers.insert(X_FORWARDED_FOR, origin.forwarded_for);
     let proto = if origin.https { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(h) = host {
         headers.insert(X_FORWARDED_HOST, h);
     }
-}
-
-/// `path` without its first `n` segments; empty when nothing is left.
-fn after_segments(path: &str, n: usize) -> &str {
-    let mut seen = 0;
-    let bytes = path.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() && seen < n {
-        while i < bytes.len() && bytes[i] == b'/' {
-            i += 1;
-        }
-        if i == bytes.len() {
-            break;
-        }
-        while i < bytes.len() && bytes[i] != b'/' {
-            i += 1;
-        }
-        seen += 1;
-    }
-    &path[i..]
 }
 
 fn join(root: &str, rest: &str) -> String {
@@ -271,7 +255,10 @@ pub(crate) fn upstream_path(
         }
         root
     } else if route.strip_path {
-        join(&route.root, after_segments(path, route.depth()))
+        join(
+            &route.root,
+            komainu_http::after_segments(path, route.depth()),
+        )
     } else {
         join(&route.root, path)
     };
@@ -288,10 +275,10 @@ mod tests {
 
     #[test]
     fn segments_are_skipped_keeping_the_rest() {
-        assert_eq!(after_segments("/v1/users/42", 2), "/42");
-        assert_eq!(after_segments("/v1/users", 2), "");
-        assert_eq!(after_segments("/v1/users/", 2), "/");
-        assert_eq!(after_segments("/x", 0), "/x");
+        assert_eq!(komainu_http::after_segments("/v1/users/42", 2), "/42");
+        assert_eq!(komainu_http::after_segments("/v1/users", 2), "");
+        assert_eq!(komainu_http::after_segments("/v1/users/", 2), "/");
+        assert_eq!(komainu_http::after_segments("/x", 0), "/x");
         assert_eq!(join("/", "/42"), "/42");
         assert_eq!(join("/api", "/42"), "/api/42");
         assert_eq!(join("/api/", ""), "/api");

@@ -13,6 +13,7 @@ mod grpc;
 mod guard;
 mod listener;
 mod metrics;
+mod request_id;
 mod websocket;
 
 pub use access_log::AccessLog;

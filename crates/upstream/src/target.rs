@@ -16,7 +16,7 @@ use crate::pool::Pool;
 pub struct Target {
     id: String,
     /// The `Host` an OverrideHost call sends.
-    hostname: String,
+    hostname: Arc<str>,
     /// Where to connect: `ip_address` when given, else `hostname`, with the port.
     pub(crate) connect_to: String,
     /// How to reach the target over TLS, when it speaks TLS.
@@ -69,7 +69,7 @@ impl Target {
         };
         Target {
             id: t.id.clone(),
-            hostname: t.hostname.clone(),
+            hostname: Arc::from(t.hostname.as_str()),
             connect_to,
             tls: t.tls.then(|| komainu_tls::client_config(&spec, certs)),
             h2,
@@ -89,6 +89,11 @@ impl Target {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The host name, shared (what request contexts keep).
+    pub fn host_name(&self) -> Arc<str> {
+        self.hostname.clone()
     }
 
     pub fn hostname(&self) -> &str {

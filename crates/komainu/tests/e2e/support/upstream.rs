@@ -5,6 +5,8 @@
 //! - `/status/<code>`: answers with that status;
 //! - `/bytes/<n>`: streams `n` bytes;
 //! - `/fixtures/<file>`: the file of `tests/fixtures` (a JWKS, an OpenAPI document);
+//! - `/redirect`: 302 to `http://127.0.0.1:9999/moved?x=1` (an internal address);
+//! - `/long-header/<n>`: a response header `x-long` of `n` bytes;
 //! - anything else: echoes `{name, method, path, version, headers, body_bytes, client_certs}` (the
 //!   body is counted as it streams, never held; `client_certs` is the length of the TLS client's
 //!   chain).
@@ -262,6 +264,20 @@ async fn answer(
             return Response::builder()
                 .header("content-type", "application/json")
                 .body(full(body))
+                .unwrap();
+        }
+        ["redirect"] => {
+            return Response::builder()
+                .status(302)
+                .header("location", "http://127.0.0.1:9999/moved?x=1")
+                .body(full(""))
+                .unwrap();
+        }
+        ["long-header", n] => {
+            return Response::builder()
+                .header("x-long", "x".repeat(n.parse().unwrap_or(0)))
+                .header("x-short", "ok")
+                .body(full("long"))
                 .unwrap();
         }
         ["stall", ..] => {
