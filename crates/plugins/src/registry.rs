@@ -12,11 +12,12 @@ use crate::config::ConfigError;
 use crate::{Plugin, Services};
 use crate::{
     additional_headers, allow_http_methods, apikey_calls, basic_auth, body_length, client_cert,
-    client_cert_headers, cors, custom_quotas, expected_consumer, fixed_window, force_https,
-    forwarded_headers, global_throttling, gzip, header_length, headers_validation, hmac_validator,
-    ip_address_lists, jwt_signer, jwt_verification, location_header, maintenance_mode,
-    missing_headers, otoroshi_headers, override_host, read_only_calls, redirection, remove_headers,
-    security_headers, service_quotas, static_response, token_bucket,
+    client_cert_headers, compression, cors, custom_quotas, expected_consumer, fixed_window,
+    force_https, forwarded_headers, global_throttling, header_length, headers_validation,
+    hmac_validator, ip_address_lists, jq, json_schema, jwt_signer, jwt_verification,
+    location_header, maintenance_mode, missing_headers, otoroshi_headers, override_host,
+    read_only_calls, redirection, remove_headers, security_headers, service_quotas,
+    static_response, token_bucket,
 };
 
 pub(crate) type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
@@ -62,9 +63,11 @@ const PLUGINS: &[&PluginDef] = &[
     &redirection::PLUGIN,
     &force_https::PLUGIN,
     &read_only_calls::PLUGIN,
-    &gzip::PLUGIN,
+    &compression::PLUGIN_GZIP,
+    &compression::PLUGIN_BROTLI,
     &apikey_calls::PLUGIN,
     &body_length::PLUGIN_REQUEST,
+    &body_length::PLUGIN_RESPONSE,
     &client_cert::PLUGIN_HAS,
     &client_cert::PLUGIN_MATCHING,
     &client_cert_headers::PLUGIN_CHAIN,
@@ -92,6 +95,10 @@ const PLUGINS: &[&PluginDef] = &[
     &otoroshi_headers::PLUGIN,
     &header_length::PLUGIN_IN,
     &header_length::PLUGIN_OUT,
+    &jq::PLUGIN_REQUEST,
+    &jq::PLUGIN_RESPONSE,
+    &json_schema::PLUGIN_REQUEST,
+    &json_schema::PLUGIN_RESPONSE,
 ];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.

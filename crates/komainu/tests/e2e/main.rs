@@ -17,6 +17,7 @@ mod no_dead_ends;
 mod otoroshi_tooling;
 mod persistence;
 mod plugins_auth;
+mod plugins_bodies;
 mod plugins_headers;
 mod plugins_limits;
 mod proto_grpc;

@@ -267,7 +267,7 @@ fn tls_client_auth_need_refuses_clients_without_a_trusted_certificate() {
     );
     // Needed but nothing trusted yet: every client is refused, and the log says why.
     assert!(call(&gw, "need.test", None).is_err());
-    assert!(gw.stderr.lock().unwrap().contains("no trusted CA is set"));
+    gw.wait_log("no trusted CA is set");
     let clients = Pki::new(&gw, "CN=Need CA");
     trust(&gw, &[clients.id()]);
     let someone = clients.client(&gw, "CN=someone");

@@ -198,6 +198,23 @@ impl Gateway {
         self.child.wait().expect("wait")
     }
 
+    /// Everything logged so far, once it holds `needle` (the log is written by a thread of its
+    /// own: a line shows up shortly after what caused it).
+    pub fn wait_log(&self, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let log = self.stderr.lock().unwrap().clone();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "never logged {needle:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -5,6 +5,7 @@
 //! - `/status/<code>`: answers with that status;
 //! - `/bytes/<n>`: streams `n` bytes;
 //! - `/fixtures/<file>`: the file of `tests/fixtures` (a JWKS, an OpenAPI document);
+//! - `/echo-body`: the request body back, with its content type;
 //! - `/redirect`: 302 to `http://127.0.0.1:9999/moved?x=1` (an internal address);
 //! - `/long-header/<n>`: a response header `x-long` of `n` bytes;
 //! - anything else: echoes `{name, method, path, version, headers, body_bytes, client_certs}` (the
@@ -265,6 +266,20 @@ async fn answer(
                 .header("content-type", "application/json")
                 .body(full(body))
                 .unwrap();
+        }
+        ["echo-body"] => {
+            let ct = req.headers().get("content-type").cloned();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let mut resp = Response::builder().header("x-upstream", name);
+            if let Some(ct) = ct {
+                resp = resp.header("content-type", ct);
+            }
+            return resp.body(full(body)).unwrap();
         }
         ["redirect"] => {
             return Response::builder()

@@ -1,7 +1,8 @@
-//! GzipResponseCompressor: gzips responses, streaming, for clients that accept it. Config:
-//! `excluded_patterns` (paths left alone), `allowed_list` (content types, `*` wildcards; default
-//! text/*, application/javascript, application/json), `blocked_list`, `compression_level` (5).
-//! Otoroshi's `buffer_size` and `chunked_threshold` are accepted and not needed: compression streams.
+//! GzipResponseCompressor and BrotliResponseCompressor: compress responses, streaming, for clients
+//! that accept the encoding. Config: `excluded_patterns` (paths left alone), `allowed_list`
+//! (content types, `*` wildcards; default text/*, application/javascript, application/json),
+//! `blocked_list`, `compression_level` (5; gzip 0–9, brotli 0–11). Otoroshi's `buffer_size` and
+//! `chunked_threshold` are accepted and not needed: compression streams.
 
 use std::io::Write;
 use std::pin::Pin;
@@ -55,18 +56,34 @@ impl Default for Config {
     }
 }
 
-struct Gzip {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    Gzip,
+    Brotli,
+}
+
+impl Codec {
+    fn token(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gzip",
+            Codec::Brotli => "br",
+        }
+    }
+}
+
+struct Compressor {
+    codec: Codec,
     excluded: Option<RegexSet>,
     allowed: RegexSet,
     blocked: RegexSet,
-    level: Compression,
+    level: u32,
 }
 
-/// Marks a request whose client takes gzip.
+/// Marks a request whose client takes this encoding.
 #[derive(Clone, Copy)]
-struct AcceptsGzip;
+struct Accepts(Codec);
 
-impl Plugin for Gzip {
+impl Plugin for Compressor {
     fn transform_request(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
         let accepts = req
             .headers
@@ -75,20 +92,25 @@ impl Plugin for Gzip {
             .filter_map(|v| v.to_str().ok())
             .any(|v| {
                 v.split(',')
-                    .any(|e| e.trim().split(';').next() == Some("gzip"))
+                    .any(|e| e.trim().split(';').next() == Some(self.codec.token()))
             });
         let excluded = self
             .excluded
             .as_ref()
             .is_some_and(|set| set.is_match(ctx.path()));
-        if accepts && req.method != Method::HEAD && !excluded {
-            ctx.attrs.insert(AcceptsGzip);
+        // One encoding per response: the first compressor of the chain the client takes.
+        if accepts
+            && req.method != Method::HEAD
+            && !excluded
+            && ctx.attrs.get::<Accepts>().is_none()
+        {
+            ctx.attrs.insert(Accepts(self.codec));
         }
         Outcome::Continue
     }
 
     fn transform_response(&self, resp: &mut Response<Body>, ctx: &mut RequestCtx) {
-        if ctx.attrs.get::<AcceptsGzip>().is_none()
+        if ctx.attrs.get::<Accepts>().is_none_or(|a| a.0 != self.codec)
             || matches!(
                 resp.status(),
                 StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
@@ -114,24 +136,65 @@ impl Plugin for Gzip {
         }
         let h = resp.headers_mut();
         h.remove(header::CONTENT_LENGTH);
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        h.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(self.codec.token()),
+        );
         h.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         let body = std::mem::replace(resp.body_mut(), empty());
-        *resp.body_mut() = GzipBody {
+        let encoder = match self.codec {
+            Codec::Gzip => Encoder::Gzip(GzEncoder::new(Vec::new(), Compression::new(self.level))),
+            Codec::Brotli => Encoder::Brotli(Box::new(brotli::CompressorWriter::new(
+                Vec::new(),
+                16 * 1024,
+                self.level,
+                22,
+            ))),
+        };
+        *resp.body_mut() = Compressed {
             inner: body,
-            encoder: Some(GzEncoder::new(Vec::new(), self.level)),
+            encoder: Some(encoder),
         }
         .boxed();
     }
 }
 
-/// Compresses a body frame by frame, never holding more than the compressor's window.
-struct GzipBody {
-    inner: Body,
-    encoder: Option<GzEncoder<Vec<u8>>>,
+enum Encoder {
+    Gzip(GzEncoder<Vec<u8>>),
+    Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
-impl hyper::body::Body for GzipBody {
+impl Encoder {
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.write_all(data),
+            Encoder::Brotli(e) => e.write_all(data),
+        }
+    }
+
+    /// The compressed bytes produced so far.
+    fn take(&mut self) -> Vec<u8> {
+        match self {
+            Encoder::Gzip(e) => std::mem::take(e.get_mut()),
+            Encoder::Brotli(e) => std::mem::take(e.get_mut()),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Brotli(e) => Ok(e.into_inner()),
+        }
+    }
+}
+
+/// Compresses a body frame by frame, never holding more than the compressor's window.
+struct Compressed {
+    inner: Body,
+    encoder: Option<Encoder>,
+}
+
+impl hyper::body::Body for Compressed {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -148,7 +211,7 @@ impl hyper::body::Body for GzipBody {
                     Ok(data) => {
                         let encoder = self.encoder.as_mut().expect("present");
                         encoder.write_all(&data)?;
-                        let out = std::mem::take(encoder.get_mut());
+                        let out = encoder.take();
                         if !out.is_empty() {
                             return Poll::Ready(Some(Ok(Frame::data(out.into()))));
                         }
@@ -166,30 +229,54 @@ impl hyper::body::Body for GzipBody {
     }
 }
 
-pub(crate) fn build(
-    config: &Value,
-    _services: &crate::Services,
-) -> Result<Arc<dyn Plugin>, ConfigError> {
+fn build(codec: Codec, config: &Value) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
-    if cfg.compression_level > 9 {
-        return Err(ConfigError::at("compression_level", "between 0 and 9"));
+    let max = if codec == Codec::Gzip { 9 } else { 11 };
+    if cfg.compression_level > max {
+        return Err(ConfigError::at(
+            "compression_level",
+            format!("between 0 and {max}"),
+        ));
     }
     let excluded = config::regexes(&cfg.excluded_patterns, "excluded_patterns")?;
-    Ok(Arc::new(Gzip {
+    Ok(Arc::new(Compressor {
+        codec,
         excluded,
         allowed: config::wildcards(&cfg.allowed_list, "allowed_list")?,
         blocked: config::wildcards(&cfg.blocked_list, "blocked_list")?,
-        level: Compression::new(cfg.compression_level),
+        level: cfg.compression_level,
     }))
 }
 
-pub(crate) const PLUGIN: PluginDef = PluginDef {
+fn build_gzip(config: &Value, _services: &crate::Services) -> Result<Arc<dyn Plugin>, ConfigError> {
+    build(Codec::Gzip, config)
+}
+
+fn build_brotli(
+    config: &Value,
+    _services: &crate::Services,
+) -> Result<Arc<dyn Plugin>, ConfigError> {
+    build(Codec::Brotli, config)
+}
+
+pub(crate) const PLUGIN_GZIP: PluginDef = PluginDef {
     name: "GzipResponseCompressor",
     title: "Gzip compression",
     description: "This plugin can compress responses using gzip",
     categories: &["Transformations", "Classic"],
     steps: &["TransformResponse"],
-    build,
+    build: build_gzip,
+    describe: config::describe::<Config>,
+    inert: &["buffer_size", "chunked_threshold"],
+};
+
+pub(crate) const PLUGIN_BROTLI: PluginDef = PluginDef {
+    name: "BrotliResponseCompressor",
+    title: "Brotli compression",
+    description: "This plugin can compress responses using brotli",
+    categories: &["Transformations", "Classic"],
+    steps: &["TransformResponse"],
+    build: build_brotli,
     describe: config::describe::<Config>,
     inert: &["buffer_size", "chunked_threshold"],
 };
