@@ -5,12 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::StatusCode;
-use komainu_model::{ApiKey, Restriction, Rotation};
-use regex::Regex;
+use komainu_model::{ApiKey, Rotation};
 use subtle::ConstantTimeEq;
 
 use crate::jwt::{self, RequestFacts, Token};
-use crate::{GroupIds, JwtExtractor, KeyCounters, RouteIdentity, Scope};
+use crate::{GroupIds, JwtExtractor, KeyCounters, RestrictionRules, RouteIdentity, Scope};
 
 /// Why a known key may not make this call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,40 +22,6 @@ pub enum Denial {
     ReadOnly,
     /// A restriction says so: 403 or 404.
     Restricted(StatusCode),
-}
-
-struct Rule {
-    method: String,
-    path: Regex,
-    with_host: bool,
-}
-
-impl Rule {
-    fn compile(r: &Restriction) -> Option<Rule> {
-        let path = Regex::new(&format!("^(?:{})$", r.path)).ok()?;
-        Some(Rule {
-            method: r.method.trim().to_ascii_uppercase(),
-            path,
-            with_host: !r.path.starts_with('/'),
-        })
-    }
-
-    fn matches(&self, method: &str, host: &str, path: &str) -> bool {
-        let method_ok = self.method == "*" || self.method.eq_ignore_ascii_case(method);
-        method_ok
-            && if self.with_host {
-                self.path.is_match(&format!("{host}{path}"))
-            } else {
-                self.path.is_match(path)
-            }
-    }
-}
-
-struct Restrictions {
-    allow_last: bool,
-    allowed: Vec<Rule>,
-    forbidden: Vec<Rule>,
-    not_found: Vec<Rule>,
 }
 
 /// A key as requests need it. Only what a check reads is kept, and the parts most keys lack
@@ -81,7 +46,7 @@ pub struct CompiledKey {
 /// What most keys do not have.
 struct Rare {
     rotation: Option<Rotation>,
-    restrictions: Option<Restrictions>,
+    restrictions: Option<RestrictionRules>,
     tags: Vec<String>,
     metadata: BTreeMap<String, String>,
 }
@@ -94,12 +59,8 @@ impl CompiledKey {
     pub fn new(doc: ApiKey, counters: Arc<KeyCounters>) -> Self {
         let scopes = doc.authorized_entities.iter().map(Scope::parse).collect();
         let r = &doc.restrictions;
-        let rules = |list: &[Restriction]| list.iter().filter_map(Rule::compile).collect();
-        let restrictions = r.enabled.then(|| Restrictions {
-            allow_last: r.allow_last,
-            allowed: rules(&r.allowed),
-            forbidden: rules(&r.forbidden),
-            not_found: rules(&r.not_found),
+        let restrictions = r.enabled.then(|| {
+            RestrictionRules::lenient(r.allow_last, &r.allowed, &r.forbidden, &r.not_found)
         });
         let rotation = doc.rotation.enabled.then_some(doc.rotation);
         let rare = (rotation.is_some()
@@ -204,22 +165,10 @@ impl CompiledKey {
 
     /// What `restrictions` decide for this call (`None`: allowed).
     pub fn restricted(&self, method: &str, host: &str, path: &str) -> Option<StatusCode> {
-        let r = self.rare.as_ref()?.restrictions.as_ref()?;
-        let any = |rules: &[Rule]| rules.iter().any(|x| x.matches(method, host, path));
-        if r.allow_last {
-            if any(&r.not_found) {
-                Some(StatusCode::NOT_FOUND)
-            } else if any(&r.forbidden) {
-                Some(StatusCode::FORBIDDEN)
-            } else {
-                None
-            }
-        } else if any(&r.allowed) {
-            None
-        } else if any(&r.forbidden) && !any(&r.not_found) {
-            Some(StatusCode::FORBIDDEN)
-        } else {
-            Some(StatusCode::NOT_FOUND)
-        }
+        self.rare
+            .as_ref()?
+            .restrictions
+            .as_ref()?
+            .decide(method, host, path)
     }
 }

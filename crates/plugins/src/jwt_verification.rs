@@ -252,12 +252,7 @@ macro_rules! custom {
 
 fn build(config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
-    if cfg.verifiers.is_empty() {
-        return Err(ConfigError::at(
-            "verifiers",
-            "name at least one JWT verifier",
-        ));
-    }
+    // Naming no verifier (the default config) admits nothing: every call is refused.
     Ok(Arc::new(JwtVerification(Arc::new(Inner {
         verifiers: verifiers(&cfg.verifiers, "verifiers", services)?,
         absent_passes: false,
@@ -267,12 +262,9 @@ fn build(config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, ConfigE
 
 fn build_only(config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: OnlyConfig = config::parse(config)?;
-    let id = cfg
-        .verifier
-        .clone()
-        .ok_or_else(|| ConfigError::at("verifier", "name a JWT verifier"))?;
+    let ids: Vec<String> = cfg.verifier.iter().cloned().collect();
     Ok(Arc::new(JwtVerification(Arc::new(Inner {
-        verifiers: verifiers(std::slice::from_ref(&id), "verifier", services)?,
+        verifiers: verifiers(&ids, "verifier", services)?,
         absent_passes: !cfg.fail_if_absent,
         refusal: Refusal::new(custom!(cfg))?,
     }))))

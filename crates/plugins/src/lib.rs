@@ -15,18 +15,21 @@ mod expr;
 mod limits;
 mod phase;
 pub mod registry;
+mod tee;
 
 mod additional_headers;
 mod allow_http_methods;
 pub mod apikey_calls;
 mod basic_auth;
 mod body_length;
+mod canary;
 pub mod client_cert;
 mod client_cert_headers;
 mod compression;
 pub mod consumers;
 mod cors;
 mod custom_quotas;
+mod echo_backend;
 mod expected_consumer;
 mod fixed_window;
 mod force_https;
@@ -44,12 +47,15 @@ mod jwt_verification;
 pub mod jwt_verifier;
 mod location_header;
 mod maintenance_mode;
+mod mirror;
 mod missing_headers;
 mod otoroshi_headers;
 mod override_host;
 mod read_only_calls;
 mod redirection;
 mod remove_headers;
+mod response_cache;
+mod routing_restrictions;
 mod security_headers;
 mod service_quotas;
 mod static_response;
@@ -73,6 +79,11 @@ pub struct Services {
     pub counters: std::sync::Arc<counters::Counters>,
     /// The global configuration's limits (GlobalThrottling, GlobalPerIpAddressThrottling).
     pub global: GlobalLimits,
+    /// The certificates, for backends plugins build (CanaryMode's).
+    pub certs: std::sync::Arc<komainu_tls::CertIndex>,
+    /// Building the chains requests run (false when only checking configs: plugins then build
+    /// nothing that runs, such as backends).
+    pub live: bool,
     /// The stored JWT verifiers the JWT plugins name (`None` when only checking configs: names
     /// are then checked when the plugin is used).
     pub verifiers: Option<

@@ -108,6 +108,8 @@ pub struct RequestCtx {
     pub strip_depth: Option<usize>,
     /// The host of the target that answered, once the backend has.
     pub target_host: Option<Arc<str>>,
+    /// Another backend for this call than the route's (CanaryMode), and the root of its paths.
+    pub backend: Option<(Arc<komainu_upstream::Backend>, Arc<str>)>,
     /// The API key the call presented, once ApikeyCalls (or a plan) accepted it.
     pub apikey: Option<Arc<komainu_keys::CompiledKey>>,
     /// The request body, when a plugin of the chain reads it whole (`BodyNeed::Buffered`): what a
@@ -158,6 +160,7 @@ impl RequestCtx {
             started_ms: 0,
             strip_depth: None,
             target_host: None,
+            backend: None,
             apikey: None,
             request_body: None,
             response_headers: Vec::new(),

@@ -11,15 +11,14 @@ use serde_json::{Value, json};
 use crate::config::ConfigError;
 use crate::{Plugin, Services};
 use crate::{
-    additional_headers, allow_http_methods, apikey_calls, basic_auth, body_length, client_cert,
-    client_cert_headers, compression, cors, custom_quotas, expected_consumer, fixed_window,
-    force_https, forwarded_headers, global_throttling, header_length, headers_validation,
-    hmac_validator, ip_address_lists, jq, json_schema, jwt_signer, jwt_verification,
-    location_header, maintenance_mode, missing_headers, otoroshi_headers, override_host,
-    read_only_calls, redirection, remove_headers, security_headers, service_quotas,
-    static_response, token_bucket,
+    additional_headers, allow_http_methods, apikey_calls, basic_auth, body_length, canary,
+    client_cert, client_cert_headers, compression, cors, custom_quotas, echo_backend,
+    expected_consumer, fixed_window, force_https, forwarded_headers, global_throttling,
+    header_length, headers_validation, hmac_validator, ip_address_lists, jq, json_schema,
+    jwt_signer, jwt_verification, location_header, maintenance_mode, mirror, missing_headers,
+    otoroshi_headers, override_host, read_only_calls, redirection, remove_headers, response_cache,
+    routing_restrictions, security_headers, service_quotas, static_response, token_bucket,
 };
-
 pub(crate) type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
 
 /// A plugin's default config and the JSON Schema of its config.
@@ -99,6 +98,11 @@ const PLUGINS: &[&PluginDef] = &[
     &jq::PLUGIN_RESPONSE,
     &json_schema::PLUGIN_REQUEST,
     &json_schema::PLUGIN_RESPONSE,
+    &canary::PLUGIN,
+    &mirror::PLUGIN,
+    &response_cache::PLUGIN,
+    &routing_restrictions::PLUGIN,
+    &echo_backend::PLUGIN,
 ];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.

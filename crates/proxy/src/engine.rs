@@ -369,7 +369,18 @@ impl Proxy {
         ctx: &mut RequestCtx,
         trace: &mut Trace,
     ) -> Response<Body> {
-        let target = upstream_path(route, ctx.forwarded_path(), ctx.path(), ctx.query());
+        // CanaryMode may have chosen another backend for this call.
+        let (backend, other_root) = match ctx.backend.take() {
+            Some((b, root)) => (b, Some(root)),
+            None => (route.backend.clone(), None),
+        };
+        let target = upstream_path(
+            route,
+            other_root.as_deref(),
+            ctx.forwarded_path(),
+            ctx.path(),
+            ctx.query(),
+        );
         parts.uri = Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"));
         let client_upgrade = websocket::is_upgrade(&parts)
             .then(|| parts.extensions.remove::<OnUpgrade>())
@@ -386,7 +397,6 @@ impl Proxy {
         );
         parts.headers.insert(header::HOST, upstream.host);
 
-        let backend = &route.backend;
         let mut new_tracking = None;
         let tracking = if backend.needs_tracking_cookie() {
             let existing = cookie(&parts.headers, STICKY_COOKIE).map(str::to_string);

@@ -241,26 +241,26 @@ fn join(root: &str, rest: &str) -> String {
 }
 
 /// The path and query sent upstream on `route`: `path` is the client's canonical path,
-/// `match_path` the same without matrix parameters (what path parameters are read from).
+/// `match_path` the same without matrix parameters (what path parameters are read from). Another
+/// backend than the route's (`other_root`, CanaryMode's) brings its own root, without rewriting.
 pub(crate) fn upstream_path(
     route: &CompiledRoute,
+    other_root: Option<&str>,
     path: &str,
     match_path: &str,
     query: Option<&str>,
 ) -> String {
-    let mut target = if route.rewrite {
+    let root = other_root.unwrap_or(&route.root);
+    let mut target = if route.rewrite && other_root.is_none() {
         let mut root = route.root.clone();
         for (name, value) in route.path_params(match_path) {
             root = root.replace(&format!("${{req.pathparams.{name}}}"), value);
         }
         root
     } else if route.strip_path {
-        join(
-            &route.root,
-            komainu_http::after_segments(path, route.depth()),
-        )
+        join(root, komainu_http::after_segments(path, route.depth()))
     } else {
-        join(&route.root, path)
+        join(root, path)
     };
     if let Some(q) = query {
         target.push('?');

@@ -430,6 +430,8 @@ pub(crate) fn compile(
             per_ip_throttling_quota: entities.global.per_ip_throttling_quota,
         },
         verifiers: Some(Arc::new(entities.verifiers.clone())),
+        certs: certs.clone(),
+        live: true,
         ..services.clone()
     };
     let mut b = Builder {

@@ -20,6 +20,7 @@ mod plugins_auth;
 mod plugins_bodies;
 mod plugins_headers;
 mod plugins_limits;
+mod plugins_traffic;
 mod proto_grpc;
 mod proto_h2;
 mod proto_websocket;

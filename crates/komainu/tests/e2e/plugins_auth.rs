@@ -124,13 +124,22 @@ fn jwt_verification_checks_tokens_with_stored_verifiers() {
         400
     );
 
-    // Naming a verifier that does not exist is refused when written.
-    let (status, body) = json(gw.post(
-        "/api/routes",
-        &json!({"id": "r-nov", "frontend": {"domains": ["nov.test"]}, "backend": {"targets": [up.target()]},
-                "plugins": [plugin("JwtVerification", json!({"verifiers": []}))]}),
-    ));
-    assert_eq!(status, 400, "{body}");
+    // Naming no verifier admits nothing.
+    route(
+        &gw,
+        "none.test",
+        &up,
+        json!([plugin("JwtVerification", json!({}))]),
+    );
+    assert_eq!(
+        call(
+            &gw,
+            "none.test",
+            &[("authorization", &format!("Bearer {good}"))]
+        )
+        .0,
+        400
+    );
 }
 
 #[test]

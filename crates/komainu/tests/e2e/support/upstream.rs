@@ -37,6 +37,8 @@ pub struct Upstream {
     /// `METHOD path?query` of every request received, in order.
     seen: Arc<Mutex<Vec<String>>>,
     connections: Arc<AtomicUsize>,
+    /// `(path and query, body bytes)` of every echoed request.
+    bodies: Arc<Mutex<Vec<(String, usize)>>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -98,11 +100,13 @@ impl Upstream {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
-        let (n, h, c, sn) = (
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let (n, h, c, sn, bs) = (
             name.to_string(),
             hits.clone(),
             connections.clone(),
             seen.clone(),
+            bodies.clone(),
         );
         runtime.spawn(async move {
             loop {
@@ -110,12 +114,13 @@ impl Upstream {
                     continue;
                 };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (n, h, tls, sn) = (n.clone(), h.clone(), tls.clone(), sn.clone());
+                let (n, h, tls, sn, bs) =
+                    (n.clone(), h.clone(), tls.clone(), sn.clone(), bs.clone());
                 tokio::spawn(async move {
                     let svc = move |certs: usize| {
-                        let (n, h, sn) = (n.clone(), h.clone(), sn.clone());
+                        let (n, h, sn, bs) = (n.clone(), h.clone(), sn.clone(), bs.clone());
                         service_fn(move |req: Request<Incoming>| {
-                            let (n, h) = (n.clone(), h.clone());
+                            let (n, h, bs) = (n.clone(), h.clone(), bs.clone());
                             let line = format!(
                                 "{} {}",
                                 req.method(),
@@ -124,7 +129,7 @@ impl Upstream {
                             sn.lock().unwrap().push(line);
                             async move {
                                 tokio::time::sleep(delay).await;
-                                Ok::<_, Infallible>(answer(&n, &h, req, certs).await)
+                                Ok::<_, Infallible>(answer(&n, &h, &bs, req, certs).await)
                             }
                         })
                     };
@@ -155,8 +160,14 @@ impl Upstream {
             hits,
             seen,
             connections,
+            bodies,
             runtime: Some(runtime),
         }
+    }
+
+    /// `(path and query, body bytes)` of every request echoed so far.
+    pub fn bodies(&self) -> Vec<(String, usize)> {
+        self.bodies.lock().unwrap().clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -238,6 +249,7 @@ fn full(body: impl Into<Bytes>) -> Out {
 async fn answer(
     name: &str,
     hits: &AtomicUsize,
+    bodies: &Mutex<Vec<(String, usize)>>,
     req: Request<Incoming>,
     client_certs: usize,
 ) -> Response<Out> {
@@ -325,6 +337,7 @@ async fn answer(
             body_bytes += data.len();
         }
     }
+    bodies.lock().unwrap().push((path.clone(), body_bytes));
     let doc = json!({"name": name, "method": method, "path": path, "version": version,
                      "headers": headers, "body_bytes": body_bytes, "client_certs": client_certs});
     Response::builder()
