@@ -158,3 +158,53 @@ fn tour_commands_are_split_where_the_shell_would() {
     assert!(c[2].0.contains("\"a\": 1"));
     assert_eq!(c[2].1, None);
 }
+
+/// The README's plugin table, as `GET /api/plugins/all` describes the plugins.
+fn plugin_table(catalog: &serde_json::Value) -> String {
+    let mut out = String::from("| plugin | steps | what it does |\n|---|---|---|\n");
+    for p in catalog.as_array().expect("a list") {
+        let id = p["id"].as_str().unwrap();
+        let name = id.rsplit('.').next().unwrap();
+        let steps: Vec<&str> = p["plugin_steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        let inert = p["inert_config_keys"].as_array().unwrap();
+        let note = if inert.is_empty() {
+            String::new()
+        } else {
+            let keys: Vec<String> = inert.iter().map(|k| format!("`{}`", k.as_str().unwrap())).collect();
+            format!(" (accepted, not acted on: {})", keys.join(", "))
+        };
+        out.push_str(&format!(
+            "| `{name}` | {} | {}{note} |\n",
+            steps.join(", "),
+            p["description"].as_str().unwrap().replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[test]
+fn the_readme_plugin_table_is_the_catalogue() {
+    let gw = Gateway::start();
+    let (status, catalog) = crate::support::json(gw.get("/api/plugins/all"));
+    assert_eq!(status, 200);
+    let table = plugin_table(&catalog);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md");
+    let (start, end) = ("<!-- plugins: generated from GET /api/plugins/all -->\n", "<!-- /plugins -->");
+    let from = readme.find(start).expect("the README marks its plugin table") + start.len();
+    let to = readme.find(end).expect("and its end");
+    if readme[from..to] != table {
+        if std::env::var_os("KOMAINU_WRITE_README").is_some() {
+            std::fs::write(path, format!("{}{table}{}", &readme[..from], &readme[to..])).unwrap();
+            return;
+        }
+        panic!(
+            "the README's plugin table differs from the catalogue: run this test with KOMAINU_WRITE_README=1 to rewrite it\n{table}"
+        );
+    }
+}
