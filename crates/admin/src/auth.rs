@@ -107,7 +107,7 @@ fn decode_hex(s: &str) -> Option<[u8; 32]> {
 
 /// `Authorization: Basic base64(id:secret)` (padding optional, as Otoroshi reads it), or
 /// `Otoroshi-Client-Id` + `Otoroshi-Client-Secret`.
-fn presented(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn presented(headers: &HeaderMap) -> Option<(String, String)> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let (Some(id), Some(secret)) = (text("otoroshi-client-id"), text("otoroshi-client-secret")) {
         return Some((id.to_string(), secret.to_string()));
@@ -217,9 +217,11 @@ pub async fn require(State(admin): State<Admin>, request: Request, next: Next) -
             };
             if let Some((id, _)) = &found {
                 tracing::info!(%ip, client_id = %id, "admin sign-in failed");
-                if let Some(wait) = admin.lockout.failed(ip) {
+                let locked = admin.lockout.failed(ip);
+                if let Some(wait) = locked {
                     tracing::warn!(%ip, lockout_s = wait.as_secs(), "admin sign-ins locked for this address after repeated failures");
                 }
+                crate::audit::login_failed(&admin, ip, Some(id), locked.is_some());
             }
             let mut response = ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
             response.headers_mut().insert(

@@ -4,6 +4,7 @@
 //! generic `/apis/<group>/v1/<plural>`, so the CRUD code exists once. Every write is validated by
 //! the model before it reaches the store; a refused write leaves the stored document untouched.
 
+mod audit;
 mod auth;
 mod body;
 mod error;
@@ -16,6 +17,7 @@ mod otoroshi;
 mod pki;
 mod refs;
 mod resources;
+mod stats;
 mod transfer;
 
 use std::sync::Arc;
@@ -61,6 +63,10 @@ pub struct Admin {
     plugin_catalog: Option<fn() -> serde_json::Value>,
     /// The store engine's name, for `/api/infos`.
     store_kind: &'static str,
+    /// Where admin and security events go (`--events`).
+    events: Option<Arc<komainu_observe::Events>>,
+    /// The gateway's per-API windows, for `/api/apis/:id/stats`.
+    analytics: Option<Arc<komainu_observe::Analytics>>,
 }
 
 /// The followers of the store's change feed on this node (routing snapshot, key index), and the
@@ -94,7 +100,21 @@ impl Admin {
             live: None,
             plugin_catalog: None,
             store_kind: "embedded",
+            events: None,
+            analytics: None,
         }
+    }
+
+    /// Sends admin and security events to `events`.
+    pub fn with_events(mut self, events: Option<Arc<komainu_observe::Events>>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Serves `/api/apis/:id/stats` from the gateway's windows.
+    pub fn with_analytics(mut self, analytics: Arc<komainu_observe::Analytics>) -> Self {
+        self.analytics = Some(analytics);
+        self
     }
 
     /// Serves `GET /api/plugins/all` from `catalog`.
@@ -216,6 +236,7 @@ impl Admin {
             )
             .route("/api/apis/{id}/documentation", get(m::documentation))
             .route("/api/apis/{id}/usage", get(m::api_usage))
+            .route("/api/apis/{id}/stats", get(stats::api_stats))
             .route(
                 "/api/api-subscriptions/{id}/usage",
                 get(m::subscription_usage),
@@ -254,6 +275,7 @@ impl Admin {
                 self.clone(),
                 ops::live_after_writes,
             ))
+            .route_layer(middleware::from_fn_with_state(self.clone(), audit::audit))
             .route_layer(middleware::from_fn_with_state(self.clone(), auth::require));
         Router::new()
             .route("/health", get(ops::health))

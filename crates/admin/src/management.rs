@@ -24,7 +24,7 @@ fn no_api(id: &str) -> ApiError {
     ApiError::not_found(format!("Api \"{id}\" does not exist"))
 }
 
-async fn api(admin: &Admin, id: &str) -> ApiResult<Api> {
+pub(crate) async fn api(admin: &Admin, id: &str) -> ApiResult<Api> {
     let doc = admin
         .store
         .get(Kind::Api, id)

@@ -5,7 +5,8 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientBodyError {
@@ -41,17 +42,60 @@ impl ClientBodyError {
     }
 }
 
-/// Whether a streamed request body has been read to its end, shared between the body and the
-/// upstream call (a timeout while the client is still uploading is the client's, not the backend's).
+/// How a request body's upload goes, shared between the body, the upstream call and the request's
+/// report: whether it has been read to its end (a timeout while the client is still uploading is
+/// the client's, not the backend's), how many bytes came, and its first bytes when captured.
 #[derive(Clone, Default)]
-pub struct Upload(Arc<AtomicBool>);
+pub struct Upload(Arc<UploadState>);
+
+#[derive(Default)]
+struct UploadState {
+    finished: AtomicBool,
+    received: AtomicU64,
+    /// The first bytes of the body, up to `capture_max` (the API's `capture` switch).
+    capture: Option<Mutex<Vec<u8>>>,
+    capture_max: usize,
+}
 
 impl Upload {
+    /// An upload whose first `max` bytes are kept.
+    pub fn capturing(max: usize) -> Self {
+        Upload(Arc::new(UploadState {
+            capture: Some(Mutex::new(Vec::new())),
+            capture_max: max,
+            ..UploadState::default()
+        }))
+    }
+
     pub fn finish(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.finished.store(true, Ordering::Release);
     }
 
     pub fn is_finished(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.finished.load(Ordering::Acquire)
+    }
+
+    /// Counts (and captures, within the bound) bytes read from the client.
+    pub fn received(&self, data: &[u8]) {
+        self.0
+            .received
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        if let Some(c) = &self.0.capture {
+            let mut c = c.lock().expect("capture");
+            let room = self.0.capture_max.saturating_sub(c.len());
+            c.extend_from_slice(&data[..room.min(data.len())]);
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.0.received.load(Ordering::Relaxed)
+    }
+
+    /// The captured first bytes, when capturing.
+    pub fn captured(&self) -> Option<Vec<u8>> {
+        self.0
+            .capture
+            .as_ref()
+            .map(|c| c.lock().expect("capture").clone())
     }
 }

@@ -40,7 +40,7 @@ pub struct StorageArgs {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the gateway: proxy listeners and the admin API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load every entity of an export document (JSON or YAML) into the store.
     Import {
         /// The export document.
@@ -109,6 +109,23 @@ pub struct ServeArgs {
     /// Write one JSON line per proxied request on standard output.
     #[arg(long, env = "KOMAINU_ACCESS_LOG")]
     pub access_log: bool,
+    /// Where gateway, admin and security events go: `file:PATH` (JSON lines, rotated at 100 MiB,
+    /// 5 files kept) or `http(s)://URL` (JSON arrays POSTed in batches, retried).
+    #[arg(long, env = "KOMAINU_EVENTS")]
+    pub events: Option<komainu_observe::Destination>,
+    /// Events held in memory while the destination is slow or down; more are dropped and counted.
+    #[arg(long, env = "KOMAINU_EVENTS_BUFFER", default_value_t = 10_000)]
+    pub events_buffer: usize,
+    /// The most of each request and response body a `capture` API's events hold.
+    #[arg(long, env = "KOMAINU_CAPTURE_MAX_BYTES", default_value_t = 4096)]
+    pub capture_max_bytes: usize,
+    /// Export request spans over OTLP/HTTP (protobuf) to this collector (`http://host:4318`).
+    /// With it, W3C `traceparent` is read, continued and sent upstream.
+    #[arg(long, env = "KOMAINU_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces sampled (0.0 to 1.0); a client's `traceparent` flag is followed.
+    #[arg(long, env = "KOMAINU_TRACE_SAMPLING", default_value_t = 0.01)]
+    pub trace_sampling: f64,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "KOMAINU_DRAIN_TIMEOUT", default_value_t = 30)]
     pub drain_timeout: u64,

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(&cli.storage, args).await,
+            Command::Serve(args) => serve::run(&cli.storage, *args).await,
             Command::Import { file, replace } => {
                 storage::import_file(&cli.storage, &file, replace).await
             }

@@ -9,8 +9,9 @@ use anyhow::{Context, bail};
 use komainu_admin::{Admin, AdminAuth, Metrics};
 use komainu_keys::KeyService;
 use komainu_model::Kind;
+use komainu_observe::Tracer;
 use komainu_plugins::Services;
-use komainu_proxy::{AccessLog, Proxy, ProxyConfig, TrustedProxies};
+use komainu_proxy::{AccessLog, Proxy, ProxyConfig, Sinks, TrustedProxies};
 use komainu_runtime::Runtime;
 use komainu_store::{Store, WriteMode};
 use serde_json::{Value, json};
@@ -42,6 +43,10 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let auth = AdminAuth::bootstrap(&*store, admin_credentials_from_env()?).await?;
     let ready = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
+    let events = args
+        .events
+        .clone()
+        .map(|d| komainu_observe::Events::start(d, args.events_buffer));
     ensure_default_group(&*store).await?;
     let keys = KeyService::start(store.clone(), args.quotas_timezone)
         .await
@@ -54,6 +59,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         storage::plugin_check(),
     )
     .with_keys(keys.clone(), args.testing_clock)
+    .with_events(events.clone())
     .with_memory_release(release_unused_memory)
     .with_plugin_catalog(komainu_plugins::registry::catalog);
     // The admin API, and the config file's reloads, run on their own thread: parsing and
@@ -88,21 +94,42 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let runtime = Runtime::start(store.clone(), services, Some(tls.clone()))
         .await
         .context("cannot load the configuration")?;
-    let access_log = args.access_log.then(AccessLog::start);
+    if !(0.0..=1.0).contains(&args.trace_sampling) {
+        bail!(
+            "--trace-sampling: expected a share between 0.0 and 1.0, got {}",
+            args.trace_sampling
+        );
+    }
+    let tracer = match &args.otlp_endpoint {
+        Some(e) => Some(Arc::new(
+            Tracer::new(Some(e), args.trace_sampling).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
+    let sinks = Sinks {
+        access_log: args.access_log.then(AccessLog::start),
+        events: events.clone(),
+        tracer: tracer.clone(),
+        capture_max: args.capture_max_bytes,
+    };
+    let analytics = komainu_observe::Analytics::new(runtime.stats.clone());
+    analytics.spawn();
     let config = ProxyConfig {
         limits,
         trusted_proxies: TrustedProxies(args.trusted_proxies.clone()),
     };
-    let admin = admin.with_live(komainu_admin::Live {
-        followers: vec![runtime.applied.clone(), keys.applied.clone()],
-        generation: {
-            let runtime = runtime.clone();
-            Arc::new(move || runtime.snapshot().generation)
-        },
-    });
-    let proxy = Arc::new(Proxy::new(runtime, access_log, config));
+    let admin = admin
+        .with_analytics(analytics)
+        .with_live(komainu_admin::Live {
+            followers: vec![runtime.applied.clone(), keys.applied.clone()],
+            generation: {
+                let runtime = runtime.clone();
+                Arc::new(move || runtime.snapshot().generation)
+            },
+        });
+    let proxy = Arc::new(Proxy::new(runtime, sinks, config));
     let for_metrics = proxy.clone();
-    metrics.add_source(move |out| for_metrics.metrics.render(out));
+    metrics.add_source(move |out| for_metrics.render_metrics(out));
 
     // Bound here, registered with the admin runtime's reactor by the task that serves it.
     let admin_listener = std::net::TcpListener::bind(args.admin_addr)
@@ -168,6 +195,9 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     }
     if let Err(e) = komainu_runtime::flush_counters(&counters, &*store, &keys).await {
         tracing::error!(error = %e, "cannot persist the last counts of the limit plugins");
+    }
+    if let Some(t) = &tracer {
+        t.shutdown();
     }
     if let Ok(Err(e)) = admin_task.await {
         tracing::error!(error = %e, "admin listener failed");

@@ -12,11 +12,13 @@ use komainu_model::PluginSlot;
 use regex::RegexSet;
 
 use crate::config::regexes;
-use crate::phase::{BodyNeed, Done, Needs};
+use crate::phase::{BodyNeed, Done, Needs, Step};
 use crate::{Body, Outcome, Plugin, RequestCtx, Services, registry};
 
 /// One configured plugin, applying to the paths its `include`/`exclude` patterns select.
 pub struct PluginInstance {
+    /// The configured plugin id, as execution reports name it.
+    name: Arc<str>,
     plugin: Arc<dyn Plugin>,
     needs: Needs,
     include: Option<RegexSet>,
@@ -24,8 +26,14 @@ pub struct PluginInstance {
 }
 
 impl PluginInstance {
-    fn new(plugin: Arc<dyn Plugin>, include: Option<RegexSet>, exclude: Option<RegexSet>) -> Self {
+    fn new(
+        name: &str,
+        plugin: Arc<dyn Plugin>,
+        include: Option<RegexSet>,
+        exclude: Option<RegexSet>,
+    ) -> Self {
         PluginInstance {
+            name: Arc::from(name),
             needs: plugin.needs(),
             plugin,
             include,
@@ -55,6 +63,16 @@ enum Phase {
     TransformRequest,
 }
 
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::PreRoute => "pre_route",
+            Phase::Access => "access",
+            Phase::TransformRequest => "transform_request",
+        }
+    }
+}
+
 /// Keeps the stricter of two buffered needs (the smaller bound), streaming under buffering.
 fn combine(a: BodyNeed, b: BodyNeed) -> BodyNeed {
     match (a, b) {
@@ -76,6 +94,7 @@ impl Chain {
             let config = serde_json::Value::Object(slot.config.clone());
             let plugin = registry::build(&slot.plugin, &config, services).map_err(|e| (i, e))?;
             chain.push(PluginInstance::new(
+                &slot.plugin,
                 plugin,
                 regexes(&slot.include, "include").map_err(|e| (i, e.to_string()))?,
                 regexes(&slot.exclude, "exclude").map_err(|e| (i, e.to_string()))?,
@@ -95,10 +114,10 @@ impl Chain {
     }
 
     /// Runs `plugin` before every other plugin of the chain, on every path (a flow's plan security).
-    pub fn prepend(&mut self, plugin: Arc<dyn Plugin>) {
+    pub fn prepend(&mut self, name: &str, plugin: Arc<dyn Plugin>) {
         let instances = std::mem::take(&mut self.instances);
         self.needs = Needs::default();
-        self.push(PluginInstance::new(plugin, None, None));
+        self.push(PluginInstance::new(name, plugin, None, None));
         for i in instances {
             self.push(i);
         }
@@ -124,6 +143,7 @@ impl Chain {
             if !i.applies(ctx.path()) {
                 continue;
             }
+            let started = ctx.report.is_some().then(std::time::Instant::now);
             let mut outcome = match phase {
                 Phase::PreRoute => i.plugin.pre_route(req, ctx),
                 Phase::Access => i.plugin.access(req, ctx),
@@ -133,6 +153,13 @@ impl Chain {
             while let Outcome::Await(pending) = outcome {
                 let resume = pending.await;
                 outcome = resume(req, ctx);
+            }
+            if let (Some(t), Some(report)) = (started, ctx.report.as_mut()) {
+                report.push(Step {
+                    task: i.name.clone(),
+                    phase: phase.name(),
+                    duration_us: t.elapsed().as_micros() as u64,
+                });
             }
             if let Outcome::Respond(r) = outcome {
                 return Err(r);
@@ -192,7 +219,15 @@ impl Chain {
     pub fn transform_response(&self, resp: &mut Response<Body>, ctx: &mut RequestCtx) {
         for i in &self.instances {
             if i.applies(ctx.path()) {
+                let started = ctx.report.is_some().then(std::time::Instant::now);
                 i.plugin.transform_response(resp, ctx);
+                if let (Some(t), Some(report)) = (started, ctx.report.as_mut()) {
+                    report.push(Step {
+                        task: i.name.clone(),
+                        phase: "transform_response",
+                        duration_us: t.elapsed().as_micros() as u64,
+                    });
+                }
             }
         }
     }

@@ -45,7 +45,8 @@ enum Guard {
 pub struct VerifiedClaims(pub Arc<Value>);
 
 struct Consumers {
-    guards: Vec<Guard>,
+    /// Each plan's id (what metrics and events name) and what it requires.
+    guards: Vec<(Arc<str>, Guard)>,
 }
 
 /// Causes that mean "no credentials of this kind were presented".
@@ -62,22 +63,29 @@ impl Plugin for Consumers {
     fn access(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
         let mut absent = None;
         let mut refused = None;
-        for guard in &self.guards {
+        for (plan, guard) in &self.guards {
             let mut presented = true;
+            let admitted = |ctx: &mut RequestCtx| {
+                ctx.plan = Some(plan.clone());
+                Outcome::Continue
+            };
             let response = match guard {
-                Guard::Keyless => return Outcome::Continue,
+                Guard::Keyless => return admitted(ctx),
                 Guard::Apikey(p) => match p.access(req, ctx) {
-                    Outcome::Continue => return Outcome::Continue,
+                    Outcome::Continue => return admitted(ctx),
                     Outcome::Respond(r) => r,
                     // A guard that waits decides once it resumes.
-                    pending @ Outcome::Await(_) => return pending,
+                    pending @ Outcome::Await(_) => {
+                        ctx.plan = Some(plan.clone());
+                        return pending;
+                    }
                 },
                 Guard::Jwt(v) => match v.check(req) {
                     Checked::Passed(claims) => {
                         ctx.attrs.insert(VerifiedClaims(Arc::new(claims)));
-                        return Outcome::Continue;
+                        return admitted(ctx);
                     }
-                    Checked::Absent if !v.strict() => return Outcome::Continue,
+                    Checked::Absent if !v.strict() => return admitted(ctx),
                     Checked::Absent => gateway_error(
                         StatusCode::BAD_REQUEST,
                         "error.expected.token.not.found",
@@ -92,7 +100,7 @@ impl Plugin for Consumers {
                     ),
                 },
                 Guard::Mtls(m) => match &ctx.client_certs {
-                    Some(chain) if m.admits(chain) => return Outcome::Continue,
+                    Some(chain) if m.admits(chain) => return admitted(ctx),
                     Some(_) => client_cert::forbidden(ctx, client_cert::NOT_MATCHING),
                     None => {
                         presented = false;
@@ -120,19 +128,25 @@ impl Plugin for Consumers {
 
 /// The plugin enforcing `guards` (an empty list admits nothing: the flow's plans are all closed
 /// or unpublished).
-pub fn build(guards: Vec<PlanGuard>, services: &Services) -> Result<Arc<dyn Plugin>, ConfigError> {
+pub fn build(
+    guards: Vec<(String, PlanGuard)>,
+    services: &Services,
+) -> Result<Arc<dyn Plugin>, ConfigError> {
     let guards = guards
         .into_iter()
-        .map(|g| {
-            Ok(match g {
-                PlanGuard::Keyless => Guard::Keyless,
-                PlanGuard::Apikey { count } => Guard::Apikey(apikey_calls::build(
-                    &serde_json::json!({ "update_quotas": count }),
-                    services,
-                )?),
-                PlanGuard::Jwt(v) => Guard::Jwt(Verifier::build(&v, services)?),
-                PlanGuard::Mtls(access) => Guard::Mtls(Matcher::for_plan(&access)?),
-            })
+        .map(|(plan, g)| {
+            Ok((
+                Arc::from(plan),
+                match g {
+                    PlanGuard::Keyless => Guard::Keyless,
+                    PlanGuard::Apikey { count } => Guard::Apikey(apikey_calls::build(
+                        &serde_json::json!({ "update_quotas": count }),
+                        services,
+                    )?),
+                    PlanGuard::Jwt(v) => Guard::Jwt(Verifier::build(&v, services)?),
+                    PlanGuard::Mtls(access) => Guard::Mtls(Matcher::for_plan(&access)?),
+                },
+            ))
         })
         .collect::<Result<Vec<_>, ConfigError>>()?;
     Ok(Arc::new(Consumers { guards }))

@@ -66,7 +66,9 @@ pub use chain::{Chain, PluginInstance};
 pub use errors::gateway_error;
 pub use komainu_http::{Body, BoxError, empty, full};
 pub use komainu_keys::{RouteIdentity, cookie, query_param};
-pub use phase::{BodyLimit, BodyNeed, Done, Needs, Outcome, Pending, Plugin, RequestCtx, Resume};
+pub use phase::{
+    BodyLimit, BodyNeed, Done, Needs, Outcome, Pending, Plugin, RequestCtx, Resume, Step,
+};
 
 /// What plugins share beyond their own config, handed to their constructors.
 #[derive(Clone, Default)]

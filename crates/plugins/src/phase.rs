@@ -119,6 +119,20 @@ pub struct RequestCtx {
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// Values plugins hand to their own later phases.
     pub attrs: http::Extensions,
+    /// The plan that admitted the call, when the route's flow has plans.
+    pub plan: Option<Arc<str>>,
+    /// The call's execution report, when its API asks for one (`debug_flow`, `export_reporting`):
+    /// each plugin step and how long it took.
+    pub report: Option<Vec<Step>>,
+}
+
+/// One step of a call's execution report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Step {
+    /// The plugin (its configured id), or what the gateway did (`call-backend`).
+    pub task: Arc<str>,
+    pub phase: &'static str,
+    pub duration_us: u64,
 }
 
 impl RequestCtx {
@@ -165,6 +179,8 @@ impl RequestCtx {
             request_body: None,
             response_headers: Vec::new(),
             attrs: http::Extensions::new(),
+            plan: None,
+            report: None,
         }
     }
 

@@ -140,9 +140,7 @@ pub fn check(id: &str, config: &Value) -> Result<Vec<(String, String)>, PluginPr
                 .try_fold(config, |v, k| v.get(k))
                 .is_some_and(|v| !v.is_null())
         })
-        .map(|key| {
-            (key.to_string(), INERT.to_string())
-        })
+        .map(|key| (key.to_string(), INERT.to_string()))
         .collect())
 }
 
@@ -158,7 +156,10 @@ pub fn catalog() -> Value {
         PLUGINS
             .iter()
             .map(|p| {
-                let Described { default, mut schema } = (p.describe)();
+                let Described {
+                    default,
+                    mut schema,
+                } = (p.describe)();
                 // The keys accepted and not acted on say so in the schema too.
                 for key in p.inert {
                     if let Some(prop) = schema
@@ -242,42 +243,117 @@ mod tests {
     fn wrong_configs_name_their_path() {
         let cases = [
             ("JwtVerification", json!({"verifiers": "one"}), "verifiers"),
-            ("JwtVerification", json!({"custom_response": true, "custom_response_status": 99}), "custom_response_status"),
-            ("JwtVerificationOnly", json!({"fail_if_absent": "no"}), "fail_if_absent"),
-            ("JwtSigner", json!({"replace_if_present": 1}), "replace_if_present"),
+            (
+                "JwtVerification",
+                json!({"custom_response": true, "custom_response_status": 99}),
+                "custom_response_status",
+            ),
+            (
+                "JwtVerificationOnly",
+                json!({"fail_if_absent": "no"}),
+                "fail_if_absent",
+            ),
+            (
+                "JwtSigner",
+                json!({"replace_if_present": 1}),
+                "replace_if_present",
+            ),
             ("SimpleBasicAuth", json!({"users": ["alice"]}), "users"),
             ("SimpleBasicAuth", json!({"realm": "a\nb"}), "realm"),
-            ("HMACValidator", json!({"authorizationHeader": "bad header"}), "authorizationHeader"),
+            (
+                "HMACValidator",
+                json!({"authorizationHeader": "bad header"}),
+                "authorizationHeader",
+            ),
             ("NgExpectedConsumer", json!({"strict": true}), ""),
-            ("MissingHeadersOut", json!({"headers": {"x": "a\nb"}}), "headers.x"),
+            (
+                "MissingHeadersOut",
+                json!({"headers": {"x": "a\nb"}}),
+                "headers.x",
+            ),
             ("XForwardedHeaders", json!({"x": 1}), ""),
             ("ForwardedHeader", json!({"x": 1}), ""),
-            ("OverrideLocationHeader", json!({"matching_hostnames": "a"}), "matching_hostnames"),
+            (
+                "OverrideLocationHeader",
+                json!({"matching_hostnames": "a"}),
+                "matching_hostnames",
+            ),
             ("SendOtoroshiHeadersBack", json!({"x": 1}), ""),
             ("RejectHeaderOutTooLong", json!({"value": -1}), "value"),
-            ("SecurityHeadersPlugin", json!({"csp": {"mode": "SOMETIMES"}}), "csp.mode"),
-            ("JsonSchemaResponseValidator", json!({"fail_on_validation_error": "yes"}), "fail_on_validation_error"),
+            (
+                "SecurityHeadersPlugin",
+                json!({"csp": {"mode": "SOMETIMES"}}),
+                "csp.mode",
+            ),
+            (
+                "JsonSchemaResponseValidator",
+                json!({"fail_on_validation_error": "yes"}),
+                "fail_on_validation_error",
+            ),
             ("JQResponse", json!({"filter": "map("}), "filter"),
-            ("BrotliResponseCompressor", json!({"compression_level": 12}), "compression_level"),
-            ("ResponseBodyLengthLimiter", json!({"max_length": "big"}), "max_length"),
+            (
+                "BrotliResponseCompressor",
+                json!({"compression_level": 12}),
+                "compression_level",
+            ),
+            (
+                "ResponseBodyLengthLimiter",
+                json!({"max_length": "big"}),
+                "max_length",
+            ),
             ("CanaryMode", json!({"traffic": 2}), "traffic"),
-            ("CanaryMode", json!({"targets": [{"port": 80}]}), "targets[0].hostname"),
+            (
+                "CanaryMode",
+                json!({"targets": [{"port": 80}]}),
+                "targets[0].hostname",
+            ),
             ("NgTrafficMirroring", json!({"to": "not a url"}), "to"),
-            ("NgTrafficMirroring", json!({"percentage": 101}), "percentage"),
-            ("NgResponseCache", json!({"filter": {"methods": ["GE T"]}}), "filter.methods[0]"),
-            ("NgResponseCache", json!({"filter": {"paths": ["("]}}), "filter.paths"),
-            ("RoutingRestrictions", json!({"allowed": [{"method": "GET", "path": "("}]}), "allowed[0].path"),
+            (
+                "NgTrafficMirroring",
+                json!({"percentage": 101}),
+                "percentage",
+            ),
+            (
+                "NgResponseCache",
+                json!({"filter": {"methods": ["GE T"]}}),
+                "filter.methods[0]",
+            ),
+            (
+                "NgResponseCache",
+                json!({"filter": {"paths": ["("]}}),
+                "filter.paths",
+            ),
+            (
+                "RoutingRestrictions",
+                json!({"allowed": [{"method": "GET", "path": "("}]}),
+                "allowed[0].path",
+            ),
             ("EchoBackend", json!({"limit": "all"}), "limit"),
             ("GlobalPerIpAddressThrottling", json!({"quota": 1}), ""),
-            ("NgCustomThrottling", json!({"expression": "${nope}"}), "expression"),
-            ("NgHasClientCertMatchingValidator", json!({"regex_subject_dns": ["("]}), "regex_subject_dns[0]"),
-            ("NgRfc9440ClientCertHeader", json!({"send_chain": "yes"}), "send_chain"),
+            (
+                "NgCustomThrottling",
+                json!({"expression": "${nope}"}),
+                "expression",
+            ),
+            (
+                "NgHasClientCertMatchingValidator",
+                json!({"regex_subject_dns": ["("]}),
+                "regex_subject_dns[0]",
+            ),
+            (
+                "NgRfc9440ClientCertHeader",
+                json!({"send_chain": "yes"}),
+                "send_chain",
+            ),
         ];
         for (name, config, path) in cases {
             let id = format!("cp:{PREFIX}{name}");
             match check(&id, &config) {
                 Err(PluginProblem::Config { path: at, .. }) => {
-                    assert!(at.starts_with(path), "{name} {config}: named {at:?}, wanted {path:?}")
+                    assert!(
+                        at.starts_with(path),
+                        "{name} {config}: named {at:?}, wanted {path:?}"
+                    )
                 }
                 other => panic!("{name} {config}: {other:?}"),
             }

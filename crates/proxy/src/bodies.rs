@@ -1,21 +1,16 @@
 //! Bodies between the client, the plugins and the upstream: the request body bounded and wrapped
 //! once ([`request`]), passed through the plugins that stream it or read it whole; the response
-//! body read whole for the plugins that ask ([`buffer_response`]); and the log phase, run when the
-//! response body has been sent ([`after_sent`]).
-
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Instant;
+//! body read whole for the plugins that ask ([`buffer_response`]). What happens once the response
+//! has been sent is `completion`'s.
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper::body::{Body as HttpBody, Incoming};
 use komainu_http::{BoxError, ClientBodyError, Upload};
-use komainu_plugins::{Body, BodyLimit, BodyNeed, Chain, Done, RequestCtx, gateway_error};
+use komainu_plugins::{Body, BodyLimit, BodyNeed, Chain, RequestCtx, gateway_error};
 
 use crate::client_body::ClientBody;
 
@@ -48,6 +43,7 @@ pub(crate) async fn request(
     parts: &mut Parts,
     chain: &Chain,
     limit: BodyLimit,
+    capture: Option<usize>,
     ctx: &mut RequestCtx,
 ) -> Result<Outgoing, Result<Refusal, Response<Body>>> {
     let declared = body.size_hint().exact();
@@ -59,7 +55,7 @@ pub(crate) async fn request(
     let (mut body, upload): (Body, _) = if body.is_end_stream() {
         (komainu_plugins::empty(), None)
     } else {
-        let upload = Upload::default();
+        let upload = capture.map_or_else(Upload::default, Upload::capturing);
         (
             ClientBody::new(body, limit, upload.clone()).boxed(),
             Some(upload),
@@ -82,9 +78,13 @@ pub(crate) async fn request(
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
             ctx.request_body = Some(bytes.clone());
+            // Read whole: the client is done uploading.
+            if let Some(u) = &upload {
+                u.finish();
+            }
             return Ok(Outgoing {
                 body: komainu_plugins::full(bytes),
-                upload: None,
+                upload,
             });
         }
     }
@@ -164,84 +164,4 @@ pub(crate) async fn buffer_response(
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     Response::from_parts(parts, komainu_plugins::full(bytes))
-}
-
-/// The response, whose body runs the chain's log phase once it has been sent (or dropped).
-pub(crate) fn after_sent(
-    resp: Response<Body>,
-    chain: Arc<Chain>,
-    ctx: RequestCtx,
-    started: Instant,
-) -> Response<Body> {
-    let status = resp.status().as_u16();
-    let (parts, inner) = resp.into_parts();
-    let body = Logged {
-        inner,
-        pending: Some((chain, Box::new(ctx))),
-        status,
-        started,
-        sent: 0,
-    };
-    Response::from_parts(parts, Body::new(body))
-}
-
-struct Logged {
-    inner: Body,
-    pending: Option<(Arc<Chain>, Box<RequestCtx>)>,
-    status: u16,
-    started: Instant,
-    sent: u64,
-}
-
-impl Logged {
-    fn finish(&mut self, complete: bool) {
-        if let Some((chain, ctx)) = self.pending.take() {
-            let done = Done {
-                status: self.status,
-                duration: self.started.elapsed(),
-                bytes_out: self.sent,
-                complete,
-            };
-            chain.log(&ctx, &done);
-        }
-    }
-}
-
-impl HttpBody for Logged {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.sent += data.len() as u64;
-                }
-            }
-            Poll::Ready(None) => self.finish(true),
-            Poll::Ready(Some(Err(_))) => self.finish(false),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        // An empty body is never polled to its end: it was sent whole all the same.
-        let complete = self.inner.is_end_stream();
-        self.finish(complete);
-    }
 }

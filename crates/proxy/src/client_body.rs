@@ -53,6 +53,7 @@ impl HttpBody for ClientBody {
                 let max = this.limit.max;
                 let frame = match frame.into_data() {
                     Ok(mut data) => {
+                        this.upload.received(&data);
                         *this.seen += data.len() as u64;
                         if max > 0 && *this.seen > max {
                             if !this.limit.truncate {

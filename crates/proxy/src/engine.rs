@@ -13,13 +13,14 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
+use komainu_plugins::cookie;
 use komainu_plugins::token_endpoint::BODY_LIMIT;
-use komainu_plugins::{Body, BodyLimit, BodyNeed, RequestCtx, gateway_error};
-use komainu_plugins::{RouteIdentity, cookie};
+use komainu_plugins::{Body, BodyLimit, BodyNeed, Chain, RequestCtx, Step, gateway_error};
 use komainu_runtime::{RequestView, Runtime};
-use komainu_upstream::{Caller, STICKY_COOKIE, Target, UpstreamErrorKind};
+use komainu_upstream::{Caller, STICKY_COOKIE, UpstreamErrorKind};
 
-use crate::access_log::{AccessLog, redact_query};
+use crate::access_log::redact_query;
+use crate::completion::{self, Completion, Record, Sinks};
 use crate::forward::{
     Client, TrustedProxies, add_forwarded, drop_untrusted, strip_hop_by_hop, upstream_path,
 };
@@ -29,6 +30,8 @@ use crate::{bodies, grpc, request_id, websocket};
 
 const PROXY_LATENCY: HeaderName = HeaderName::from_static("otoroshi-proxy-latency");
 const UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("otoroshi-upstream-latency");
+const REQUEST_ID: HeaderName = HeaderName::from_static("otoroshi-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// How the proxy is set up, from the command line.
 #[derive(Clone, Debug, Default)]
@@ -40,22 +43,10 @@ pub struct ProxyConfig {
 /// The proxy's shared state.
 pub struct Proxy {
     runtime: Arc<Runtime>,
-    access_log: Option<AccessLog>,
+    sinks: Arc<Sinks>,
     pub metrics: ProxyMetrics,
     pub(crate) limits: Limits,
     trusted: TrustedProxies,
-}
-
-/// What the access log and latency headers need about how a request went.
-#[derive(Default)]
-struct Trace {
-    route: Option<Arc<RouteIdentity>>,
-    target: Option<Arc<Target>>,
-    upstream: Option<Duration>,
-    error: Option<&'static str>,
-    /// The canonical path and the query as logged (credentials redacted).
-    logged_path: Option<String>,
-    host: Option<String>,
 }
 
 /// A request that passed admission: its host and canonical path.
@@ -170,13 +161,49 @@ fn rand_u32() -> u32 {
 }
 
 impl Proxy {
-    pub fn new(runtime: Arc<Runtime>, access_log: Option<AccessLog>, config: ProxyConfig) -> Self {
+    pub fn new(runtime: Arc<Runtime>, sinks: Sinks, config: ProxyConfig) -> Self {
         Proxy {
             runtime,
-            access_log,
+            sinks: Arc::new(sinks),
             metrics: ProxyMetrics::default(),
             limits: config.limits,
             trusted: config.trusted_proxies,
+        }
+    }
+
+    /// Every proxy family in Prometheus text format: listeners, routes, targets, the snapshot and
+    /// the events queue.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        self.metrics.render(out);
+        self.runtime.stats.render(out);
+        let snapshot = self.runtime.snapshot();
+        let _ = writeln!(
+            out,
+            "# HELP komainu_config_generation Generation of the routing snapshot being served.\n# TYPE komainu_config_generation gauge\nkomainu_config_generation {}",
+            snapshot.generation
+        );
+        let _ = writeln!(
+            out,
+            "# HELP komainu_config_build_seconds How long the current routing snapshot took to build.\n# TYPE komainu_config_build_seconds gauge\nkomainu_config_build_seconds {}",
+            self.runtime
+                .build_us
+                .load(std::sync::atomic::Ordering::Relaxed) as f64
+                / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# HELP komainu_config_routes Routes in the snapshot being served.\n# TYPE komainu_config_routes gauge\nkomainu_config_routes {}",
+            snapshot.routes.len()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP komainu_config_problems Entities the snapshot could not serve (see the log).\n# TYPE komainu_config_problems gauge\nkomainu_config_problems {}",
+            snapshot.problems.len()
+        );
+        crate::metrics::render_targets(out, &snapshot.routes);
+        if let Some(events) = &self.sinks.events {
+            events.render(out);
         }
     }
 
@@ -184,12 +211,35 @@ impl Proxy {
     pub async fn handle(&self, req: Request<Incoming>, client: &Client) -> Response<Body> {
         let tls = client.tls;
         let started = Instant::now();
-        let mut trace = Trace::default();
-        let method = self.access_log.as_ref().map(|_| req.method().clone());
+        let (request_id, started_ms) = request_id::next();
+        let mut trace = Record {
+            request_id,
+            started_ms,
+            https: tls,
+            ..Record::default()
+        };
         let origin = self.trusted.origin(req.headers(), client, tls);
-        let client_ip = self.access_log.as_ref().map(|_| origin.ip_text());
+        if self.sinks.detailed() {
+            trace.method = Some(req.method().clone());
+            trace.http2 = req.version() == Version::HTTP_2;
+            trace.client_ip = Some(origin.ip);
+            trace.user_agent = req.headers().get(header::USER_AGENT).cloned();
+        }
+        if let Some(tracer) = &self.sinks.tracer {
+            let incoming = req
+                .headers()
+                .get(&TRACEPARENT)
+                .and_then(|v| v.to_str().ok());
+            trace.trace = Some(tracer.start(incoming));
+            if trace.method.is_none() {
+                trace.method = Some(req.method().clone());
+                trace.http2 = req.version() == Version::HTTP_2;
+                trace.client_ip = Some(origin.ip);
+            }
+        }
         let grpc = grpc::is_grpc(req.headers());
-        let mut resp = self.route(req, client, origin, &mut trace, started).await;
+        let method = req.method().clone();
+        let (mut resp, chain_log) = self.route(req, client, origin, &mut trace).await;
         // The gateway's own refusals only: an upstream's answer goes as it is.
         if grpc && (trace.error.is_some() || trace.target.is_none()) {
             resp = grpc::refusal(resp);
@@ -200,24 +250,47 @@ impl Proxy {
         let h = resp.headers_mut();
         h.insert(PROXY_LATENCY, millis(total.saturating_sub(upstream)));
         h.insert(UPSTREAM_LATENCY, millis(upstream));
-        self.metrics.response(resp.status().as_u16());
-        if let (Some(log), Some(method)) = (&self.access_log, method) {
-            log.log(serde_json::json!({
-                "@timestamp": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default(),
-                "client_ip": client_ip,
-                "method": method.as_str(),
-                "host": trace.host,
-                "path": trace.logged_path,
-                "status": resp.status().as_u16(),
-                "duration_ms": total.as_secs_f64() * 1000.0,
-                "upstream_ms": trace.upstream.map(|d| d.as_secs_f64() * 1000.0),
-                "route_id": trace.route.as_ref().map(|r| r.id.as_str()),
-                "api_id": trace.route.as_ref().and_then(|r| r.api_id.as_deref()),
-                "target": trace.target.as_ref().map(|t| t.id()),
-                "error": trace.error,
-            }));
+        h.insert(REQUEST_ID, HeaderValue::from(request_id));
+        let status = resp.status().as_u16();
+        self.metrics.response(status);
+        trace.status = status;
+        trace.total = total;
+        if let Some(stats) = &trace.stats {
+            stats.record(&komainu_observe::Observation {
+                method: method.as_str(),
+                status,
+                total,
+                upstream: trace.upstream,
+                bytes_in: trace.upload.as_ref().map_or(0, komainu_http::Upload::bytes),
+                plan: trace.plan.as_deref(),
+                quota_refused: status == 429 && trace.target.is_none(),
+                attempts: trace.attempts,
+                upstream_error: trace.upstream_error,
+            });
         }
-        resp
+        let sampled = trace.trace.as_ref().is_some_and(|t| t.sampled);
+        if self.sinks.detailed() || sampled || chain_log.is_some() || trace.debug_flow {
+            return completion::after_sent(
+                resp,
+                Completion {
+                    record: trace,
+                    started,
+                    chain_log,
+                    sinks: self.sinks.clone(),
+                },
+            );
+        }
+        match (
+            trace.stats,
+            hyper::body::Body::size_hint(resp.body()).exact(),
+        ) {
+            (Some(stats), Some(n)) => {
+                stats.sent(n);
+                resp
+            }
+            (Some(stats), None) => completion::count_sent(resp, stats),
+            (None, _) => resp,
+        }
     }
 
     async fn route(
@@ -225,33 +298,35 @@ impl Proxy {
         req: Request<Incoming>,
         client: &Client,
         origin: crate::forward::Origin,
-        trace: &mut Trace,
-        started: Instant,
-    ) -> Response<Body> {
+        trace: &mut Record,
+    ) -> (Response<Body>, Option<(Arc<Chain>, Box<RequestCtx>)>) {
         let html = prefers_html(&req);
         let (mut parts, body) = req.into_parts();
         if parts.method == Method::CONNECT {
             trace.error = Some("errors.method.not.allowed");
-            return refuse_and_close(
+            let resp = refuse_and_close(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "errors.method.not.allowed",
                 "CONNECT is not supported",
                 html,
             );
+            return (resp, None);
         }
         let admitted = match admit(&parts, &self.limits) {
             Ok(a) => a,
             Err(Refused(status, cause, message, why)) => {
                 self.metrics.refused(why);
                 trace.error = Some(cause);
-                return refuse_and_close(status, cause, message, html);
+                return (refuse_and_close(status, cause, message, html), None);
             }
         };
-        if self.access_log.is_some() {
+        let detailed = self.sinks.detailed();
+        if detailed || trace.trace.is_some() {
             let mut logged = admitted.path.clone();
             if let Some(q) = parts.uri.query() {
                 logged.push('?');
                 logged.push_str(&redact_query(q));
+                trace.has_query = true;
             }
             trace.logged_path = Some(logged);
             trace.host = Some(admitted.host.clone());
@@ -272,10 +347,17 @@ impl Proxy {
         let Some(found) = found else {
             self.metrics.not_found();
             trace.error = Some("not_found");
-            return gateway_error(StatusCode::NOT_FOUND, "not_found", "no route found !", html);
+            let resp = gateway_error(StatusCode::NOT_FOUND, "not_found", "no route found !", html);
+            return (resp, None);
         };
         let route = found.route;
         trace.route = Some(route.identity.clone());
+        trace.stats = Some(route.stats.clone());
+        trace.debug_flow = route.report.debug_flow;
+        trace.capture = route.report.capture;
+        if detailed {
+            trace.route_name = Some(Arc::from(route.name.as_str()));
+        }
 
         let mut ctx = RequestCtx::new(
             route.identity.clone(),
@@ -289,7 +371,10 @@ impl Proxy {
         ctx.client_certs = client.certs.clone();
         drop_untrusted(&mut parts.headers, &origin);
         ctx.host_header = Some(admitted.host_header.clone());
-        (ctx.request_id, ctx.started_ms) = request_id::next();
+        (ctx.request_id, ctx.started_ms) = (trace.request_id, trace.started_ms);
+        if route.report.steps() {
+            ctx.report = Some(Vec::new());
+        }
         if route.strip_path {
             ctx.strip_depth = Some(route.depth());
         }
@@ -314,7 +399,9 @@ impl Proxy {
                     max: self.limits.max_body_bytes,
                     truncate: false,
                 });
-                match bodies::request(body, &mut parts, chain, limit, &mut ctx).await {
+                let capture = (route.report.capture && self.sinks.events.is_some())
+                    .then_some(self.sinks.capture_max);
+                match bodies::request(body, &mut parts, chain, limit, capture, &mut ctx).await {
                     Err(Ok(refusal)) => {
                         let why = if refusal.status == StatusCode::PAYLOAD_TOO_LARGE {
                             Refusal::BodyTooLarge
@@ -327,6 +414,7 @@ impl Proxy {
                     }
                     Err(Err(plugin_answer)) => plugin_answer,
                     Ok(outgoing) => {
+                        trace.upload = outgoing.upload.clone();
                         let mut resp = match chain.backend_call(&parts, &mut ctx) {
                             Some(r) => r,
                             None => {
@@ -334,10 +422,20 @@ impl Proxy {
                                     host: admitted.host_header,
                                     origin,
                                 };
-                                self.forward(
-                                    &route, parts, outgoing, client, upstream, &mut ctx, trace,
-                                )
-                                .await
+                                let called = ctx.report.is_some().then(Instant::now);
+                                let resp = self
+                                    .forward(
+                                        &route, parts, outgoing, client, upstream, &mut ctx, trace,
+                                    )
+                                    .await;
+                                if let (Some(t), Some(report)) = (called, ctx.report.as_mut()) {
+                                    report.push(Step {
+                                        task: Arc::from("call-backend"),
+                                        phase: "backend",
+                                        duration_us: t.elapsed().as_micros() as u64,
+                                    });
+                                }
+                                resp
                             }
                         };
                         if trace.error.is_none() {
@@ -352,10 +450,13 @@ impl Proxy {
             }
         };
         resp.headers_mut().extend(ctx.response_headers.drain(..));
-        if chain.needs().log {
-            resp = bodies::after_sent(resp, chain.clone(), ctx, started);
+        trace.plan = ctx.plan.clone();
+        trace.report = ctx.report.take();
+        if detailed {
+            trace.apikey = ctx.apikey.clone();
         }
-        resp
+        let chain_log = chain.needs().log.then(|| (chain.clone(), Box::new(ctx)));
+        (resp, chain_log)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -367,7 +468,7 @@ impl Proxy {
         client: &Client,
         upstream: Upstream,
         ctx: &mut RequestCtx,
-        trace: &mut Trace,
+        trace: &mut Record,
     ) -> Response<Body> {
         // CanaryMode may have chosen another backend for this call.
         let (backend, other_root) = match ctx.backend.take() {
@@ -381,6 +482,9 @@ impl Proxy {
             ctx.path(),
             ctx.query(),
         );
+        if self.sinks.detailed() {
+            trace.upstream_uri = Some(target.clone());
+        }
         parts.uri = Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"));
         let client_upgrade = websocket::is_upgrade(&parts)
             .then(|| parts.extensions.remove::<OnUpgrade>())
@@ -396,6 +500,11 @@ impl Proxy {
             Some(upstream.host.clone()),
         );
         parts.headers.insert(header::HOST, upstream.host);
+        if let Some(cx) = &trace.trace
+            && let Ok(v) = HeaderValue::try_from(cx.traceparent())
+        {
+            parts.headers.insert(TRACEPARENT, v);
+        }
 
         let mut new_tracking = None;
         let tracking = if backend.needs_tracking_cookie() {
@@ -424,6 +533,7 @@ impl Proxy {
         {
             Ok((mut resp, info)) => {
                 trace.upstream = Some(info.upstream_latency);
+                trace.attempts = info.attempts;
                 ctx.target_host = Some(info.target.host_name());
                 trace.target = Some(info.target);
                 strip_hop_by_hop(resp.headers_mut());
@@ -478,6 +588,9 @@ impl Proxy {
                     return refuse_and_close(status, cause, message, ctx.html);
                 }
                 self.metrics.upstream_error();
+                trace.attempts = trace.attempts.max(1);
+                trace.upstream_error = Some(cause_index(e.kind));
+                trace.error_detail = Some(format!("{}: {}", e.kind.label(), e.detail));
                 match e.kind {
                     UpstreamErrorKind::CircuitOpen | UpstreamErrorKind::NoTarget => {
                         tracing::debug!(route = %route.identity.id, error = %e, "backend call failed")
@@ -490,6 +603,15 @@ impl Proxy {
             }
         }
     }
+}
+
+/// The `komainu_upstream_errors_total{cause}` a failed backend call counts under.
+fn cause_index(kind: UpstreamErrorKind) -> usize {
+    let label = kind.label();
+    komainu_observe::route_stats::CAUSES
+        .iter()
+        .position(|c| *c == label)
+        .unwrap_or(komainu_observe::route_stats::CAUSES.len() - 1)
 }
 
 /// What the upstream request is addressed with: the client's host, and who the client is.

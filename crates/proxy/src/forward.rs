@@ -71,12 +71,6 @@ pub(crate) struct Origin {
     trusted: bool,
 }
 
-impl Origin {
-    pub(crate) fn ip_text(&self) -> String {
-        self.ip.to_string()
-    }
-}
-
 /// The networks whose `X-Forwarded-*` headers are believed (`--trusted-proxies`).
 #[derive(Clone, Debug, Default)]
 pub struct TrustedProxies(pub Vec<IpNet>);

@@ -7,6 +7,7 @@
 mod access_log;
 mod bodies;
 mod client_body;
+mod completion;
 mod engine;
 mod forward;
 mod grpc;
@@ -17,6 +18,7 @@ mod request_id;
 mod websocket;
 
 pub use access_log::AccessLog;
+pub use completion::Sinks;
 pub use engine::{Proxy, ProxyConfig};
 pub use forward::{Client, TrustedProxies};
 pub use guard::Timeouts;

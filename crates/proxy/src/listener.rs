@@ -224,6 +224,7 @@ async fn connection(
     let activity = Arc::new(Activity::default());
     let Some(tls) = &shared.tls else {
         let is_h2 = speaks_h2(&stream, timeouts.header_read).await;
+        let _speaking = metrics.speaking(false, is_h2);
         let client = Client::new(peer, activity.clone(), false, None, lease);
         let io = Guarded::new(stream, !is_h2, activity, timeouts, metrics, accepted);
         return serve_io(io, is_h2, client, &shared, &mut stop).await;
@@ -245,6 +246,7 @@ async fn connection(
     metrics.tls_handshake();
     let (_, conn) = stream.get_ref();
     let is_h2 = conn.alpn_protocol() == Some(b"h2");
+    let _speaking = metrics.speaking(true, is_h2);
     let chain = conn
         .peer_certificates()
         .filter(|c| !c.is_empty())

@@ -82,6 +82,17 @@ pub struct ListenerMetrics {
     tls_failures: AtomicU64,
     websockets: AtomicU64,
     websockets_open: AtomicU64,
+    /// Open connections by listener (http, https) and protocol (HTTP/1.1, HTTP/2).
+    open_by: [AtomicU64; 4],
+}
+
+/// Counts a connection under its listener and protocol until dropped.
+pub(crate) struct OpenProtocol(Arc<ListenerMetrics>, usize);
+
+impl Drop for OpenProtocol {
+    fn drop(&mut self) {
+        self.0.open_by[self.1].fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Counts a relayed WebSocket open until dropped.
@@ -107,6 +118,13 @@ impl ListenerMetrics {
         self.accepted.fetch_add(1, Ordering::Relaxed);
         self.open.fetch_add(1, Ordering::Relaxed);
         OpenConnection(self.clone())
+    }
+
+    /// Once the connection's protocol is known.
+    pub(crate) fn speaking(self: &Arc<Self>, tls: bool, h2: bool) -> OpenProtocol {
+        let i = (tls as usize) * 2 + h2 as usize;
+        self.open_by[i].fetch_add(1, Ordering::Relaxed);
+        OpenProtocol(self.clone(), i)
     }
 
     pub(crate) fn over_capacity(&self) {
@@ -220,6 +238,21 @@ impl ProxyMetrics {
         let _ = writeln!(out, "komainu_proxy_connections_open {}", load(&l.open));
         family(
             out,
+            "komainu_proxy_connections_open_by_protocol",
+            "gauge",
+            "Client connections open now, by listener and protocol.",
+        );
+        for (i, n) in l.open_by.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "komainu_proxy_connections_open_by_protocol{{listener=\"{}\",protocol=\"{}\"}} {}",
+                if i >= 2 { "https" } else { "http" },
+                if i % 2 == 1 { "http2" } else { "http1" },
+                load(n)
+            );
+        }
+        family(
+            out,
             "komainu_proxy_connections_total",
             "counter",
             "Client connections accepted.",
@@ -301,6 +334,50 @@ impl ProxyMetrics {
                 r.label(),
                 load(&l.refused[r as usize])
             );
+        }
+    }
+}
+
+/// A per-target gauge: name, help, and its value for a target.
+type TargetGauge = (
+    &'static str,
+    &'static str,
+    fn(&komainu_upstream::Target) -> u64,
+);
+
+/// Per-target gauges of the routes that served at least once: health, circuit and calls in
+/// flight (a route's targets are listed once even when it is on several hosts).
+pub(crate) fn render_targets(out: &mut String, routes: &[Arc<komainu_runtime::CompiledRoute>]) {
+    let gauges: [TargetGauge; 3] = [
+        (
+            "komainu_upstream_target_healthy",
+            "1 when the target's last health check passed (always 1 without health checks).",
+            |t| t.is_healthy() as u64,
+        ),
+        (
+            "komainu_upstream_target_circuit_open",
+            "1 while the target's circuit breaker is open.",
+            |t| t.circuit_open() as u64,
+        ),
+        (
+            "komainu_upstream_target_in_flight",
+            "Calls in flight to the target.",
+            |t| t.in_flight() as u64,
+        ),
+    ];
+    let served: Vec<_> = routes.iter().filter(|r| r.stats.served()).collect();
+    for (name, help, value) in gauges {
+        family(out, name, "gauge", help);
+        for r in &served {
+            for t in r.backend.targets() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{route=\"{}\",target=\"{}\"}} {}",
+                    r.identity.id.replace('"', "\\\""),
+                    t.address(),
+                    value(t)
+                );
+            }
         }
     }
 }

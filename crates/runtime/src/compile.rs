@@ -2,20 +2,21 @@
 //! `api.domain` (else its own domain's host) at `api.context_path + <path of its domain>`, with its
 //! flow's plugins and its backend (the API's own, else a stored one).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use komainu_model::{
     AccessConfig, Api, ApiBlueprint, ApiState, DEFAULT_TOKEN_LIFETIME_MS, NgBackend,
     NgClientConfig, NgFrontend, PlanStatus, PluginSlot, VerifierRef,
 };
+use komainu_observe::Registry;
 use komainu_plugins::consumers::{self, PlanGuard};
 use komainu_plugins::token_endpoint::{TOKEN_PATH, TokenEndpoint};
 use komainu_plugins::{Chain, Services};
 use komainu_tls::CertIndex;
 use komainu_upstream::Backend;
 
-use crate::route::{CompiledRoute, RouteSpec};
+use crate::route::{CompiledRoute, Report, RouteSpec};
 use crate::{Entities, Router, Snapshot};
 
 /// `host/path` → (`host`, `/path`); a domain without host (`/users`) has an empty host.
@@ -63,6 +64,7 @@ fn forwarding(
         backend,
         chain,
         endpoint: None,
+        report: Report::default(),
     }
 }
 
@@ -88,6 +90,9 @@ struct Builder<'a> {
     services: &'a Services,
     /// One chain shared by every route without plugins.
     no_plugins: Arc<Chain>,
+    stats: &'a Registry,
+    /// Each route once, by id (a route on several domains is in the router several times).
+    routes: BTreeMap<String, Arc<CompiledRoute>>,
 }
 
 /// gRPC needs HTTP/2: in a `gRPC` API, targets that do not say their protocol speak HTTP/2 (h2c
@@ -134,7 +139,12 @@ impl Builder<'_> {
     }
 
     fn add(&mut self, host: &str, spec: RouteSpec) {
-        self.router.add(host, Arc::new(CompiledRoute::new(spec)));
+        let stats = self.stats.route(&spec.id, spec.api_id.as_deref());
+        let route = Arc::new(CompiledRoute::new(spec, stats));
+        if !self.routes.contains_key(&route.identity.id) {
+            self.routes.insert(route.identity.id.clone(), route.clone());
+        }
+        self.router.add(host, route);
     }
 
     /// An API's routes: the live ones while it serves, and its draft's (or, while staging, its
@@ -187,7 +197,7 @@ impl Builder<'_> {
         plans: &[String],
         testing: bool,
         counted_by_flow: bool,
-    ) -> Option<Vec<PlanGuard>> {
+    ) -> Option<Vec<(String, PlanGuard)>> {
         let mut guards = Vec::new();
         for id in plans {
             let Some(plan) = api.documentation.plans.iter().find(|p| &p.id == id) else {
@@ -224,7 +234,7 @@ impl Builder<'_> {
                     return None;
                 }
             };
-            guards.push(guard);
+            guards.push((plan.id.clone(), guard));
         }
         Some(guards)
     }
@@ -244,7 +254,7 @@ impl Builder<'_> {
                 .any(|s| s.enabled && s.plugin.ends_with(APIKEY_CALLS));
             let guards = self.guards(api, &flow.consumers, testing, counted_by_flow)?;
             match consumers::build(guards, self.services) {
-                Ok(p) => chain.prepend(p),
+                Ok(p) => chain.prepend("plans", p),
                 Err(e) => {
                     self.problems
                         .push(format!("api {} flow {}: {e}", api.id, flow.id));
@@ -325,6 +335,11 @@ impl Builder<'_> {
                     groups: api.groups.clone(),
                     path: join_paths(&api.context_path, path),
                     testing: testing.clone(),
+                    report: Report {
+                        debug_flow: api.debug_flow,
+                        export_reporting: api.export_reporting,
+                        capture: api.capture,
+                    },
                     ..forwarding(&route.frontend, &ng, backend.clone(), chain.clone())
                 };
                 self.add(host, spec);
@@ -357,6 +372,7 @@ impl Builder<'_> {
             backend,
             chain: Arc::new(Chain::default()),
             endpoint: Some(Arc::new(endpoint)),
+            report: Report::default(),
         };
         let host = api.domain.clone();
         self.add(&host, spec);
@@ -394,6 +410,11 @@ impl Builder<'_> {
                 name: route.name.clone(),
                 groups: route.groups.clone(),
                 path: path.to_string(),
+                report: Report {
+                    debug_flow: route.debug_flow,
+                    export_reporting: route.export_reporting,
+                    capture: route.capture,
+                },
                 ..forwarding(&route.frontend, &ng, backend.clone(), chain.clone())
             };
             self.add(host, spec);
@@ -409,6 +430,7 @@ pub(crate) fn compile(
     previous: Option<&Snapshot>,
     generation: u64,
     certs_changed: bool,
+    stats: &Registry,
 ) -> Snapshot {
     let mut problems = Vec::new();
     let (certs, certs_generation) = match previous {
@@ -444,6 +466,8 @@ pub(crate) fn compile(
         problems,
         entities,
         no_plugins: Arc::new(Chain::default()),
+        stats,
+        routes: BTreeMap::new(),
     };
     for api in entities.apis.values() {
         b.api(api);
@@ -452,6 +476,7 @@ pub(crate) fn compile(
         b.route(route);
     }
     b.router.seal();
+    stats.retain(&|id| b.routes.contains_key(id));
     Snapshot {
         router: b.router,
         generation,
@@ -459,6 +484,7 @@ pub(crate) fn compile(
         certs_generation,
         backends: b.backends,
         problems: b.problems,
+        routes: b.routes.into_values().collect(),
     }
 }
 

@@ -1,10 +1,12 @@
 //! Holds the current snapshot and rebuilds it from the store's change feed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use komainu_model::Kind;
+use komainu_observe::Registry;
 use komainu_plugins::Services;
 use komainu_store::{Applied, Change, Store, StoreResult};
 use komainu_tls::TlsServer;
@@ -21,6 +23,10 @@ pub struct Runtime {
     pub applied: Applied,
     /// The TLS listener, told of certificate and TLS settings changes.
     tls: Option<Arc<TlsServer>>,
+    /// Every route's counters, kept across snapshots.
+    pub stats: Arc<Registry>,
+    /// How long the current snapshot took to build, in microseconds.
+    pub build_us: AtomicU64,
 }
 
 impl Runtime {
@@ -40,7 +46,18 @@ impl Runtime {
         let feed = store.changes();
         let loaded_at = store.revision();
         let entities = Entities::load(&*store).await?;
-        let first = build(entities.clone(), services.clone(), None, 1, true).await;
+        let stats = Arc::new(Registry::default());
+        let started = Instant::now();
+        let first = build(
+            entities.clone(),
+            services.clone(),
+            None,
+            1,
+            true,
+            stats.clone(),
+        )
+        .await;
+        let build_us = AtomicU64::new(started.elapsed().as_micros() as u64);
         if let Some(tls) = &tls {
             tls.update(first.certs.clone(), entities.global.tls_settings.clone());
         }
@@ -49,6 +66,8 @@ impl Runtime {
             services,
             applied: Applied::default(),
             tls,
+            stats,
+            build_us,
         });
         runtime.applied.set(loaded_at);
         tokio::spawn(follow(Arc::downgrade(&runtime), store, entities, feed));
@@ -62,6 +81,7 @@ async fn build(
     previous: Option<Arc<Snapshot>>,
     generation: u64,
     certs_changed: bool,
+    stats: Arc<Registry>,
 ) -> Snapshot {
     let started = Instant::now();
     let snapshot = tokio::task::spawn_blocking(move || {
@@ -71,6 +91,7 @@ async fn build(
             previous.as_deref(),
             generation,
             certs_changed,
+            &stats,
         )
     })
     .await
@@ -147,14 +168,18 @@ async fn follow(
         let certs_changed = changed(Kind::Certificate);
         let previous = rt.snapshot();
         let generation = previous.generation + 1;
+        let started = Instant::now();
         let next = build(
             entities.clone(),
             rt.services.clone(),
             Some(previous),
             generation,
             certs_changed,
+            rt.stats.clone(),
         )
         .await;
+        rt.build_us
+            .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         if let Some(tls) = &rt.tls
             && (certs_changed || changed(Kind::GlobalConfig))
         {

@@ -15,6 +15,6 @@ mod snapshot;
 pub use counters::{flush_counters, load_counters, spawn_counters};
 pub use entities::Entities;
 pub use follower::Runtime;
-pub use route::{CompiledRoute, RequestView};
+pub use route::{CompiledRoute, Report, RequestView};
 pub use router::{Match, Router};
 pub use snapshot::Snapshot;

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use komainu_observe::RouteStats;
+
 use http::{HeaderMap, HeaderName, Method};
 use komainu_plugins::token_endpoint::Endpoint;
 use komainu_plugins::{Chain, RouteIdentity};
@@ -42,6 +44,28 @@ pub struct CompiledRoute {
     pub chain: Arc<Chain>,
     /// Answered by the gateway itself (the OAuth2 token endpoint), not by the backend.
     pub endpoint: Option<Arc<dyn Endpoint>>,
+    /// The route's counters, the same across snapshots.
+    pub stats: Arc<RouteStats>,
+    /// What the route's calls report beyond metrics (the API's, or the route's own, switches).
+    pub report: Report,
+}
+
+/// Seed 001's switches: `debug_flow`, `export_reporting` and `capture`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Log each call's execution report (its plugin steps and their durations).
+    pub debug_flow: bool,
+    /// Add the execution report to each call's gateway event.
+    pub export_reporting: bool,
+    /// Add the request and response bodies (bounded) to each call's gateway event.
+    pub capture: bool,
+}
+
+impl Report {
+    /// Whether calls need their plugin steps timed.
+    pub fn steps(&self) -> bool {
+        self.debug_flow || self.export_reporting
+    }
 }
 
 pub(crate) struct RouteSpec {
@@ -61,6 +85,7 @@ pub(crate) struct RouteSpec {
     pub backend: Arc<Backend>,
     pub chain: Arc<Chain>,
     pub endpoint: Option<Arc<dyn Endpoint>>,
+    pub report: Report,
 }
 
 pub(crate) fn parse_pattern(path: &str) -> Vec<Segment> {
@@ -79,7 +104,7 @@ pub(crate) fn parse_pattern(path: &str) -> Vec<Segment> {
 }
 
 impl CompiledRoute {
-    pub(crate) fn new(spec: RouteSpec) -> Self {
+    pub(crate) fn new(spec: RouteSpec, stats: Arc<RouteStats>) -> Self {
         let header =
             |(k, v): (String, String)| HeaderName::try_from(k.as_str()).ok().map(|n| (n, v));
         CompiledRoute {
@@ -105,6 +130,8 @@ impl CompiledRoute {
             backend: spec.backend,
             chain: spec.chain,
             endpoint: spec.endpoint,
+            stats,
+            report: spec.report,
         }
     }
 

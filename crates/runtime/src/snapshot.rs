@@ -21,11 +21,14 @@ pub struct Snapshot {
     pub(crate) backends: HashMap<String, Arc<Backend>>,
     /// Entities that could not be served, and why (logged when the snapshot is built).
     pub problems: Vec<String>,
+    /// Every route once (the router may hold one under several hosts), by id.
+    pub routes: Vec<Arc<crate::CompiledRoute>>,
 }
 
 impl Snapshot {
     /// Compiles `entities` into a snapshot (what the runtime does on every change).
     pub fn compile(entities: &crate::Entities, services: &komainu_plugins::Services) -> Self {
-        crate::compile::compile(entities, services, None, 1, true)
+        let stats = komainu_observe::Registry::default();
+        crate::compile::compile(entities, services, None, 1, true, &stats)
     }
 }

@@ -35,6 +35,24 @@ pub struct UpstreamError {
     pub detail: String,
 }
 
+impl UpstreamErrorKind {
+    /// A short name of the failure, as metrics label it.
+    pub fn label(self) -> &'static str {
+        match self {
+            UpstreamErrorKind::Timeout => "timeout",
+            UpstreamErrorKind::CircuitOpen => "circuit_open",
+            UpstreamErrorKind::NoTarget => "no_target",
+            UpstreamErrorKind::ConnectionRefused => "connect_refused",
+            UpstreamErrorKind::Dns => "dns",
+            UpstreamErrorKind::Tls => "tls",
+            UpstreamErrorKind::Reset => "reset",
+            UpstreamErrorKind::Other => "other",
+            UpstreamErrorKind::ClientBody(_) => "client_body",
+            UpstreamErrorKind::ClientTooSlow => "client_too_slow",
+        }
+    }
+}
+
 impl UpstreamError {
     pub fn new(kind: UpstreamErrorKind, detail: impl Into<String>) -> Self {
         UpstreamError {

@@ -96,6 +96,15 @@ impl Target {
         self.hostname.clone()
     }
 
+    /// Where the target is reached: `host:port`.
+    pub fn address(&self) -> &str {
+        &self.connect_to
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     pub fn hostname(&self) -> &str {
         &self.hostname
     }
@@ -103,6 +112,16 @@ impl Target {
     /// Whether the last health check passed (always true without health checks).
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Whether the target's circuit breaker is open now.
+    pub fn circuit_open(&self) -> bool {
+        self.breaker.as_ref().is_some_and(|b| b.is_open())
+    }
+
+    /// Calls in flight to the target.
+    pub fn in_flight(&self) -> u32 {
+        self.inflight()
     }
 
     /// Whether selection may pick this target now.

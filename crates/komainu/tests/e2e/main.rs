@@ -14,6 +14,7 @@ mod edge_connections;
 mod edge_framing;
 mod edge_paths;
 mod no_dead_ends;
+mod observe;
 mod otoroshi_tooling;
 mod persistence;
 mod plugins_auth;

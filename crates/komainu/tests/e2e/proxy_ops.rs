@@ -182,7 +182,7 @@ fn access_log_writes_one_json_line_per_request() {
         .expect("logged");
     assert_eq!(hello["status"], 200);
     assert_eq!(hello["route_id"], "logged");
-    assert_eq!(hello["target"], "log");
+    assert_eq!(hello["target"], format!("127.0.0.1:{}", up.port()));
     assert!(hello["upstream_ms"].as_f64().is_some());
     assert!(
         lines

@@ -175,7 +175,10 @@ fn plugin_table(catalog: &serde_json::Value) -> String {
         let note = if inert.is_empty() {
             String::new()
         } else {
-            let keys: Vec<String> = inert.iter().map(|k| format!("`{}`", k.as_str().unwrap())).collect();
+            let keys: Vec<String> = inert
+                .iter()
+                .map(|k| format!("`{}`", k.as_str().unwrap()))
+                .collect();
             format!(" (accepted, not acted on: {})", keys.join(", "))
         };
         out.push_str(&format!(
@@ -195,8 +198,14 @@ fn the_readme_plugin_table_is_the_catalogue() {
     let table = plugin_table(&catalog);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
     let readme = std::fs::read_to_string(path).expect("README.md");
-    let (start, end) = ("<!-- plugins: generated from GET /api/plugins/all -->\n", "<!-- /plugins -->");
-    let from = readme.find(start).expect("the README marks its plugin table") + start.len();
+    let (start, end) = (
+        "<!-- plugins: generated from GET /api/plugins/all -->\n",
+        "<!-- /plugins -->",
+    );
+    let from = readme
+        .find(start)
+        .expect("the README marks its plugin table")
+        + start.len();
     let to = readme.find(end).expect("and its end");
     if readme[from..to] != table {
         if std::env::var_os("KOMAINU_WRITE_README").is_some() {

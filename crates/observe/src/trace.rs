@@ -1,0 +1,243 @@
+//! W3C trace context (`traceparent`, `tracestate`) and spans exported over OTLP/HTTP.
+//!
+//! Every traced request gets a span id of its own: the upstream receives a `traceparent` naming
+//! it as the parent, continuing the client's trace when it sent one. Sampling follows the
+//! client's flag when it sent a trace context, else `--trace-sampling`; only sampled requests
+//! build an OpenTelemetry span (at the end of the request, from what the proxy recorded), so an
+//! unsampled request costs a header parse and a header write.
+
+use std::time::SystemTime;
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+    Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+
+/// One request's place in a trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: [u8; 16],
+    /// The client's span, when it sent a `traceparent`.
+    pub parent: Option<[u8; 8]>,
+    /// The gateway's span for this request: the parent the upstream sees.
+    pub span_id: [u8; 8],
+    pub sampled: bool,
+}
+
+fn hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `traceparent` (W3C Trace Context level 1): `version-traceid-parentid-flags`, lowercase hex;
+/// all-zero ids and version `ff` are invalid. Later versions may append fields, which are ignored.
+pub fn parse_traceparent(v: &str) -> Option<([u8; 16], [u8; 8], bool)> {
+    let mut parts = v.trim().split('-');
+    let version: [u8; 1] = hex(parts.next()?)?;
+    let trace: [u8; 16] = hex(parts.next()?)?;
+    let parent: [u8; 8] = hex(parts.next()?)?;
+    let flags: [u8; 1] = hex(parts.next()?)?;
+    if version[0] == 0xff || (version[0] == 0 && parts.next().is_some()) {
+        return None;
+    }
+    if trace == [0; 16] || parent == [0; 8] {
+        return None;
+    }
+    Some((trace, parent, flags[0] & 1 == 1))
+}
+
+impl TraceContext {
+    /// The `traceparent` the upstream receives: this request's span as the parent.
+    pub fn traceparent(&self) -> String {
+        let mut s = String::with_capacity(55);
+        s.push_str("00-");
+        for b in self.trace_id {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s.push('-');
+        for b in self.span_id {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s.push_str(if self.sampled { "-01" } else { "-00" });
+        s
+    }
+
+    pub fn trace_id_hex(&self) -> String {
+        self.trace_id.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// What a finished request's span says.
+pub struct SpanRecord {
+    pub name: String,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub attributes: Vec<KeyValue>,
+    /// The gateway's error cause, when the request failed.
+    pub error: Option<String>,
+}
+
+/// Decides sampling and exports sampled spans.
+pub struct Tracer {
+    ratio: f64,
+    export: Option<(SdkTracerProvider, SdkTracer)>,
+}
+
+impl Tracer {
+    /// A tracer exporting to `endpoint` (OTLP/HTTP protobuf; `/v1/traces` is added to a bare
+    /// address) with `ratio` of new traces sampled. Without an endpoint, trace context is still
+    /// read and propagated; nothing is exported.
+    pub fn new(endpoint: Option<&str>, ratio: f64) -> Result<Tracer, String> {
+        let export = match endpoint {
+            None => None,
+            Some(e) => {
+                let url =
+                    reqwest::Url::parse(e).map_err(|err| format!("--otlp-endpoint {e}: {err}"))?;
+                let url = if url.path() == "/" {
+                    format!("{}v1/traces", url.as_str())
+                } else {
+                    url.to_string()
+                };
+                let exporter = opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_endpoint(url)
+                    .build()
+                    .map_err(|err| format!("--otlp-endpoint {e}: {err}"))?;
+                let provider = SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(Resource::builder().with_service_name("komainu").build())
+                    .build();
+                let tracer = provider.tracer("komainu");
+                Some((provider, tracer))
+            }
+        };
+        Ok(Tracer {
+            ratio: ratio.clamp(0.0, 1.0),
+            export,
+        })
+    }
+
+    pub fn exports(&self) -> bool {
+        self.export.is_some()
+    }
+
+    /// This request's trace context, continuing `traceparent` when valid.
+    pub fn start(&self, traceparent: Option<&str>) -> TraceContext {
+        let span_id = loop {
+            let id: [u8; 8] = rand::random();
+            if id != [0; 8] {
+                break id;
+            }
+        };
+        match traceparent.and_then(parse_traceparent) {
+            Some((trace_id, parent, sampled)) => TraceContext {
+                trace_id,
+                parent: Some(parent),
+                span_id,
+                sampled,
+            },
+            None => TraceContext {
+                trace_id: rand::random::<u128>().max(1).to_be_bytes(),
+                parent: None,
+                span_id,
+                sampled: self.ratio > 0.0 && rand::random::<f64>() < self.ratio,
+            },
+        }
+    }
+
+    /// Exports the span of a sampled request.
+    pub fn finish(&self, cx: &TraceContext, span: SpanRecord) {
+        let Some((_, tracer)) = &self.export else {
+            return;
+        };
+        if !cx.sampled {
+            return;
+        }
+        let parent = match cx.parent {
+            Some(p) => Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from_bytes(cx.trace_id),
+                SpanId::from_bytes(p),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            )),
+            None => Context::new(),
+        };
+        let mut s = tracer
+            .span_builder(span.name)
+            .with_kind(SpanKind::Server)
+            .with_trace_id(TraceId::from_bytes(cx.trace_id))
+            .with_span_id(SpanId::from_bytes(cx.span_id))
+            .with_start_time(span.start)
+            .with_attributes(span.attributes)
+            .start_with_context(tracer, &parent);
+        if let Some(e) = span.error {
+            opentelemetry::trace::Span::set_status(&mut s, Status::error(e));
+        }
+        opentelemetry::trace::Span::end_with_timestamp(&mut s, span.end);
+    }
+
+    /// Sends the spans still batched (at shutdown).
+    pub fn shutdown(&self) {
+        if let Some((provider, _)) = &self.export {
+            let _ = provider.force_flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_is_parsed_strictly_and_continued() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let (trace, parent, sampled) = parse_traceparent(tp).unwrap();
+        assert!(sampled);
+        assert_eq!(parent, [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]);
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "garbage",
+        ] {
+            assert!(parse_traceparent(bad).is_none(), "{bad}");
+        }
+        // A later version may carry more fields.
+        assert!(
+            parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz")
+                .is_some()
+        );
+        let t = Tracer::new(None, 0.0).unwrap();
+        let cx = t.start(Some(tp));
+        assert_eq!(cx.trace_id, trace);
+        assert_eq!(cx.parent, Some(parent));
+        let out = cx.traceparent();
+        assert!(
+            out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{out}"
+        );
+        assert!(out.ends_with("-01") && out.len() == 55, "{out}");
+        assert_ne!(&out[36..52], "00f067aa0ba902b7");
+        let fresh = t.start(None);
+        assert!(!fresh.sampled && fresh.parent.is_none());
+        assert!(Tracer::new(None, 1.0).unwrap().start(Some("nope")).sampled);
+    }
+}

@@ -1,0 +1,400 @@
+//! What a request leaves behind once its response has been sent: the response bytes counted, the
+//! chain's log phase, the access log line, the gateway event, the trace span and the `debug_flow`
+//! report. They wait for the response body's end ([`Finish`]), because only then are the bytes
+//! sent (and a captured response body) known.
+
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use komainu_http::{BoxError, Upload};
+use komainu_keys::CompiledKey;
+use komainu_observe::trace::SpanRecord;
+use komainu_observe::{Events, RouteStats, TraceContext, Tracer};
+use komainu_plugins::{Body, Chain, Done, RequestCtx, RouteIdentity, Step};
+use komainu_upstream::Target;
+use opentelemetry::KeyValue;
+use serde_json::{Value, json};
+
+use crate::access_log::AccessLog;
+
+/// Where finished requests are reported, from the command line.
+#[derive(Default)]
+pub struct Sinks {
+    pub access_log: Option<AccessLog>,
+    pub events: Option<Arc<Events>>,
+    pub tracer: Option<Arc<Tracer>>,
+    /// The most of each body a `capture` API's events hold.
+    pub capture_max: usize,
+}
+
+impl Sinks {
+    /// Whether requests must keep what reports and events show (paths, hosts, targets).
+    pub(crate) fn detailed(&self) -> bool {
+        self.access_log.is_some() || self.events.is_some()
+    }
+}
+
+/// Everything known about a request by the time its response head is ready.
+#[derive(Default)]
+pub(crate) struct Record {
+    pub request_id: u64,
+    pub started_ms: i64,
+    pub method: Option<Method>,
+    pub http2: bool,
+    pub https: bool,
+    pub client_ip: Option<IpAddr>,
+    pub user_agent: Option<HeaderValue>,
+    pub host: Option<String>,
+    /// The canonical path and the query as logged (credentials redacted).
+    pub logged_path: Option<String>,
+    pub has_query: bool,
+    pub status: u16,
+    pub total: Duration,
+    pub route: Option<Arc<RouteIdentity>>,
+    pub route_name: Option<Arc<str>>,
+    pub stats: Option<Arc<RouteStats>>,
+    pub target: Option<Arc<Target>>,
+    /// The path and query the backend was sent.
+    pub upstream_uri: Option<String>,
+    pub upstream: Option<Duration>,
+    pub attempts: u32,
+    /// The Otoroshi cause id of a gateway error.
+    pub error: Option<&'static str>,
+    /// What exactly failed, when a backend call did (DNS, refused, TLS, reset, timeout phase).
+    pub error_detail: Option<String>,
+    pub upstream_error: Option<usize>,
+    pub upload: Option<Upload>,
+    pub apikey: Option<Arc<CompiledKey>>,
+    pub plan: Option<Arc<str>>,
+    pub report: Option<Vec<Step>>,
+    pub debug_flow: bool,
+    pub capture: bool,
+    pub trace: Option<TraceContext>,
+}
+
+impl Record {
+    fn bytes_in(&self) -> u64 {
+        self.upload.as_ref().map_or(0, Upload::bytes)
+    }
+
+    fn target_address(&self) -> Option<&str> {
+        self.target.as_ref().map(|t| t.address())
+    }
+
+    fn access_line(&self, bytes_out: u64) -> Value {
+        json!({
+            "@timestamp": self.started_ms,
+            "request_id": self.request_id.to_string(),
+            "client_ip": self.client_ip.map(|ip| ip.to_string()),
+            "method": self.method.as_ref().map(Method::as_str),
+            "host": self.host,
+            "path": self.logged_path,
+            "query": self.has_query,
+            "status": self.status,
+            "duration_ms": self.total.as_secs_f64() * 1000.0,
+            "upstream_ms": self.upstream.map(|d| d.as_secs_f64() * 1000.0),
+            "bytes_in": self.bytes_in(),
+            "bytes_out": bytes_out,
+            "user_agent": self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
+            "route_id": self.route.as_ref().map(|r| r.id.as_str()),
+            "api_id": self.route.as_ref().and_then(|r| r.api_id.as_deref()),
+            "target": self.target_address(),
+            "error": self.error,
+            "error_detail": self.error_detail,
+        })
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
+
+    /// Otoroshi's `GatewayEvent`, with the fields Komainu knows.
+    fn gateway_event(&self, bytes_out: u64, captured: Option<&[u8]>, capture_max: usize) -> Value {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let id = self.request_id.to_string();
+        let host = self.host.as_deref().unwrap_or("");
+        let path = self.logged_path.as_deref().unwrap_or("");
+        let upstream = self.upstream.unwrap_or_default();
+        let mut event = json!({
+            "@type": "GatewayEvent",
+            "@id": id,
+            "@timestamp": self.started_ms,
+            "@callAt": self.started_ms,
+            "@product": "komainu",
+            "@serviceId": self.route.as_ref().map(|r| r.id.as_str()),
+            "@service": self.route_name.as_deref(),
+            "reqId": id,
+            "protocol": if self.http2 { "HTTP/2.0" } else { "HTTP/1.1" },
+            "to": { "scheme": self.scheme(), "host": host, "uri": path },
+            "target": {
+                "scheme": self.target.as_ref().map(|t| if t.is_tls() { "https" } else { "http" }),
+                "host": self.target_address(),
+                "uri": self.upstream_uri,
+            },
+            "url": format!("{}://{host}{path}", self.scheme()),
+            "method": self.method.as_ref().map(Method::as_str),
+            "from": self.client_ip.map(|ip| ip.to_string()),
+            "status": self.status,
+            "duration": ms(self.total),
+            "backendDuration": ms(upstream),
+            "overhead": ms(self.total.saturating_sub(upstream)),
+            "callAttempts": self.attempts,
+            "data": { "dataIn": self.bytes_in(), "dataOut": bytes_out },
+            "route": self.route.as_ref().map(|r| json!({ "id": r.id, "name": self.route_name.as_deref() })),
+            "api": self.route.as_ref().and_then(|r| r.api_id.as_deref()).map(|a| json!({ "id": a })),
+            "plan": self.plan.as_deref(),
+            "identity": self.apikey.as_ref().map(|k| json!({
+                "identityType": "APIKEY",
+                "identity": &*k.client_id,
+                "label": k.metadata().get("name").map(String::as_str).unwrap_or(&*k.client_id),
+            })),
+            "gwError": self.error,
+            "err": self.error.is_some() || self.status >= 500,
+            "userAgent": self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
+            "traceId": self.trace.as_ref().map(TraceContext::trace_id_hex),
+        });
+        if let Some(detail) = &self.error_detail {
+            event["errorDetail"] = json!(detail);
+        }
+        if let Some(report) = &self.report {
+            event["report"] = json!(report);
+        }
+        if self.capture {
+            let body = |b: Option<Vec<u8>>, total: u64| {
+                b.map(|b| {
+                    json!({
+                        "body": String::from_utf8_lossy(&b),
+                        "size": total,
+                        "truncated": total > b.len() as u64,
+                    })
+                })
+            };
+            event["capture"] = json!({
+                "max": capture_max,
+                "request": body(self.upload.as_ref().and_then(Upload::captured), self.bytes_in()),
+                "response": body(captured.map(<[u8]>::to_vec), bytes_out),
+            });
+        }
+        event
+    }
+
+    fn span(&self, end: SystemTime) -> SpanRecord {
+        let start = UNIX_EPOCH + Duration::from_millis(self.started_ms.max(0) as u64);
+        let method = self.method.as_ref().map_or("GET", Method::as_str);
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("http.response.status_code", self.status as i64),
+            KeyValue::new("url.scheme", self.scheme()),
+            KeyValue::new("url.path", self.logged_path.clone().unwrap_or_default()),
+            KeyValue::new("server.address", self.host.clone().unwrap_or_default()),
+            KeyValue::new(
+                "network.protocol.version",
+                if self.http2 { "2" } else { "1.1" },
+            ),
+            KeyValue::new("otoroshi.request.id", self.request_id.to_string()),
+        ];
+        if let Some(ip) = self.client_ip {
+            attributes.push(KeyValue::new("client.address", ip.to_string()));
+        }
+        if let Some(r) = &self.route {
+            attributes.push(KeyValue::new("komainu.route.id", r.id.clone()));
+            if let Some(a) = &r.api_id {
+                attributes.push(KeyValue::new("komainu.api.id", a.clone()));
+            }
+        }
+        if let Some(t) = self.target_address() {
+            attributes.push(KeyValue::new("komainu.target", t.to_string()));
+        }
+        if let Some(ua) = self.user_agent.as_ref().and_then(|v| v.to_str().ok()) {
+            attributes.push(KeyValue::new("user_agent.original", ua.to_string()));
+        }
+        SpanRecord {
+            name: method.to_string(),
+            start,
+            end,
+            attributes,
+            error: self.error.map(str::to_string),
+        }
+    }
+}
+
+/// A request's pending reports, run by [`Finish`] when the response body ends.
+pub(crate) struct Completion {
+    pub record: Record,
+    pub started: Instant,
+    /// The chain's log phase, with the request's context.
+    pub chain_log: Option<(Arc<Chain>, Box<RequestCtx>)>,
+    pub sinks: Arc<Sinks>,
+}
+
+impl Completion {
+    fn done(self, sent: u64, complete: bool, captured: Option<&[u8]>) {
+        let r = &self.record;
+        if let Some(stats) = &r.stats {
+            stats.sent(sent);
+        }
+        if let Some((chain, ctx)) = &self.chain_log {
+            chain.log(
+                ctx,
+                &Done {
+                    status: r.status,
+                    duration: self.started.elapsed(),
+                    bytes_out: sent,
+                    complete,
+                },
+            );
+        }
+        let sinks = &self.sinks;
+        if let Some(log) = &sinks.access_log {
+            log.log(r.access_line(sent));
+        }
+        if let (Some(events), Some(_)) = (&sinks.events, &r.route) {
+            events.emit(r.gateway_event(sent, captured, sinks.capture_max));
+        }
+        if let (Some(tracer), Some(cx)) = (&sinks.tracer, &r.trace) {
+            tracer.finish(cx, r.span(SystemTime::now()));
+        }
+        if r.debug_flow
+            && let Some(report) = &r.report
+        {
+            tracing::info!(
+                request_id = r.request_id,
+                route = r.route.as_ref().map_or("", |x| x.id.as_str()),
+                status = r.status,
+                duration_us = self.started.elapsed().as_micros() as u64,
+                report = %json!(report),
+                "debug flow"
+            );
+        }
+    }
+}
+
+/// The response, whose body runs `completion` once it has been sent (or dropped).
+pub(crate) fn after_sent(resp: Response<Body>, completion: Completion) -> Response<Body> {
+    let (parts, inner) = resp.into_parts();
+    let capture = (completion.record.capture && completion.sinks.events.is_some())
+        .then(|| Vec::with_capacity(completion.sinks.capture_max.min(8192)));
+    let body = Finish {
+        inner,
+        pending: Some(Box::new(completion)),
+        sent: 0,
+        capture,
+    };
+    Response::from_parts(parts, Body::new(body))
+}
+
+/// Only counts the bytes sent, for a response whose length is not known in advance.
+pub(crate) fn count_sent(resp: Response<Body>, stats: Arc<RouteStats>) -> Response<Body> {
+    let (parts, inner) = resp.into_parts();
+    let body = Counted {
+        inner,
+        stats,
+        sent: 0,
+    };
+    Response::from_parts(parts, Body::new(body))
+}
+
+struct Finish {
+    inner: Body,
+    pending: Option<Box<Completion>>,
+    sent: u64,
+    /// The first bytes of the response body, for a `capture` API's event.
+    capture: Option<Vec<u8>>,
+}
+
+impl Finish {
+    fn finish(&mut self, complete: bool) {
+        if let Some(c) = self.pending.take() {
+            c.done(self.sent, complete, self.capture.as_deref());
+        }
+    }
+}
+
+impl HttpBody for Finish {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len();
+                    let this = &mut *self;
+                    this.sent += len as u64;
+                    if let (Some(buf), Some(p)) = (this.capture.as_mut(), this.pending.as_ref()) {
+                        let room = p.sinks.capture_max.saturating_sub(buf.len());
+                        buf.extend_from_slice(&data[..room.min(len)]);
+                    }
+                }
+            }
+            Poll::Ready(None) => self.finish(true),
+            Poll::Ready(Some(Err(_))) => self.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        // An empty body is never polled to its end: it was sent whole all the same.
+        let complete = self.inner.is_end_stream();
+        self.finish(complete);
+    }
+}
+
+struct Counted {
+    inner: Body,
+    stats: Arc<RouteStats>,
+    sent: u64,
+}
+
+impl HttpBody for Counted {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.sent += data.len() as u64;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.stats.sent(self.sent);
+    }
+}
