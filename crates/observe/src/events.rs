@@ -65,36 +65,77 @@ struct Tally {
     failed_pushes: AtomicU64,
 }
 
+/// Something that becomes one JSON event, written by the events thread (so a request pays for
+/// moving its record, not for serialising it).
+pub trait Event: Send {
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+impl Event for Value {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let _ = serde_json::to_writer(out, self);
+    }
+}
+
+type Boxed = Box<dyn Event>;
+
+enum Queue {
+    /// The file writer is a thread of its own: a bounded std channel it can wait on with a timeout.
+    File(std::sync::mpsc::SyncSender<Boxed>),
+    Http(mpsc::Sender<Boxed>),
+}
+
 pub struct Events {
-    tx: mpsc::Sender<Value>,
+    queue: Queue,
+    capacity: usize,
+    queued: Arc<AtomicU64>,
     tally: Arc<Tally>,
 }
 
 impl Events {
     /// Starts the writer for `dest`, holding at most `buffer` events not yet written.
     pub fn start(dest: Destination, buffer: usize) -> Arc<Events> {
-        let (tx, rx) = mpsc::channel(buffer.max(1));
+        let capacity = buffer.max(1);
         let tally = Arc::new(Tally::default());
-        match dest {
+        let queued = Arc::new(AtomicU64::new(0));
+        let queue = match dest {
             Destination::File {
                 path,
                 max_bytes,
                 keep,
             } => {
-                let t = tally.clone();
-                tokio::task::spawn_blocking(move || write_file(rx, path, max_bytes, keep, t));
+                let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+                let (t, q) = (tally.clone(), queued.clone());
+                std::thread::Builder::new()
+                    .name("komainu-events".into())
+                    .spawn(move || write_file(rx, path, max_bytes, keep, t, q))
+                    .expect("the events thread starts");
+                Queue::File(tx)
             }
             Destination::Http { url, batch } => {
-                tokio::spawn(post_batches(rx, url, batch, tally.clone()));
+                let (tx, rx) = mpsc::channel(capacity);
+                tokio::spawn(post_batches(rx, url, batch, tally.clone(), queued.clone()));
+                Queue::Http(tx)
             }
-        }
-        Arc::new(Events { tx, tally })
+        };
+        Arc::new(Events {
+            queue,
+            capacity,
+            queued,
+            tally,
+        })
     }
 
     /// Queues `event`, or drops and counts it when the queue is full.
-    pub fn emit(&self, event: Value) {
+    pub fn emit(&self, event: Boxed) {
         self.tally.emitted.fetch_add(1, Ordering::Relaxed);
-        if self.tx.try_send(event).is_err() {
+        let queued = match &self.queue {
+            Queue::File(tx) => tx.try_send(event).is_ok(),
+            Queue::Http(tx) => tx.try_send(event).is_ok(),
+        };
+        if queued {
+            self.queued.fetch_add(1, Ordering::Relaxed);
+        } else {
             self.tally.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -129,10 +170,11 @@ impl Events {
                 v.load(Ordering::Relaxed)
             );
         }
-        let queued = self.tx.max_capacity() - self.tx.capacity();
         let _ = writeln!(
             out,
-            "# HELP komainu_events_queued Events waiting to be sent.\n# TYPE komainu_events_queued gauge\nkomainu_events_queued {queued}"
+            "# HELP komainu_events_queued Events waiting to be sent (at most {}).\n# TYPE komainu_events_queued gauge\nkomainu_events_queued {}",
+            self.capacity,
+            self.queued.load(Ordering::Relaxed)
         );
     }
 }
@@ -143,7 +185,7 @@ fn open(path: &PathBuf) -> std::io::Result<(std::io::BufWriter<std::fs::File>, u
         .append(true)
         .open(path)?;
     let len = f.metadata()?.len();
-    Ok((std::io::BufWriter::new(f), len))
+    Ok((std::io::BufWriter::with_capacity(64 << 10, f), len))
 }
 
 fn rotate(path: &PathBuf, keep: u32) {
@@ -159,16 +201,37 @@ fn rotate(path: &PathBuf, keep: u32) {
     let _ = std::fs::rename(path, name(1));
 }
 
+/// How often the writers wake to take what was queued. Waking per event would cost a context
+/// switch per request; waking on a period costs nothing per request, and the destination trails
+/// by at most this much.
+const TICK: Duration = Duration::from_millis(50);
+
 fn write_file(
-    mut rx: mpsc::Receiver<Value>,
+    rx: std::sync::mpsc::Receiver<Boxed>,
     path: PathBuf,
     max_bytes: u64,
     keep: u32,
     tally: Arc<Tally>,
+    queued: Arc<AtomicU64>,
 ) {
+    use std::sync::mpsc::TryRecvError;
     let mut file = None;
-    while let Some(event) = rx.blocking_recv() {
-        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+    let mut line = Vec::with_capacity(2048);
+    loop {
+        let event = match rx.try_recv() {
+            Ok(e) => e,
+            Err(TryRecvError::Empty) => {
+                if let Some((out, _)) = file.as_mut() {
+                    let _ = std::io::Write::flush(out);
+                }
+                std::thread::sleep(TICK);
+                continue;
+            }
+            Err(TryRecvError::Disconnected) => break,
+        };
+        queued.fetch_sub(1, Ordering::Relaxed);
+        line.clear();
+        event.write_json(&mut line);
         line.push(b'\n');
         loop {
             if file.is_none() {
@@ -199,25 +262,50 @@ fn write_file(
             break;
         }
         tally.sent.fetch_add(1, Ordering::Relaxed);
-        if rx.is_empty()
-            && let Some((out, _)) = file.as_mut()
-        {
-            let _ = out.flush();
-        }
+    }
+    if let Some((mut out, _)) = file {
+        let _ = out.flush();
     }
 }
 
-async fn post_batches(mut rx: mpsc::Receiver<Value>, url: String, batch: usize, tally: Arc<Tally>) {
+async fn post_batches(
+    mut rx: mpsc::Receiver<Boxed>,
+    url: String,
+    batch: usize,
+    tally: Arc<Tally>,
+    queued: Arc<AtomicU64>,
+) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("an HTTP client");
     let mut events = Vec::with_capacity(batch);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if rx.recv_many(&mut events, batch).await == 0 {
-            return;
+        while events.len() < batch {
+            match rx.try_recv() {
+                Ok(e) => events.push(e),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) if events.is_empty() => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
         }
-        let body = serde_json::to_vec(&events).unwrap_or_default();
+        if events.is_empty() {
+            tick.tick().await;
+            continue;
+        }
+        queued.fetch_sub(events.len() as u64, Ordering::Relaxed);
+        let mut body = Vec::with_capacity(events.len() * 512);
+        body.push(b'[');
+        for (i, e) in events.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            e.write_json(&mut body);
+        }
+        body.push(b']');
+        let body = bytes::Bytes::from(body);
         let mut backoff = Duration::from_millis(200);
         loop {
             let sent = client
@@ -277,7 +365,7 @@ mod tests {
             10_000,
         );
         for i in 0..100 {
-            events.emit(serde_json::json!({"n": i, "pad": "x".repeat(40)}));
+            events.emit(Box::new(serde_json::json!({"n": i, "pad": "x".repeat(40)})));
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while events.tally.sent.load(Ordering::Relaxed) < 100 {

@@ -63,22 +63,29 @@ pub fn parse_traceparent(v: &str) -> Option<([u8; 16], [u8; 8], bool)> {
 impl TraceContext {
     /// The `traceparent` the upstream receives: this request's span as the parent.
     pub fn traceparent(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut s = String::with_capacity(55);
         s.push_str("00-");
         for b in self.trace_id {
-            s.push_str(&format!("{b:02x}"));
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 15) as usize] as char);
         }
         s.push('-');
         for b in self.span_id {
-            s.push_str(&format!("{b:02x}"));
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 15) as usize] as char);
         }
         s.push_str(if self.sampled { "-01" } else { "-00" });
         s
     }
 
     pub fn trace_id_hex(&self) -> String {
-        self.trace_id.iter().map(|b| format!("{b:02x}")).collect()
+        hex_of(&self.trace_id)
     }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a finished request's span says.
@@ -95,6 +102,35 @@ pub struct SpanRecord {
 pub struct Tracer {
     ratio: f64,
     export: Option<(SdkTracerProvider, SdkTracer)>,
+    /// Sampled spans go to the log instead (W3CTracing's `logger` kind).
+    log: bool,
+}
+
+/// Tracers by what they export to, shared by the snapshots (a route's W3CTracing plugin keeps its
+/// exporter, and its batch, across configuration changes).
+#[derive(Default)]
+pub struct Tracers(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Tracer>>>);
+
+impl Tracers {
+    /// The tracer for `kind` (`otlp-http`, `logger`, `noop`) and `endpoint`, sampling every new trace.
+    pub fn get(&self, kind: &str, endpoint: &str) -> Result<std::sync::Arc<Tracer>, String> {
+        let key = format!("{kind} {endpoint}");
+        let mut all = self.0.lock().expect("tracers");
+        if let Some(t) = all.get(&key) {
+            return Ok(t.clone());
+        }
+        let tracer = match kind {
+            "otlp-http" => Tracer::new(Some(endpoint), 1.0)?,
+            "logger" => Tracer {
+                log: true,
+                ..Tracer::new(None, 1.0)?
+            },
+            _ => Tracer::new(None, 1.0)?,
+        };
+        let tracer = std::sync::Arc::new(tracer);
+        all.insert(key, tracer.clone());
+        Ok(tracer)
+    }
 }
 
 impl Tracer {
@@ -128,11 +164,8 @@ impl Tracer {
         Ok(Tracer {
             ratio: ratio.clamp(0.0, 1.0),
             export,
+            log: false,
         })
-    }
-
-    pub fn exports(&self) -> bool {
-        self.export.is_some()
     }
 
     /// This request's trace context, continuing `traceparent` when valid.
@@ -161,12 +194,25 @@ impl Tracer {
 
     /// Exports the span of a sampled request.
     pub fn finish(&self, cx: &TraceContext, span: SpanRecord) {
-        let Some((_, tracer)) = &self.export else {
-            return;
-        };
         if !cx.sampled {
             return;
         }
+        if self.log {
+            let took = span.end.duration_since(span.start).unwrap_or_default();
+            tracing::info!(
+                trace_id = %cx.trace_id_hex(),
+                span_id = %hex_of(&cx.span_id),
+                parent_id = %cx.parent.as_ref().map(|p| hex_of(p)).unwrap_or_default(),
+                name = %span.name,
+                duration_us = took.as_micros() as u64,
+                error = span.error.as_deref().unwrap_or(""),
+                "span"
+            );
+            return;
+        }
+        let Some((_, tracer)) = &self.export else {
+            return;
+        };
         let parent = match cx.parent {
             Some(p) => Context::new().with_remote_span_context(SpanContext::new(
                 TraceId::from_bytes(cx.trace_id),

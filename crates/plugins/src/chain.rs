@@ -53,6 +53,8 @@ impl PluginInstance {
 pub struct Chain {
     instances: Vec<PluginInstance>,
     needs: Needs,
+    /// The tracer of the chain's W3CTracing, if it has one.
+    tracer: Option<Arc<komainu_observe::Tracer>>,
 }
 
 /// Which header phase to run.
@@ -110,6 +112,9 @@ impl Chain {
             response_body: combine(self.needs.response_body, n.response_body),
             log: self.needs.log || n.log,
         };
+        if self.tracer.is_none() {
+            self.tracer = instance.plugin.tracer();
+        }
         self.instances.push(instance);
     }
 
@@ -117,6 +122,7 @@ impl Chain {
     pub fn prepend(&mut self, name: &str, plugin: Arc<dyn Plugin>) {
         let instances = std::mem::take(&mut self.instances);
         self.needs = Needs::default();
+        self.tracer = None;
         self.push(PluginInstance::new(name, plugin, None, None));
         for i in instances {
             self.push(i);
@@ -125,6 +131,11 @@ impl Chain {
 
     pub fn is_empty(&self) -> bool {
         self.instances.is_empty()
+    }
+
+    /// The tracer a W3CTracing plugin of the chain traces calls with.
+    pub fn tracer(&self) -> Option<&Arc<komainu_observe::Tracer>> {
+        self.tracer.as_ref()
     }
 
     /// What the chain's plugins need beyond the header phases.

@@ -61,6 +61,7 @@ mod service_quotas;
 mod static_response;
 mod token_bucket;
 pub mod token_endpoint;
+mod w3c_tracing;
 
 pub use chain::{Chain, PluginInstance};
 pub use errors::gateway_error;
@@ -86,6 +87,8 @@ pub struct Services {
     /// Building the chains requests run (false when only checking configs: plugins then build
     /// nothing that runs, such as backends).
     pub live: bool,
+    /// W3CTracing's tracers, kept across snapshots.
+    pub tracers: std::sync::Arc<komainu_observe::trace::Tracers>,
     /// The stored JWT verifiers the JWT plugins name (`None` when only checking configs: names
     /// are then checked when the plugin is used).
     pub verifiers: Option<

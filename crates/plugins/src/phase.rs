@@ -292,4 +292,9 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// After the response was sent (or the client left): counts, reports, mirrors' bookkeeping.
     fn log(&self, _ctx: &RequestCtx, _done: &Done) {}
+
+    /// The tracer this plugin traces the route's calls with (W3CTracing), run by the engine.
+    fn tracer(&self) -> Option<Arc<komainu_observe::Tracer>> {
+        None
+    }
 }

@@ -18,6 +18,7 @@ use crate::{
     jwt_signer, jwt_verification, location_header, maintenance_mode, mirror, missing_headers,
     otoroshi_headers, override_host, read_only_calls, redirection, remove_headers, response_cache,
     routing_restrictions, security_headers, service_quotas, static_response, token_bucket,
+    w3c_tracing,
 };
 pub(crate) type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
 
@@ -51,6 +52,7 @@ const PREFIX: &str = "otoroshi.next.plugins.";
 const INERT: &str = "accepted for compatibility with Otoroshi, not acted on by Komainu";
 
 const PLUGINS: &[&PluginDef] = &[
+    &w3c_tracing::PLUGIN,
     &override_host::PLUGIN,
     &additional_headers::PLUGIN_IN,
     &additional_headers::PLUGIN_OUT,

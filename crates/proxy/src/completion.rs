@@ -14,11 +14,13 @@ use http::{HeaderValue, Method, Response};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use komainu_http::{BoxError, Upload};
 use komainu_keys::CompiledKey;
+use komainu_observe::events::Event;
 use komainu_observe::trace::SpanRecord;
 use komainu_observe::{Events, RouteStats, TraceContext, Tracer};
 use komainu_plugins::{Body, Chain, Done, RequestCtx, RouteIdentity, Step};
 use komainu_upstream::Target;
 use opentelemetry::KeyValue;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::access_log::AccessLog;
@@ -76,6 +78,8 @@ pub(crate) struct Record {
     pub debug_flow: bool,
     pub capture: bool,
     pub trace: Option<TraceContext>,
+    /// The route's own tracer (W3CTracing), when it traces and the gateway does not.
+    pub tracer: Option<Arc<Tracer>>,
 }
 
 impl Record {
@@ -112,76 +116,6 @@ impl Record {
 
     fn scheme(&self) -> &'static str {
         if self.https { "https" } else { "http" }
-    }
-
-    /// Otoroshi's `GatewayEvent`, with the fields Komainu knows.
-    fn gateway_event(&self, bytes_out: u64, captured: Option<&[u8]>, capture_max: usize) -> Value {
-        let ms = |d: Duration| d.as_millis() as u64;
-        let id = self.request_id.to_string();
-        let host = self.host.as_deref().unwrap_or("");
-        let path = self.logged_path.as_deref().unwrap_or("");
-        let upstream = self.upstream.unwrap_or_default();
-        let mut event = json!({
-            "@type": "GatewayEvent",
-            "@id": id,
-            "@timestamp": self.started_ms,
-            "@callAt": self.started_ms,
-            "@product": "komainu",
-            "@serviceId": self.route.as_ref().map(|r| r.id.as_str()),
-            "@service": self.route_name.as_deref(),
-            "reqId": id,
-            "protocol": if self.http2 { "HTTP/2.0" } else { "HTTP/1.1" },
-            "to": { "scheme": self.scheme(), "host": host, "uri": path },
-            "target": {
-                "scheme": self.target.as_ref().map(|t| if t.is_tls() { "https" } else { "http" }),
-                "host": self.target_address(),
-                "uri": self.upstream_uri,
-            },
-            "url": format!("{}://{host}{path}", self.scheme()),
-            "method": self.method.as_ref().map(Method::as_str),
-            "from": self.client_ip.map(|ip| ip.to_string()),
-            "status": self.status,
-            "duration": ms(self.total),
-            "backendDuration": ms(upstream),
-            "overhead": ms(self.total.saturating_sub(upstream)),
-            "callAttempts": self.attempts,
-            "data": { "dataIn": self.bytes_in(), "dataOut": bytes_out },
-            "route": self.route.as_ref().map(|r| json!({ "id": r.id, "name": self.route_name.as_deref() })),
-            "api": self.route.as_ref().and_then(|r| r.api_id.as_deref()).map(|a| json!({ "id": a })),
-            "plan": self.plan.as_deref(),
-            "identity": self.apikey.as_ref().map(|k| json!({
-                "identityType": "APIKEY",
-                "identity": &*k.client_id,
-                "label": k.metadata().get("name").map(String::as_str).unwrap_or(&*k.client_id),
-            })),
-            "gwError": self.error,
-            "err": self.error.is_some() || self.status >= 500,
-            "userAgent": self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
-            "traceId": self.trace.as_ref().map(TraceContext::trace_id_hex),
-        });
-        if let Some(detail) = &self.error_detail {
-            event["errorDetail"] = json!(detail);
-        }
-        if let Some(report) = &self.report {
-            event["report"] = json!(report);
-        }
-        if self.capture {
-            let body = |b: Option<Vec<u8>>, total: u64| {
-                b.map(|b| {
-                    json!({
-                        "body": String::from_utf8_lossy(&b),
-                        "size": total,
-                        "truncated": total > b.len() as u64,
-                    })
-                })
-            };
-            event["capture"] = json!({
-                "max": capture_max,
-                "request": body(self.upload.as_ref().and_then(Upload::captured), self.bytes_in()),
-                "response": body(captured.map(<[u8]>::to_vec), bytes_out),
-            });
-        }
-        event
     }
 
     fn span(&self, end: SystemTime) -> SpanRecord {
@@ -224,6 +158,189 @@ impl Record {
     }
 }
 
+/// A finished request's `GatewayEvent` (Otoroshi's field names), serialised by the events thread.
+struct GatewayEvent {
+    record: Record,
+    bytes_out: u64,
+    /// The first bytes of the response body, for a `capture` API.
+    captured: Option<Vec<u8>>,
+    capture_max: usize,
+}
+
+#[derive(Serialize)]
+struct Location<'a> {
+    scheme: Option<&'a str>,
+    host: Option<&'a str>,
+    uri: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DataInOut {
+    data_in: u64,
+    data_out: u64,
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity<'a> {
+    identity_type: &'static str,
+    identity: &'a str,
+    label: &'a str,
+}
+
+#[derive(Serialize)]
+struct Captured<'a> {
+    body: std::borrow::Cow<'a, str>,
+    size: u64,
+    truncated: bool,
+}
+
+#[derive(Serialize)]
+struct Capture<'a> {
+    max: usize,
+    request: Option<Captured<'a>>,
+    response: Option<Captured<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventJson<'a> {
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    #[serde(rename = "@id")]
+    id: &'a str,
+    #[serde(rename = "@timestamp")]
+    timestamp: i64,
+    #[serde(rename = "@callAt")]
+    call_at: i64,
+    #[serde(rename = "@product")]
+    product: &'static str,
+    #[serde(rename = "@serviceId")]
+    service_id: Option<&'a str>,
+    #[serde(rename = "@service")]
+    service: Option<&'a str>,
+    req_id: &'a str,
+    protocol: &'static str,
+    to: Location<'a>,
+    target: Location<'a>,
+    url: String,
+    method: Option<&'a str>,
+    from: Option<String>,
+    status: u16,
+    duration: u64,
+    backend_duration: u64,
+    overhead: u64,
+    call_attempts: u32,
+    data: DataInOut,
+    route: Option<Named<'a>>,
+    api: Option<Named<'a>>,
+    plan: Option<&'a str>,
+    identity: Option<Identity<'a>>,
+    gw_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_detail: Option<&'a str>,
+    err: bool,
+    user_agent: Option<&'a str>,
+    trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<&'a [Step]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capture: Option<Capture<'a>>,
+}
+
+impl Event for GatewayEvent {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let r = &self.record;
+        let ms = |d: Duration| d.as_millis() as u64;
+        let id = r.request_id.to_string();
+        let host = r.host.as_deref().unwrap_or("");
+        let path = r.logged_path.as_deref().unwrap_or("");
+        let upstream = r.upstream.unwrap_or_default();
+        let request_capture = r.upload.as_ref().and_then(Upload::captured);
+        fn captured(b: Option<&[u8]>, total: u64) -> Option<Captured<'_>> {
+            b.map(|b| Captured {
+                body: String::from_utf8_lossy(b),
+                size: total,
+                truncated: total > b.len() as u64,
+            })
+        }
+        let event = EventJson {
+            kind: "GatewayEvent",
+            id: &id,
+            timestamp: r.started_ms,
+            call_at: r.started_ms,
+            product: "komainu",
+            service_id: r.route.as_ref().map(|x| x.id.as_str()),
+            service: r.route_name.as_deref(),
+            req_id: &id,
+            protocol: if r.http2 { "HTTP/2.0" } else { "HTTP/1.1" },
+            to: Location {
+                scheme: Some(r.scheme()),
+                host: Some(host),
+                uri: Some(path),
+            },
+            target: Location {
+                scheme: r
+                    .target
+                    .as_ref()
+                    .map(|t| if t.is_tls() { "https" } else { "http" }),
+                host: r.target_address(),
+                uri: r.upstream_uri.as_deref(),
+            },
+            url: format!("{}://{host}{path}", r.scheme()),
+            method: r.method.as_ref().map(Method::as_str),
+            from: r.client_ip.map(|ip| ip.to_string()),
+            status: r.status,
+            duration: ms(r.total),
+            backend_duration: ms(upstream),
+            overhead: ms(r.total.saturating_sub(upstream)),
+            call_attempts: r.attempts,
+            data: DataInOut {
+                data_in: r.bytes_in(),
+                data_out: self.bytes_out,
+            },
+            route: r.route.as_ref().map(|x| Named {
+                id: &x.id,
+                name: r.route_name.as_deref(),
+            }),
+            api: r
+                .route
+                .as_ref()
+                .and_then(|x| x.api_id.as_deref())
+                .map(|id| Named { id, name: None }),
+            plan: r.plan.as_deref(),
+            identity: r.apikey.as_ref().map(|k| Identity {
+                identity_type: "APIKEY",
+                identity: &k.client_id,
+                label: k
+                    .metadata()
+                    .get("name")
+                    .map_or(&*k.client_id, String::as_str),
+            }),
+            gw_error: r.error,
+            error_detail: r.error_detail.as_deref(),
+            err: r.error.is_some() || r.status >= 500,
+            user_agent: r.user_agent.as_ref().and_then(|v| v.to_str().ok()),
+            trace_id: r.trace.as_ref().map(TraceContext::trace_id_hex),
+            report: r.report.as_deref(),
+            capture: r.capture.then(|| Capture {
+                max: self.capture_max,
+                request: captured(request_capture.as_deref(), r.bytes_in()),
+                response: captured(self.captured.as_deref(), self.bytes_out),
+            }),
+        };
+        let _ = serde_json::to_writer(out, &event);
+    }
+}
+
 /// A request's pending reports, run by [`Finish`] when the response body ends.
 pub(crate) struct Completion {
     pub record: Record,
@@ -254,10 +371,7 @@ impl Completion {
         if let Some(log) = &sinks.access_log {
             log.log(r.access_line(sent));
         }
-        if let (Some(events), Some(_)) = (&sinks.events, &r.route) {
-            events.emit(r.gateway_event(sent, captured, sinks.capture_max));
-        }
-        if let (Some(tracer), Some(cx)) = (&sinks.tracer, &r.trace) {
+        if let (Some(tracer), Some(cx)) = (r.tracer.as_ref().or(sinks.tracer.as_ref()), &r.trace) {
             tracer.finish(cx, r.span(SystemTime::now()));
         }
         if r.debug_flow
@@ -271,6 +385,14 @@ impl Completion {
                 report = %json!(report),
                 "debug flow"
             );
+        }
+        if let (Some(events), Some(_)) = (&sinks.events, &r.route) {
+            events.emit(Box::new(GatewayEvent {
+                record: self.record,
+                bytes_out: sent,
+                captured: captured.map(<[u8]>::to_vec),
+                capture_max: sinks.capture_max,
+            }));
         }
     }
 }

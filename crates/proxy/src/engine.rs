@@ -207,6 +207,35 @@ impl Proxy {
         }
     }
 
+    /// Starts the trace of a request on a route whose W3CTracing traces it.
+    fn trace_route(
+        &self,
+        tracer: &Arc<komainu_observe::Tracer>,
+        parts: &Parts,
+        admitted: &Admitted,
+        trace: &mut Record,
+        client_ip: std::net::IpAddr,
+    ) {
+        let incoming = parts
+            .headers
+            .get(&TRACEPARENT)
+            .and_then(|v| v.to_str().ok());
+        trace.trace = Some(tracer.start(incoming));
+        trace.tracer = Some(tracer.clone());
+        trace.method.get_or_insert_with(|| parts.method.clone());
+        trace.http2 = parts.version == Version::HTTP_2;
+        trace.client_ip.get_or_insert(client_ip);
+        if trace.logged_path.is_none() {
+            let mut logged = admitted.path.clone();
+            if let Some(q) = parts.uri.query() {
+                logged.push('?');
+                logged.push_str(&redact_query(q));
+            }
+            trace.logged_path = Some(logged);
+            trace.host = Some(admitted.host.clone());
+        }
+    }
+
     /// Handles one request from `client`; never fails (errors become gateway error responses).
     pub async fn handle(&self, req: Request<Incoming>, client: &Client) -> Response<Body> {
         let tls = client.tls;
@@ -351,12 +380,17 @@ impl Proxy {
             return (resp, None);
         };
         let route = found.route;
+        if trace.trace.is_none()
+            && let Some(tracer) = route.chain.tracer()
+        {
+            self.trace_route(tracer, &parts, &admitted, trace, origin.ip);
+        }
         trace.route = Some(route.identity.clone());
         trace.stats = Some(route.stats.clone());
         trace.debug_flow = route.report.debug_flow;
         trace.capture = route.report.capture;
         if detailed {
-            trace.route_name = Some(Arc::from(route.name.as_str()));
+            trace.route_name = Some(route.name.clone());
         }
 
         let mut ctx = RequestCtx::new(
@@ -501,7 +535,7 @@ impl Proxy {
         );
         parts.headers.insert(header::HOST, upstream.host);
         if let Some(cx) = &trace.trace
-            && let Ok(v) = HeaderValue::try_from(cx.traceparent())
+            && let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(cx.traceparent()))
         {
             parts.headers.insert(TRACEPARENT, v);
         }

@@ -27,7 +27,7 @@ pub struct RequestView<'a> {
 pub struct CompiledRoute {
     /// Id, API and groups: what API keys are scoped to.
     pub identity: Arc<RouteIdentity>,
-    pub name: String,
+    pub name: Arc<str>,
     pub(crate) pattern: Vec<Segment>,
     pub exact: bool,
     pub strip_path: bool,
@@ -113,7 +113,7 @@ impl CompiledRoute {
                 api_id: spec.api_id,
                 groups: spec.groups,
             }),
-            name: spec.name,
+            name: Arc::from(spec.name),
             pattern: parse_pattern(&spec.path),
             exact: spec.exact,
             strip_path: spec.strip_path,

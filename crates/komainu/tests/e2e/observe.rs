@@ -239,6 +239,8 @@ fn metrics_move_with_calls_by_api_route_method_code_and_plan() {
     );
     assert!(series(&m, "komainu_config_generation").unwrap() >= 2.0);
     assert!(series(&m, "komainu_config_build_seconds").is_some());
+    assert!(series(&m, "komainu_store_revision").unwrap() >= 1.0);
+    assert!(series(&m, "komainu_store_feed_lag{follower=\"routing\"}").is_some());
     // Every family has HELP and TYPE; label values are bounded (no path, no query in a label).
     for family in [
         "komainu_http_requests_total",
@@ -608,4 +610,54 @@ fn api_stats_give_percentiles_within_a_bucket_by_route_and_plan() {
     let (status, body) = json(gw.get("/api/apis/shop/stats?from=20&to=10"));
     assert_eq!(status, 400, "{body}");
     assert_eq!(gw.get("/api/apis/nope/stats").status(), 404);
+}
+
+#[test]
+fn otoroshis_w3c_tracing_plugin_traces_its_route() {
+    let collector = Sink::start();
+    let up = Upstream::start("w3c");
+    let gw = Gateway::start_with(Options {
+        env: vec![("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into())],
+        ..Default::default()
+    });
+    let plugin = |kind: &str| {
+        json!([{"plugin": "cp:otoroshi.next.plugins.W3CTracing", "enabled": true,
+                "config": {"kind": kind, "endpoint": collector.url("/"), "timeout": 30000, "baggage": {}}}])
+    };
+    let refused = gw.post(
+        "/api/routes",
+        &json!({"id": "zip", "frontend": {"domains": ["zip.test"]}, "backend": {"targets": [up.target()]},
+                "plugins": plugin("zipkin")}),
+    );
+    let (status, body) = json(refused);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("kind"), "{body}");
+    gw.create(
+        "routes",
+        &json!({"id": "traced", "frontend": {"domains": ["traced.test"]}, "backend": {"targets": [up.target()]},
+                "plugins": plugin("otlp-http")}),
+    );
+    gw.create(
+        "routes",
+        &json!({"id": "plain", "frontend": {"domains": ["plain.test"]}, "backend": {"targets": [up.target()]}}),
+    );
+    gw.wait_status("traced.test", "/", 200);
+    gw.wait_status("plain.test", "/", 200);
+    let (_, echoed) = json(gw.proxy_get("traced.test", "/w3c"));
+    let sent = echoed["headers"]["traceparent"]
+        .as_str()
+        .expect("a new trace upstream")
+        .to_string();
+    let trace_id = hex(&sent[3..35]);
+    until("the plugin's span", || {
+        collector
+            .spans()
+            .into_iter()
+            .find(|s| s.trace_id == trace_id)
+    });
+    let (_, echoed) = json(gw.proxy_get("plain.test", "/"));
+    assert!(
+        echoed["headers"]["traceparent"].is_null(),
+        "other routes are untouched"
+    );
 }
