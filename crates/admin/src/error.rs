@@ -53,6 +53,11 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %e, "store failure");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            // Nothing was written: the client may retry once the store is back.
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "store unreachable: write refused");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         ApiError::new(status, e.to_string())
     }

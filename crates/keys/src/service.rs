@@ -50,6 +50,9 @@ impl KeyIndex {
 struct Unsaved {
     queue: ArrayQueue<Arc<CompiledKey>>,
     overflowed: AtomicBool,
+    /// Counts a push failed to store (the store was unreachable), by counter and window end:
+    /// retried with the next push, so a count is never lost.
+    unsent: std::sync::Mutex<std::collections::BTreeMap<(String, u64), u64>>,
 }
 
 /// `GET /api/apikeys/:id/quotas`, in Otoroshi's words.
@@ -94,6 +97,7 @@ impl KeyService {
             unsaved: Unsaved {
                 queue: ArrayQueue::new(65_536),
                 overflowed: AtomicBool::new(false),
+                unsent: Default::default(),
             },
             clock: Clock::default(),
             calendar: Calendar::new(tz),
@@ -238,7 +242,23 @@ impl KeyService {
                 ));
             }
         }
-        self.store.incr_many(batch).await
+        // Counts a failed push could not store go with the next one, merged by counter.
+        let mut merged = std::mem::take(&mut *self.unsaved.unsent.lock().expect("unsent"));
+        for (key, by, window) in batch {
+            *merged.entry((key, window.ends_at_ms)).or_default() += by;
+        }
+        let batch: Vec<(String, u64, Window)> = merged
+            .iter()
+            .map(|((k, ends), by)| (k.clone(), *by, Window { ends_at_ms: *ends }))
+            .collect();
+        let pushed = self.store.incr_many(batch).await;
+        if pushed.is_err() {
+            let mut unsent = self.unsaved.unsent.lock().expect("unsent");
+            for (k, by) in merged {
+                *unsent.entry(k).or_default() += by;
+            }
+        }
+        pushed
     }
 
     /// Consumption of key `id` now.
@@ -313,7 +333,16 @@ async fn follow(service: Weak<KeyService>, mut feed: tokio::sync::broadcast::Rec
         match result {
             Ok(()) => service.applied.set(revision),
             Err(e) => {
-                tracing::error!(error = %e, "cannot read key changes: keeping the current keys")
+                tracing::error!(error = %e, "cannot read key changes: keeping the current keys, retrying");
+                // What failed is not known: reload everything once the store answers.
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    let revision = service.store.revision();
+                    if service.reload().await.is_ok() {
+                        service.applied.set(revision);
+                        break;
+                    }
+                }
             }
         }
     }

@@ -39,7 +39,7 @@ fn admin_credentials_from_env() -> anyhow::Result<Option<(String, String)>> {
 pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
     let limits = args.limits.limits()?;
     raise_file_limit(limits.max_connections);
-    let store = storage::open(storage_args)?;
+    let store = storage::open(storage_args).await?;
     let auth = AdminAuth::bootstrap(&*store, admin_credentials_from_env()?).await?;
     let ready = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
@@ -127,9 +127,35 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
                 Arc::new(move || runtime.snapshot().generation)
             },
         });
+    let runtime_applied = runtime.applied.clone();
     let proxy = Arc::new(Proxy::new(runtime, sinks, config));
     let for_metrics = proxy.clone();
     metrics.add_source(move |out| for_metrics.render_metrics(out));
+    let (for_store, kind) = (store.clone(), storage_args.store.clone());
+    let followers = [("routing", runtime_applied), ("keys", keys.applied.clone())];
+    metrics.add_source(move |out| {
+        use std::fmt::Write;
+        let revision = for_store.revision();
+        let _ = writeln!(
+            out,
+            "# HELP komainu_store_info The store engine.\n# TYPE komainu_store_info gauge\nkomainu_store_info{{engine=\"{kind}\"}} 1"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP komainu_store_revision The store's last committed change.\n# TYPE komainu_store_revision gauge\nkomainu_store_revision {revision}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP komainu_store_feed_lag Changes committed that a follower of the store's feed has not applied yet.\n# TYPE komainu_store_feed_lag gauge"
+        );
+        for (name, applied) in &followers {
+            let _ = writeln!(
+                out,
+                "komainu_store_feed_lag{{follower=\"{name}\"}} {}",
+                revision.saturating_sub(applied.get())
+            );
+        }
+    });
 
     // Bound here, registered with the admin runtime's reactor by the task that serves it.
     let admin_listener = std::net::TcpListener::bind(args.admin_addr)

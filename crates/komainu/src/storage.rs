@@ -9,7 +9,10 @@ use komainu_store::{EmbeddedStore, Store};
 
 use crate::cli::StorageArgs;
 
-pub fn open(args: &StorageArgs) -> anyhow::Result<Arc<dyn Store>> {
+/// The key prefix every node of one cluster shares in Redis.
+const REDIS_PREFIX: &str = "komainu";
+
+pub async fn open(args: &StorageArgs) -> anyhow::Result<Arc<dyn Store>> {
     match args.store.as_str() {
         "embedded" => {
             let store = EmbeddedStore::open(&args.data_dir)
@@ -17,7 +20,10 @@ pub fn open(args: &StorageArgs) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            bail!("the Redis store engine is not part of this build yet; use --store embedded")
+            let store = komainu_store::RedisStore::connect(url, REDIS_PREFIX)
+                .await
+                .context("cannot connect to the Redis store")?;
+            Ok(Arc::new(store))
         }
         other => bail!("unknown store \"{other}\": use \"embedded\" or a redis:// URL"),
     }
@@ -42,7 +48,7 @@ pub fn plugin_check() -> PluginCheck {
 
 pub async fn import_file(args: &StorageArgs, file: &Path, replace: bool) -> anyhow::Result<()> {
     let doc = read_document(file)?;
-    let store = open(args)?;
+    let store = open(args).await?;
     let mode = if replace {
         ImportMode::Replace
     } else {
@@ -84,7 +90,7 @@ pub async fn import_openapi(
         api["id"] = serde_json::Value::String(id.trim().to_string());
     }
     let id = api["id"].as_str().unwrap_or_default().to_string();
-    let store = open(args)?;
+    let store = open(args).await?;
     if !replace && store.get(komainu_model::Kind::Api, &id).await?.is_some() {
         bail!(
             "an API with id \"{id}\" exists: pass --replace to overwrite it, or --id to choose another id"
@@ -113,18 +119,18 @@ pub async fn import_openapi(
 
 /// The store, which must exist already: reading a data dir that is not there is a mistake
 /// (a typo in `--data-dir`), not an empty export.
-fn open_existing(args: &StorageArgs) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_existing(args: &StorageArgs) -> anyhow::Result<Arc<dyn Store>> {
     if args.store == "embedded" && !EmbeddedStore::exists(&args.data_dir) {
         bail!(
             "no Komainu store in {}: check --data-dir (KOMAINU_DATA_DIR)",
             args.data_dir.display()
         );
     }
-    open(args)
+    open(args).await
 }
 
 pub async fn export(args: &StorageArgs, output: Option<&Path>, yaml: bool) -> anyhow::Result<()> {
-    let store = open_existing(args)?;
+    let store = open_existing(args).await?;
     let doc = komainu_admin::export(&*store).await?;
     let text = if yaml {
         serde_norway::to_string(&doc)?

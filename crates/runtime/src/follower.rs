@@ -115,12 +115,20 @@ async fn follow(
     mut entities: Entities,
     mut feed: tokio::sync::broadcast::Receiver<Change>,
 ) {
+    // After a failed read of the store, everything is reloaded (what failed is not known).
+    let mut retry = false;
     loop {
-        let mut changes: Vec<Option<Change>> = match feed.recv().await {
-            Ok(c) => vec![Some(c)],
-            Err(RecvError::Lagged(_)) => vec![None],
-            Err(RecvError::Closed) => return,
+        let mut changes: Vec<Option<Change>> = if retry {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            vec![None]
+        } else {
+            match feed.recv().await {
+                Ok(c) => vec![Some(c)],
+                Err(RecvError::Lagged(_)) => vec![None],
+                Err(RecvError::Closed) => return,
+            }
         };
+        retry = false;
         loop {
             match feed.try_recv() {
                 Ok(c) => changes.push(Some(c)),
@@ -157,7 +165,8 @@ async fn follow(
         }
         .await;
         if let Err(e) = applied {
-            tracing::error!(error = %e, "cannot read changes from the store: keeping the current snapshot");
+            tracing::error!(error = %e, "cannot read changes from the store: keeping the current snapshot, retrying");
+            retry = true;
             continue;
         }
         let changed = |kind: Kind| {

@@ -12,6 +12,9 @@ pub enum StoreError {
     Locked(String),
     #[error("storage failure: {0}")]
     Engine(String),
+    /// The shared store (Redis) does not answer: nothing was written.
+    #[error("the store is unreachable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -6,6 +6,7 @@
 
 mod embedded;
 mod error;
+mod redis_store;
 
 use async_trait::async_trait;
 use komainu_model::Kind;
@@ -13,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 pub use embedded::EmbeddedStore;
+pub use redis_store::RedisStore;
 
 /// Every document of `kind` parsed as `T` straight from its bytes; an unreadable one is logged and
 /// skipped.

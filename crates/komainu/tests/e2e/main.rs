@@ -10,6 +10,7 @@ mod admin_live;
 mod apim_access;
 mod apim_lifecycle;
 mod apim_subscriptions;
+mod cluster;
 mod edge_connections;
 mod edge_framing;
 mod edge_paths;

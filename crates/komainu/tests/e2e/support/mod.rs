@@ -1,6 +1,7 @@
 //! Test harness: runs the real `komainu` binary on ephemeral ports and talks to it over HTTP.
 
 pub mod raw;
+pub mod redis;
 pub mod tls;
 pub mod upstream;
 

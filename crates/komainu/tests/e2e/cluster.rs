@@ -1,0 +1,246 @@
+//! Several gateway nodes on one real `redis-server`: a write on any node is live on every node,
+//! API keys are shared, and a Redis outage leaves traffic flowing while writes are refused.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::redis::Redis;
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, Options, json};
+use serde_json::json;
+
+fn node(redis: &Redis) -> Gateway {
+    Gateway::start_with(Options {
+        extra_args: vec!["--store".into(), redis.url()],
+        ..Default::default()
+    })
+}
+
+fn route(id: &str, host: &str, up: &Upstream) -> serde_json::Value {
+    json!({"id": id, "frontend": {"domains": [host]}, "backend": {"targets": [up.target()]}})
+}
+
+#[test]
+fn a_write_on_any_node_is_live_on_every_node_within_a_second() {
+    let redis = Redis::start();
+    let up = Upstream::start("c");
+    let nodes = [node(&redis), node(&redis), node(&redis)];
+
+    // Create on node 0: live on 0 when the write answers (read-your-writes), on 1 and 2 soon.
+    let started = Instant::now();
+    nodes[0].create("routes", &route("shared", "shared.test", &up));
+    assert_eq!(nodes[0].proxy_get("shared.test", "/").status(), 200);
+    for n in &nodes[1..] {
+        n.wait_status("shared.test", "/", 200);
+    }
+    let created = started.elapsed();
+
+    // PATCH on node 1 (the route moves host), seen by 0 and 2.
+    let started = Instant::now();
+    let patch = json!([{"op": "replace", "path": "/frontend/domains", "value": ["moved.test"]}]);
+    assert_eq!(nodes[1].patch("/api/routes/shared", &patch).status(), 200);
+    for n in [&nodes[0], &nodes[2]] {
+        n.wait_status("moved.test", "/", 200);
+        n.wait_status("shared.test", "/", 404);
+    }
+    let patched = started.elapsed();
+
+    // DELETE on node 2.
+    let started = Instant::now();
+    assert_eq!(nodes[2].delete("/api/routes/shared").status(), 200);
+    for n in &nodes[..2] {
+        n.wait_status("moved.test", "/", 404);
+    }
+    let deleted = started.elapsed();
+    eprintln!("propagation: create {created:?}, patch {patched:?}, delete {deleted:?}");
+    for d in [created, patched, deleted] {
+        assert!(d < Duration::from_secs(1), "{d:?}");
+    }
+
+    // Every node reads the same documents; the revision moved on all of them.
+    let (_, a) = json(nodes[0].get("/api/routes"));
+    let (_, b) = json(nodes[2].get("/api/routes"));
+    assert_eq!(a, b);
+    let (_, ready) = json(nodes[1].get("/ready"));
+    assert!(ready["revision"].as_u64().unwrap() >= 3, "{ready}");
+}
+
+#[test]
+fn api_keys_created_on_one_node_open_the_others() {
+    let redis = Redis::start();
+    let up = Upstream::start("k");
+    let (a, b) = (node(&redis), node(&redis));
+    a.create(
+        "routes",
+        &json!({"id": "keyed", "groups": ["default"], "frontend": {"domains": ["keyed.test"]},
+                "backend": {"targets": [up.target()]},
+                "plugins": [{"plugin": "cp:otoroshi.next.plugins.ApikeyCalls", "enabled": true, "config": {}}]}),
+    );
+    b.wait_status("keyed.test", "/", 400);
+    a.create(
+        "apikeys",
+        &json!({"clientId": "shared-key", "clientSecret": "shared-secret", "clientName": "k",
+                "authorizedEntities": ["group_default"]}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let r = b
+            .client
+            .get(format!("{}/", b.proxy))
+            .header("host", "keyed.test")
+            .basic_auth("shared-key", Some("shared-secret"))
+            .send()
+            .unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the key never reached node b: {}",
+            r.status()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_redis_outage_keeps_traffic_flowing_refuses_writes_and_resyncs() {
+    let mut redis = Redis::start();
+    let up = Upstream::start("o");
+    let (a, b) = (node(&redis), node(&redis));
+    a.create("routes", &route("steady", "steady.test", &up));
+    a.create(
+        "routes",
+        &json!({"id": "metered", "groups": ["default"], "frontend": {"domains": ["metered.test"]},
+                "backend": {"targets": [up.target()]},
+                "plugins": [{"plugin": "cp:otoroshi.next.plugins.ApikeyCalls", "enabled": true, "config": {}}]}),
+    );
+    a.create(
+        "apikeys",
+        &json!({"clientId": "metered-key", "clientSecret": "metered-secret", "clientName": "m",
+                "authorizedEntities": ["group_default"]}),
+    );
+    b.wait_status("steady.test", "/", 200);
+    let metered = |n: &Gateway| {
+        n.client
+            .get(format!("{}/", n.proxy))
+            .header("host", "metered.test")
+            .basic_auth("metered-key", Some("metered-secret"))
+            .send()
+            .unwrap()
+            .status()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while metered(&a) != 200 {
+        assert!(Instant::now() < deadline, "the key works");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Traffic on both nodes through the outage.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load: Vec<_> = [&a, &b]
+        .iter()
+        .map(|n| {
+            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+            let (url, client) = (format!("{}/", n.proxy), n.client.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match client.get(&url).header("host", "steady.test").send() {
+                        Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+
+    redis.kill();
+    // A write is refused with 503 and says why; nothing is acknowledged that is not stored.
+    let refused = json(a.post("/api/routes", &route("during", "during.test", &up)));
+    assert_eq!(refused.0, 503, "{}", refused.1);
+    assert!(
+        refused.1["error"].as_str().unwrap().contains("unreachable"),
+        "{}",
+        refused.1
+    );
+    // Readiness says the store is down; liveness stays up.
+    assert_eq!(a.get("/ready").status(), 503);
+    assert_eq!(a.get("/health").status(), 200);
+    // Calls counted during the outage are pushed once Redis is back.
+    for _ in 0..10 {
+        assert_eq!(metered(&a), 200);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+
+    redis.resume();
+    // Writes work again and reach the other node.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = json(a.post("/api/routes", &route("after", "after.test", &up)));
+        if status == 201 || status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writes never came back: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.wait_status("after.test", "/", 200);
+    assert_eq!(a.get("/ready").status(), 200);
+    stop.store(true, Ordering::Relaxed);
+    load.into_iter().for_each(|t| t.join().unwrap());
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!("outage: {ok} requests served, {failed} failed");
+    assert!(ok > 100, "{ok}");
+    assert_eq!(failed, 0, "no request fails for an existing route");
+    // The write refused during the outage was never stored.
+    assert_eq!(a.get("/api/routes/during").status(), 404);
+    let stored = || -> u64 {
+        let out = std::process::Command::new("redis-cli")
+            .args([
+                "-p",
+                &redis.port.to_string(),
+                "HGET",
+                "komainu:ctr:quota:day:metered-key",
+                "v",
+            ])
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stored() < 11 {
+        assert!(
+            Instant::now() < deadline,
+            "counts kept through the outage: {}",
+            stored()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_export_of_a_single_node_imports_into_redis() {
+    let single = Gateway::start();
+    let up = Upstream::start("m");
+    single.create("routes", &route("migrated", "migrated.test", &up));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("all.json");
+    let (_, export) = json(single.get("/api/export"));
+    std::fs::write(&file, export.to_string()).unwrap();
+
+    let redis = Redis::start();
+    let (ok, out, err) = crate::support::run_cli(
+        &["import", file.to_str().unwrap(), "--store", &redis.url()],
+        dir.path(),
+    );
+    assert!(ok, "{out}\n{err}");
+    let node = node(&redis);
+    node.wait_status("migrated.test", "/", 200);
+}

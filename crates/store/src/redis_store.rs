@@ -1,0 +1,445 @@
+//! The shared engine: Redis (or Valkey), for several gateway nodes on one configuration.
+//!
+//! Under a key prefix (`komainu` by default): a hash of `id → JSON` per entity kind, a global
+//! revision counter, a change feed as a Redis Stream (`XADD` in the same script as the write, so
+//! a committed write is always on the feed), counters as hashes `{v, e}` (value, window end) that
+//! expire with their window, and a hash of the gateway's own values. Every write is one Lua script:
+//! atomic, and numbered by the revision it commits. Each node follows the stream from where it
+//! last read (a Stream, not pub/sub, keeps what a disconnected node missed); a gap in revisions
+//! (the stream was trimmed past a node that was away) makes the node's followers reload
+//! everything. While Redis is unreachable every call fails with [`StoreError::Unavailable`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use komainu_model::Kind;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::{Change, Op, Store, StoreError, StoreResult, Visitor, Window, WriteMode};
+
+/// How many changes the stream keeps (approximately): a node away for longer reloads everything.
+const FEED_LEN: u64 = 100_000;
+
+/// Writes a batch of ops: `ARGV[1]` the prefix, `ARGV[2]` the JSON list of ops, `ARGV[3]` the
+/// feed's length. A `create` on an existing id or a `replace` of a missing one fails the whole
+/// batch before anything is written. Returns the revision of the last change.
+const APPLY: &str = r#"
+local prefix, ops, maxlen = ARGV[1], cjson.decode(ARGV[2]), ARGV[3]
+for _, op in ipairs(ops) do
+  if op.mode == 'create' and redis.call('HEXISTS', prefix .. ':doc:' .. op.kind, op.id) == 1 then
+    return redis.error_reply('conflict ' .. op.kind .. ' ' .. op.id)
+  end
+  if op.mode == 'replace' and redis.call('HEXISTS', prefix .. ':doc:' .. op.kind, op.id) == 0 then
+    return redis.error_reply('notfound ' .. op.kind .. ' ' .. op.id)
+  end
+end
+local rev = 0
+for _, op in ipairs(ops) do
+  local docs = prefix .. ':doc:' .. op.kind
+  local changed = 1
+  if op.op == 'put' then
+    redis.call('HSET', docs, op.id, op.doc)
+  elseif op.op == 'delete' then
+    changed = redis.call('HDEL', docs, op.id)
+  else
+    redis.call('DEL', docs)
+  end
+  if changed == 1 then
+    rev = redis.call('INCR', prefix .. ':rev')
+    redis.call('XADD', prefix .. ':feed', 'MAXLEN', '~', maxlen, '*',
+      'rev', rev, 'kind', op.kind, 'id', op.id or '')
+  end
+end
+return rev
+"#;
+
+/// Adds to counters: `ARGV[1]` the prefix, then (key, by, window end in ms) triples. A counter
+/// restarts when its window changed and expires with its window. Returns the new values.
+const INCR: &str = r#"
+local out = {}
+for i = 2, #ARGV, 3 do
+  local key = ARGV[1] .. ':ctr:' .. ARGV[i]
+  local v = 0
+  if redis.call('HGET', key, 'e') == ARGV[i + 2] then
+    v = tonumber(redis.call('HGET', key, 'v') or '0')
+  end
+  v = v + tonumber(ARGV[i + 1])
+  redis.call('HSET', key, 'v', v, 'e', ARGV[i + 2])
+  redis.call('PEXPIREAT', key, ARGV[i + 2])
+  out[#out + 1] = v
+end
+return out
+"#;
+
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    feed: broadcast::Sender<Change>,
+    /// The highest revision this node committed or read on the feed.
+    seen: Arc<AtomicU64>,
+    apply: Arc<redis::Script>,
+    incr: Arc<redis::Script>,
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        if let Some(detail) = e.detail()
+            && let Some(rest) = detail.strip_prefix("conflict ")
+        {
+            return conflict_or_missing(rest, true);
+        }
+        if let Some(detail) = e.detail()
+            && let Some(rest) = detail.strip_prefix("notfound ")
+        {
+            return conflict_or_missing(rest, false);
+        }
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+fn conflict_or_missing(kind_and_id: &str, conflict: bool) -> StoreError {
+    let (kind, id) = kind_and_id.split_once(' ').unwrap_or((kind_and_id, ""));
+    let Some(kind) = Kind::from_plural(kind) else {
+        return StoreError::Engine(format!("unexpected reply: {kind_and_id}"));
+    };
+    let id = id.to_string();
+    if conflict {
+        StoreError::Conflict { kind, id }
+    } else {
+        StoreError::NotFound { kind, id }
+    }
+}
+
+fn op_json(op: &Op, mode: WriteMode) -> Value {
+    let mode = match mode {
+        WriteMode::Create => "create",
+        WriteMode::Replace => "replace",
+        WriteMode::Upsert => "upsert",
+    };
+    match op {
+        Op::Put { kind, id, doc } => serde_json::json!({
+            "op": "put", "kind": kind.plural(), "id": id, "doc": doc.to_string(), "mode": mode,
+        }),
+        Op::Delete { kind, id } => serde_json::json!({
+            "op": "delete", "kind": kind.plural(), "id": id, "mode": "upsert",
+        }),
+        Op::Clear(kind) => serde_json::json!({
+            "op": "clear", "kind": kind.plural(), "mode": "upsert",
+        }),
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://[user:pass@]host:port/db`, `rediss://...`) and starts following
+    /// the change feed. Fails when Redis does not answer.
+    pub async fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Engine(format!("--store {}: {e}", redact(url))))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact(url))))?;
+        let prefix: Arc<str> = Arc::from(prefix);
+        let rev: Option<u64> = conn.get(format!("{prefix}:rev")).await?;
+        let (feed, _) = broadcast::channel(4096);
+        let store = RedisStore {
+            conn,
+            prefix,
+            feed,
+            seen: Arc::new(AtomicU64::new(rev.unwrap_or(0))),
+            apply: Arc::new(redis::Script::new(APPLY)),
+            incr: Arc::new(redis::Script::new(INCR)),
+        };
+        tokio::spawn(follow(client, store.clone()));
+        Ok(store)
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+
+    fn saw(&self, rev: u64) {
+        self.seen.fetch_max(rev, Ordering::AcqRel);
+    }
+
+    async fn add(&self, items: &[(String, u64, Window)]) -> StoreResult<Vec<u64>> {
+        let mut conn = self.conn.clone();
+        let mut call = self.incr.prepare_invoke();
+        call.arg(&*self.prefix);
+        for (key, by, window) in items {
+            call.arg(key).arg(*by).arg(window.ends_at_ms);
+        }
+        Ok(call.invoke_async(&mut conn).await?)
+    }
+
+    async fn run(&self, ops: &[(Op, WriteMode)]) -> StoreResult<u64> {
+        let list: Vec<Value> = ops.iter().map(|(op, mode)| op_json(op, *mode)).collect();
+        let mut conn = self.conn.clone();
+        let rev: u64 = self
+            .apply
+            .prepare_invoke()
+            .arg(&*self.prefix)
+            .arg(Value::Array(list).to_string())
+            .arg(FEED_LEN)
+            .invoke_async(&mut conn)
+            .await?;
+        self.saw(rev);
+        Ok(rev)
+    }
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Reads the feed from the newest entry on, for as long as the store lives; reconnects after a
+/// failure, and tells followers to reload everything when revisions were missed.
+async fn follow(client: redis::Client, store: RedisStore) {
+    let feed_key = store.key("feed");
+    // From the newest entry now: what is older is in the documents the followers load.
+    let mut last_id = {
+        let mut c = store.conn.clone();
+        let newest: Result<redis::streams::StreamRangeReply, _> =
+            c.xrevrange_count(&feed_key, "+", "-", 1).await;
+        newest
+            .ok()
+            .and_then(|r| r.ids.first().map(|e| e.id.clone()))
+            .unwrap_or_else(|| "0-0".to_string())
+    };
+    let mut last_rev = store.seen.load(Ordering::Acquire);
+    let mut conn = None;
+    loop {
+        if store.feed.receiver_count() == 0 && Arc::strong_count(&store.seen) == 1 {
+            return;
+        }
+        if conn.is_none() {
+            // The feed blocks for a second at most: a reply later than this is a dead connection.
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(3)));
+            match client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+            {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the store's change feed: retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+        }
+        let c = conn.as_mut().expect("connected");
+        let opts = redis::streams::StreamReadOptions::default()
+            .block(1000)
+            .count(1000);
+        let read: Result<redis::streams::StreamReadReply, _> =
+            c.xread_options(&[&feed_key], &[&last_id], &opts).await;
+        let reply = match read {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "the store's change feed broke: reconnecting");
+                conn = None;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        for key in reply.keys {
+            for entry in key.ids {
+                last_id = entry.id.clone();
+                let rev: u64 = entry.get("rev").unwrap_or(0);
+                let kind: String = entry.get("kind").unwrap_or_default();
+                let id: String = entry.get("id").unwrap_or_default();
+                if rev <= last_rev {
+                    continue;
+                }
+                if rev > last_rev + 1 && last_rev > 0 {
+                    // Changes were missed: every kind may have changed.
+                    for kind in Kind::ALL {
+                        let _ = store.feed.send(Change {
+                            seq: rev,
+                            kind,
+                            id: None,
+                        });
+                    }
+                }
+                last_rev = rev;
+                store.saw(rev);
+                if let Some(kind) = Kind::from_plural(&kind) {
+                    let _ = store.feed.send(Change {
+                        seq: rev,
+                        kind,
+                        id: (!id.is_empty()).then_some(id),
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn get(&self, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
+        let mut conn = self.conn.clone();
+        let raw: Option<Vec<u8>> = conn
+            .hget(self.key(&format!("doc:{}", kind.plural())), id)
+            .await?;
+        Ok(match raw {
+            Some(b) => Some(serde_json::from_slice(&b)?),
+            None => None,
+        })
+    }
+
+    async fn list(&self, kind: Kind) -> StoreResult<Vec<Value>> {
+        let out = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = out.clone();
+        self.scan(
+            kind,
+            Box::new(move |b| {
+                if let Ok(v) = serde_json::from_slice(b) {
+                    sink.lock().expect("list").push(v);
+                }
+            }),
+        )
+        .await?;
+        Ok(std::mem::take(&mut *out.lock().expect("list")))
+    }
+
+    async fn scan(&self, kind: Kind, mut visit: Visitor) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let mut all: Vec<(String, Vec<u8>)> = conn
+            .hgetall(self.key(&format!("doc:{}", kind.plural())))
+            .await?;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, doc) in &all {
+            visit(doc);
+        }
+        Ok(())
+    }
+
+    async fn put(&self, kind: Kind, id: &str, doc: &Value, mode: WriteMode) -> StoreResult<()> {
+        let op = Op::Put {
+            kind,
+            id: id.to_string(),
+            doc: doc.clone(),
+        };
+        self.run(&[(op, mode)]).await.map(|_| ())
+    }
+
+    async fn delete(&self, kind: Kind, id: &str) -> StoreResult<bool> {
+        let op = Op::Delete {
+            kind,
+            id: id.to_string(),
+        };
+        // The script commits no revision when there was nothing to delete.
+        Ok(self.run(&[(op, WriteMode::Upsert)]).await? > 0)
+    }
+
+    async fn apply(&self, ops: Vec<Op>) -> StoreResult<()> {
+        let ops: Vec<(Op, WriteMode)> = ops.into_iter().map(|o| (o, WriteMode::Upsert)).collect();
+        self.run(&ops).await.map(|_| ())
+    }
+
+    async fn incr(&self, key: &str, by: u64, window: Window) -> StoreResult<u64> {
+        let values = self.add(&[(key.to_string(), by, window)]).await?;
+        Ok(values.first().copied().unwrap_or(by))
+    }
+
+    async fn incr_many(&self, items: Vec<(String, u64, Window)>) -> StoreResult<()> {
+        if !items.is_empty() {
+            self.add(&items).await?;
+        }
+        Ok(())
+    }
+
+    async fn counter(&self, key: &str, now_ms: u64) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        let (v, e): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(self.key(&format!("ctr:{key}")))
+            .arg("v")
+            .arg("e")
+            .query_async(&mut conn)
+            .await?;
+        Ok(match (v, e) {
+            (Some(v), Some(e)) if e > now_ms => v,
+            _ => 0,
+        })
+    }
+
+    async fn counters(&self, prefix: &str, now_ms: u64) -> StoreResult<Vec<(String, u64)>> {
+        let mut conn = self.conn.clone();
+        let pattern = self.key(&format!("ctr:{prefix}*"));
+        let mut keys: Vec<String> = Vec::new();
+        {
+            let mut iter: redis::AsyncIter<String> = conn.scan_match(&pattern).await?;
+            while let Some(k) = iter.next_item().await {
+                keys.push(k?);
+            }
+        }
+        keys.sort();
+        let strip = self.key("ctr:").len();
+        let mut out = Vec::new();
+        for k in keys {
+            let (v, e): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+                .arg(&k)
+                .arg("v")
+                .arg("e")
+                .query_async(&mut conn)
+                .await?;
+            if let (Some(v), Some(e)) = (v, e)
+                && e > now_ms
+            {
+                out.push((k[strip..].to_string(), v));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn reset_counter(&self, key: &str) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let _: () = conn.del(self.key(&format!("ctr:{key}"))).await?;
+        Ok(())
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<Value>> {
+        let mut conn = self.conn.clone();
+        let raw: Option<Vec<u8>> = conn.hget(self.key("meta"), key).await?;
+        Ok(match raw {
+            Some(b) => Some(serde_json::from_slice(&b)?),
+            None => None,
+        })
+    }
+
+    async fn set_meta(&self, key: &str, value: &Value) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let _: () = conn.hset(self.key("meta"), key, value.to_string()).await?;
+        Ok(())
+    }
+
+    fn changes(&self) -> broadcast::Receiver<Change> {
+        self.feed.subscribe()
+    }
+
+    fn revision(&self) -> u64 {
+        self.seen.load(Ordering::Acquire)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+}
