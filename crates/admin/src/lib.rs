@@ -237,6 +237,7 @@ impl Admin {
             .route("/api/apis/{id}/documentation", get(m::documentation))
             .route("/api/apis/{id}/usage", get(m::api_usage))
             .route("/api/apis/{id}/stats", get(stats::api_stats))
+            .route("/api/cluster/members", get(ops::members))
             .route(
                 "/api/api-subscriptions/{id}/usage",
                 get(m::subscription_usage),

@@ -207,3 +207,12 @@ pub(crate) async fn metrics(State(admin): State<Admin>) -> Response {
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such admin endpoint")
 }
+
+/// `GET /api/cluster/members`: the nodes whose heartbeat is current (on the embedded store, this
+/// node alone).
+pub(crate) async fn members(State(admin): State<Admin>) -> Result<Json<Value>, ApiError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Ok(Json(Value::Array(admin.store.members(now).await?)))
+}

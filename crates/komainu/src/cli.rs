@@ -109,6 +109,9 @@ pub struct ServeArgs {
     /// Write one JSON line per proxied request on standard output.
     #[arg(long, env = "KOMAINU_ACCESS_LOG")]
     pub access_log: bool,
+    /// How this node names itself in `/api/cluster/members` (default: host name and proxy port).
+    #[arg(long, env = "KOMAINU_NODE_ID")]
+    pub node_id: Option<String>,
     /// Where gateway, admin and security events go: `file:PATH` (JSON lines, rotated at 100 MiB,
     /// 5 files kept) or `http(s)://URL` (JSON arrays POSTed in batches, retried).
     #[arg(long, env = "KOMAINU_EVENTS")]

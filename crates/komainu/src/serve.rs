@@ -128,10 +128,11 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
             },
         });
     let runtime_applied = runtime.applied.clone();
+    let runtime_applied_for_members = runtime.applied.clone();
     let proxy = Arc::new(Proxy::new(runtime, sinks, config));
     let for_metrics = proxy.clone();
     metrics.add_source(move |out| for_metrics.render_metrics(out));
-    let (for_store, kind) = (store.clone(), storage_args.store.clone());
+    let (for_store, kind) = (store.clone(), engine_name(&storage_args.store));
     let followers = [("routing", runtime_applied), ("keys", keys.applied.clone())];
     metrics.add_source(move |out| {
         use std::fmt::Write;
@@ -179,6 +180,14 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     }
     tracing::info!(addr = %https_listener.local_addr()?, "https listening");
 
+    spawn_heartbeat(
+        store.clone(),
+        node_id(&args, proxy_listener.local_addr()?.port()),
+        proxy_listener.local_addr()?.to_string(),
+        admin_listener.local_addr()?.to_string(),
+        runtime_applied_for_members,
+        engine_name(&storage_args.store).to_string(),
+    );
     release_unused_memory();
     ready.store(true, Ordering::Release);
 
@@ -231,6 +240,62 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     drop(admin_rt);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The store engine's name, never its URL (which may hold a password).
+fn engine_name(store: &str) -> &'static str {
+    if store == "embedded" {
+        "embedded"
+    } else {
+        "redis"
+    }
+}
+
+/// This node's name: `--node-id`, else the host name and the proxy's port.
+fn node_id(args: &ServeArgs, port: u16) -> String {
+    args.node_id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "komainu".into());
+        format!("{host}:{port}")
+    })
+}
+
+/// Every 2 s, this node's heartbeat in the store (what `/api/cluster/members` lists), current for
+/// 10 s: a node that stops is gone from the list within 10 s.
+fn spawn_heartbeat(
+    store: Arc<dyn Store>,
+    id: String,
+    address: String,
+    admin: String,
+    applied: komainu_store::Applied,
+    engine: String,
+) {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let member = serde_json::json!({
+                "id": id,
+                "address": address,
+                "admin": admin,
+                "version": env!("CARGO_PKG_VERSION"),
+                "revision": applied.get(),
+                "started_at": started,
+                "last_seen": now,
+                "store": engine,
+            });
+            if let Err(e) = store.heartbeat(&member, now, 10_000).await {
+                tracing::debug!(error = %e, "heartbeat not stored");
+            }
+        }
+    });
 }
 
 /// The admin API's runtime, shut down without blocking when dropped (a runtime may not be dropped

@@ -158,13 +158,13 @@ impl Record {
     }
 }
 
-/// A finished request's `GatewayEvent` (Otoroshi's field names), serialised by the events thread.
-struct GatewayEvent {
-    record: Record,
-    bytes_out: u64,
-    /// The first bytes of the response body, for a `capture` API.
-    captured: Option<Vec<u8>>,
-    capture_max: usize,
+/// A value serialised through its `Display`, written straight into the output.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }
 
 #[derive(Serialize)]
@@ -231,9 +231,9 @@ struct EventJson<'a> {
     protocol: &'static str,
     to: Location<'a>,
     target: Location<'a>,
-    url: String,
+    url: Shown<std::fmt::Arguments<'a>>,
     method: Option<&'a str>,
-    from: Option<String>,
+    from: Option<Shown<IpAddr>>,
     status: u16,
     duration: u64,
     backend_duration: u64,
@@ -256,7 +256,9 @@ struct EventJson<'a> {
     capture: Option<Capture<'a>>,
 }
 
-impl Event for GatewayEvent {
+/// A finished request is its own `GatewayEvent` (Otoroshi's field names), serialised by the events
+/// thread: handing it over moves one pointer.
+impl Event for Completion {
     fn write_json(&self, out: &mut Vec<u8>) {
         let r = &self.record;
         let ms = |d: Duration| d.as_millis() as u64;
@@ -295,9 +297,9 @@ impl Event for GatewayEvent {
                 host: r.target_address(),
                 uri: r.upstream_uri.as_deref(),
             },
-            url: format!("{}://{host}{path}", r.scheme()),
+            url: Shown(format_args!("{}://{host}{path}", r.scheme())),
             method: r.method.as_ref().map(Method::as_str),
-            from: r.client_ip.map(|ip| ip.to_string()),
+            from: r.client_ip.map(Shown),
             status: r.status,
             duration: ms(r.total),
             backend_duration: ms(upstream),
@@ -332,7 +334,7 @@ impl Event for GatewayEvent {
             trace_id: r.trace.as_ref().map(TraceContext::trace_id_hex),
             report: r.report.as_deref(),
             capture: r.capture.then(|| Capture {
-                max: self.capture_max,
+                max: self.sinks.capture_max,
                 request: captured(request_capture.as_deref(), r.bytes_in()),
                 response: captured(self.captured.as_deref(), self.bytes_out),
             }),
@@ -348,10 +350,14 @@ pub(crate) struct Completion {
     /// The chain's log phase, with the request's context.
     pub chain_log: Option<(Arc<Chain>, Box<RequestCtx>)>,
     pub sinks: Arc<Sinks>,
+    /// Response body bytes sent, once the body has ended.
+    pub bytes_out: u64,
+    /// The first bytes of the response body, for a `capture` API.
+    pub captured: Option<Vec<u8>>,
 }
 
 impl Completion {
-    fn done(self, sent: u64, complete: bool, captured: Option<&[u8]>) {
+    fn done(mut self: Box<Self>, sent: u64, complete: bool, captured: Option<Vec<u8>>) {
         let r = &self.record;
         if let Some(stats) = &r.stats {
             stats.sent(sent);
@@ -386,13 +392,10 @@ impl Completion {
                 "debug flow"
             );
         }
-        if let (Some(events), Some(_)) = (&sinks.events, &r.route) {
-            events.emit(Box::new(GatewayEvent {
-                record: self.record,
-                bytes_out: sent,
-                captured: captured.map(<[u8]>::to_vec),
-                capture_max: sinks.capture_max,
-            }));
+        if let (Some(events), true) = (sinks.events.clone(), r.route.is_some()) {
+            self.bytes_out = sent;
+            self.captured = captured;
+            events.emit(self);
         }
     }
 }
@@ -433,7 +436,7 @@ struct Finish {
 impl Finish {
     fn finish(&mut self, complete: bool) {
         if let Some(c) = self.pending.take() {
-            c.done(self.sent, complete, self.capture.as_deref());
+            c.done(self.sent, complete, self.capture.take());
         }
     }
 }

@@ -306,6 +306,8 @@ impl Proxy {
                     started,
                     chain_log,
                     sinks: self.sinks.clone(),
+                    bytes_out: 0,
+                    captured: None,
                 },
             );
         }

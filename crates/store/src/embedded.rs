@@ -40,6 +40,8 @@ pub struct EmbeddedStore {
     seq: Arc<AtomicU64>,
     /// Numbering and sending a change happen together, so the feed carries increasing `seq`s.
     publishing: Arc<std::sync::Mutex<()>>,
+    /// The one node on this store: its last heartbeat and when it expires.
+    member: Arc<std::sync::Mutex<Option<(Value, u64)>>>,
 }
 
 impl EmbeddedStore {
@@ -76,6 +78,7 @@ impl EmbeddedStore {
             feed,
             seq: Arc::new(AtomicU64::new(0)),
             publishing: Arc::default(),
+            member: Arc::default(),
         })
     }
 
@@ -348,5 +351,19 @@ impl Store for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+
+    async fn heartbeat(&self, member: &Value, now_ms: u64, ttl_ms: u64) -> StoreResult<()> {
+        *self.member.lock().expect("member") = Some((member.clone(), now_ms + ttl_ms));
+        Ok(())
+    }
+
+    async fn members(&self, now_ms: u64) -> StoreResult<Vec<Value>> {
+        let member = self.member.lock().expect("member");
+        Ok(member
+            .iter()
+            .filter(|(_, expires)| *expires > now_ms)
+            .map(|(m, _)| m.clone())
+            .collect())
     }
 }

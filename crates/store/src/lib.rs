@@ -153,4 +153,10 @@ pub trait Store: Send + Sync + 'static {
     fn revision(&self) -> u64;
     /// Whether the store answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Records that the node `member["id"]` is alive (its heartbeat): it is listed by
+    /// [`members`](Store::members) until `ttl_ms` after `now_ms`.
+    async fn heartbeat(&self, member: &Value, now_ms: u64, ttl_ms: u64) -> StoreResult<()>;
+    /// The nodes whose heartbeat has not expired at `now_ms`, by id.
+    async fn members(&self, now_ms: u64) -> StoreResult<Vec<Value>>;
 }

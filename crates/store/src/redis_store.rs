@@ -442,4 +442,35 @@ impl Store for RedisStore {
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
     }
+
+    async fn heartbeat(&self, member: &Value, now_ms: u64, ttl_ms: u64) -> StoreResult<()> {
+        let id = member["id"].as_str().unwrap_or_default();
+        let entry = serde_json::json!({"member": member, "expires": now_ms + ttl_ms});
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .hset(self.key("members"), id, entry.to_string())
+            .await?;
+        Ok(())
+    }
+
+    async fn members(&self, now_ms: u64) -> StoreResult<Vec<Value>> {
+        let mut conn = self.conn.clone();
+        let all: Vec<(String, String)> = conn.hgetall(self.key("members")).await?;
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for (id, raw) in all {
+            let entry: Value = serde_json::from_str(&raw).unwrap_or_default();
+            if entry["expires"].as_u64().unwrap_or(0) > now_ms {
+                live.push((id, entry["member"].clone()));
+            } else {
+                gone.push(id);
+            }
+        }
+        // A node that stopped beating long ago is forgotten.
+        if !gone.is_empty() {
+            let _: () = conn.hdel(self.key("members"), gone).await?;
+        }
+        live.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(live.into_iter().map(|(_, m)| m).collect())
+    }
 }

@@ -244,3 +244,50 @@ fn an_export_of_a_single_node_imports_into_redis() {
     let node = node(&redis);
     node.wait_status("migrated.test", "/", 200);
 }
+
+#[test]
+fn cluster_members_are_listed_while_their_heartbeat_is_current() {
+    let redis = Redis::start();
+    let with_id = |id: &str| {
+        Gateway::start_with(Options {
+            extra_args: vec!["--store".into(), redis.url(), "--node-id".into(), id.into()],
+            ..Default::default()
+        })
+    };
+    let a = with_id("node-a");
+    let mut b = with_id("node-b");
+    let ids = |n: &Gateway| -> Vec<String> {
+        let (status, body) = json(n.get("/api/cluster/members"));
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ids(&a) != ["node-a", "node-b"] {
+        assert!(Instant::now() < deadline, "{:?}", ids(&a));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, members) = json(a.get("/api/cluster/members"));
+    let m = &members[1];
+    assert_eq!(m["address"], b.proxy.trim_start_matches("http://"));
+    assert_eq!(m["store"], "redis", "the engine, never its URL");
+    assert!(m["version"].is_string() && m["revision"].is_u64() && m["last_seen"].is_u64());
+
+    b.kill9();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ids(&a) != ["node-a"] {
+        assert!(
+            Instant::now() < deadline,
+            "a dead node leaves the list: {:?}",
+            ids(&a)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // On the embedded store, a node lists itself.
+    let single = Gateway::start();
+    assert_eq!(ids(&single).len(), 1);
+}
