@@ -79,13 +79,26 @@ impl TraceContext {
         s
     }
 
-    pub fn trace_id_hex(&self) -> String {
-        hex_of(&self.trace_id)
+    /// The trace id in lowercase hex, written where it is displayed (no allocation).
+    pub fn trace_id_hex(&self) -> Hex<'_> {
+        Hex(&self.trace_id)
     }
 }
 
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Bytes shown as lowercase hex.
+pub struct Hex<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 64];
+        let n = self.0.len().min(32);
+        for (i, b) in self.0[..n].iter().enumerate() {
+            buf[2 * i] = DIGITS[(b >> 4) as usize];
+            buf[2 * i + 1] = DIGITS[(b & 15) as usize];
+        }
+        f.write_str(std::str::from_utf8(&buf[..2 * n]).unwrap_or_default())
+    }
 }
 
 /// What a finished request's span says.
@@ -201,8 +214,8 @@ impl Tracer {
             let took = span.end.duration_since(span.start).unwrap_or_default();
             tracing::info!(
                 trace_id = %cx.trace_id_hex(),
-                span_id = %hex_of(&cx.span_id),
-                parent_id = %cx.parent.as_ref().map(|p| hex_of(p)).unwrap_or_default(),
+                span_id = %Hex(&cx.span_id),
+                parent_id = %Hex(cx.parent.as_ref().map_or(&[][..], |p| &p[..])),
                 name = %span.name,
                 duration_us = took.as_micros() as u64,
                 error = span.error.as_deref().unwrap_or(""),
@@ -275,6 +288,10 @@ mod tests {
         let cx = t.start(Some(tp));
         assert_eq!(cx.trace_id, trace);
         assert_eq!(cx.parent, Some(parent));
+        assert_eq!(
+            cx.trace_id_hex().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         let out = cx.traceparent();
         assert!(
             out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),

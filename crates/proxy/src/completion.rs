@@ -249,7 +249,7 @@ struct EventJson<'a> {
     error_detail: Option<&'a str>,
     err: bool,
     user_agent: Option<&'a str>,
-    trace_id: Option<String>,
+    trace_id: Option<Shown<komainu_observe::trace::Hex<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     report: Option<&'a [Step]>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -331,7 +331,7 @@ impl Event for Completion {
             error_detail: r.error_detail.as_deref(),
             err: r.error.is_some() || r.status >= 500,
             user_agent: r.user_agent.as_ref().and_then(|v| v.to_str().ok()),
-            trace_id: r.trace.as_ref().map(TraceContext::trace_id_hex),
+            trace_id: r.trace.as_ref().map(|t| Shown(t.trace_id_hex())),
             report: r.report.as_deref(),
             capture: r.capture.then(|| Capture {
                 max: self.sinks.capture_max,
