@@ -106,6 +106,22 @@ impl KeyCounters {
         }
     }
 
+    /// Adopts the store's count of the day or month window `window` (every node's calls there):
+    /// the local view becomes that count plus the calls not pushed yet. Never lowers the view.
+    pub(crate) fn adopt(&self, month: bool, window: u32, stored: u64) {
+        let (cell, unsaved) = if month {
+            (&self.month, &self.unsaved_month)
+        } else {
+            (&self.day, &self.unsaved_day)
+        };
+        let view = stored.saturating_add(u64::from(read(unsaved, window)));
+        let view = view.min(u64::from(u32::MAX)) as u32;
+        let _ = cell.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |current| {
+            let (w, c) = unpack(current);
+            (w == window && view > c).then_some(pack(window, view))
+        });
+    }
+
     /// Takes the calls not persisted yet: `(day window, count)` and `(month window, count)`.
     pub(crate) fn take_unsaved(&self) -> ((u32, u32), (u32, u32)) {
         (

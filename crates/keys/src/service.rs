@@ -53,7 +53,13 @@ struct Unsaved {
     /// Counts a push failed to store (the store was unreachable), by counter and window end:
     /// retried with the next push, so a count is never lost.
     unsent: std::sync::Mutex<std::collections::BTreeMap<(String, u64), u64>>,
+    /// Keys called on this node in the last minute, with when: each push reads their counts back
+    /// (adding zero), so their view follows the other nodes' calls even while this one is idle.
+    recent: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
+
+/// How long a key called on this node keeps reading the store's count back every second.
+const RECENT_MS: i64 = 60_000;
 
 /// `GET /api/apikeys/:id/quotas`, in Otoroshi's words.
 #[derive(Debug, Serialize)]
@@ -98,6 +104,7 @@ impl KeyService {
                 queue: ArrayQueue::new(65_536),
                 overflowed: AtomicBool::new(false),
                 unsent: Default::default(),
+                recent: Default::default(),
             },
             clock: Clock::default(),
             calendar: Calendar::new(tz),
@@ -247,18 +254,54 @@ impl KeyService {
         for (key, by, window) in batch {
             *merged.entry((key, window.ends_at_ms)).or_default() += by;
         }
+        {
+            let now = self.now_ms();
+            let mut recent = self.unsaved.recent.lock().expect("recent");
+            for key in &keys {
+                recent.insert(key.client_id.to_string(), now);
+            }
+            recent.retain(|_, at| now - *at < RECENT_MS);
+            for id in recent.keys() {
+                merged
+                    .entry((day_key(id), w.day_end_ms as u64))
+                    .or_default();
+                merged
+                    .entry((month_key(id), w.month_end_ms as u64))
+                    .or_default();
+            }
+        }
         let batch: Vec<(String, u64, Window)> = merged
             .iter()
             .map(|((k, ends), by)| (k.clone(), *by, Window { ends_at_ms: *ends }))
             .collect();
-        let pushed = self.store.incr_many(batch).await;
-        if pushed.is_err() {
-            let mut unsent = self.unsaved.unsent.lock().expect("unsent");
-            for (k, by) in merged {
-                *unsent.entry(k).or_default() += by;
+        match self.store.incr_many(batch).await {
+            Ok(values) => {
+                // What the store counted includes the other nodes' calls: the keys' views follow.
+                let index = self.index.load();
+                for (((counter, ends), _), stored) in merged.iter().zip(values) {
+                    let (month, id) = match (
+                        counter.strip_prefix("quota:day:"),
+                        counter.strip_prefix("quota:month:"),
+                    ) {
+                        (Some(id), _) if *ends == w.day_end_ms as u64 => (false, id),
+                        (_, Some(id)) if *ends == w.month_end_ms as u64 => (true, id),
+                        _ => continue,
+                    };
+                    if let Some(key) = index.keys.get(id) {
+                        let window = if month { w.month } else { w.day };
+                        key.counters.adopt(month, window, stored);
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let mut unsent = self.unsaved.unsent.lock().expect("unsent");
+                for (k, by) in merged {
+                    *unsent.entry(k).or_default() += by;
+                }
+                Err(e)
             }
         }
-        pushed
     }
 
     /// Consumption of key `id` now.

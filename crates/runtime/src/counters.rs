@@ -44,7 +44,7 @@ pub async fn flush_counters(
     if written.is_err() {
         counters.unsaved_again(&items, now, &windows);
     }
-    written
+    written.map(|_| ())
 }
 
 /// Flushes every second and sweeps ended windows, until the task is dropped.

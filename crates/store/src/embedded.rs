@@ -251,17 +251,18 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn incr_many(&self, items: Vec<(String, u64, Window)>) -> StoreResult<()> {
+    async fn incr_many(&self, items: Vec<(String, u64, Window)>) -> StoreResult<Vec<u64>> {
         if items.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.blocking(move |db| {
             let txn = db.begin_write()?;
+            let mut values = Vec::with_capacity(items.len());
             for (key, by, window) in &items {
-                add_counter(&txn, key, *by, *window)?;
+                values.push(add_counter(&txn, key, *by, *window)?);
             }
             txn.commit()?;
-            Ok(())
+            Ok(values)
         })
         .await
     }

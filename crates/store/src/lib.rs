@@ -133,8 +133,9 @@ pub trait Store: Send + Sync + 'static {
     /// Adds `by` to the counter `key` within `window` and returns the new value. A counter whose
     /// window has ended starts again from zero.
     async fn incr(&self, key: &str, by: u64, window: Window) -> StoreResult<u64>;
-    /// Adds several counters at once (one durable write for all of them).
-    async fn incr_many(&self, items: Vec<(String, u64, Window)>) -> StoreResult<()>;
+    /// Adds several counters at once (one durable write for all of them); each counter's value
+    /// after its addition, in order (with several nodes on one store: the count of all of them).
+    async fn incr_many(&self, items: Vec<(String, u64, Window)>) -> StoreResult<Vec<u64>>;
     /// The current value of counter `key` (zero once its window ended).
     async fn counter(&self, key: &str, now_ms: u64) -> StoreResult<u64>;
     /// Every counter whose key starts with `prefix` and whose window is still open.

@@ -358,11 +358,11 @@ impl Store for RedisStore {
         Ok(values.first().copied().unwrap_or(by))
     }
 
-    async fn incr_many(&self, items: Vec<(String, u64, Window)>) -> StoreResult<()> {
-        if !items.is_empty() {
-            self.add(&items).await?;
+    async fn incr_many(&self, items: Vec<(String, u64, Window)>) -> StoreResult<Vec<u64>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(())
+        self.add(&items).await
     }
 
     async fn counter(&self, key: &str, now_ms: u64) -> StoreResult<u64> {

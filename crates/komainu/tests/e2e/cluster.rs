@@ -291,3 +291,65 @@ fn cluster_members_are_listed_while_their_heartbeat_is_current() {
     let single = Gateway::start();
     assert_eq!(ids(&single).len(), 1);
 }
+
+#[test]
+fn a_keys_daily_quota_is_counted_across_nodes() {
+    let redis = Redis::start();
+    let up = Upstream::start("q");
+    let (a, b) = (node(&redis), node(&redis));
+    a.create(
+        "routes",
+        &json!({"id": "quota", "groups": ["default"], "frontend": {"domains": ["quota.test"]},
+                "backend": {"targets": [up.target()]},
+                "plugins": [{"plugin": "cp:otoroshi.next.plugins.ApikeyCalls", "enabled": true, "config": {}}]}),
+    );
+    a.create(
+        "apikeys",
+        &json!({"clientId": "q-key", "clientSecret": "q-secret", "clientName": "q",
+                "authorizedEntities": ["group_default"], "dailyQuota": 300, "monthlyQuota": 100000}),
+    );
+    let call = |n: &Gateway| {
+        n.client
+            .get(format!("{}/", n.proxy))
+            .header("host", "quota.test")
+            .basic_auth("q-key", Some("q-secret"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while call(&b) != 200 {
+        assert!(Instant::now() < deadline, "the key reached node b");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..199 {
+        assert_eq!(call(&a), 200);
+    }
+    // Each node pushes its counts every second and takes the store's total back.
+    let synced = |n: &Gateway, at_least: u64| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (_, q) = json(n.get("/api/apikeys/q-key/quotas"));
+            if q["currentCallsPerDay"].as_u64().unwrap_or(0) >= at_least {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never saw {at_least} calls: {q}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    synced(&b, 1);
+    assert_eq!(call(&b), 200);
+    // b's push returns the total: 199 from a, 2 from b.
+    synced(&b, 201);
+    // 201 calls were made: node b lets 99 more through, then refuses.
+    let mut accepted = 0;
+    while call(&b) == 200 {
+        accepted += 1;
+        assert!(accepted <= 150, "node b ignores node a's calls");
+    }
+    assert_eq!(accepted, 99, "300 calls a day across both nodes");
+    // Node a, idle meanwhile, reads the total back every second for the keys it served lately.
+    synced(&a, 300);
+    assert_eq!(call(&a), 429);
+}
