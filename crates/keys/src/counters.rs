@@ -5,41 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::Windows;
-
-fn pack(window: u32, count: u32) -> u64 {
-    (u64::from(window) << 32) | u64::from(count)
-}
-
-fn unpack(word: u64) -> (u32, u32) {
-    ((word >> 32) as u32, word as u32)
-}
-
-/// Adds `by` to `cell` in `window`, restarting from zero when the window changed; the new count.
-fn add(cell: &AtomicU64, window: u32, by: u32) -> u32 {
-    let mut current = cell.load(Ordering::Relaxed);
-    loop {
-        let (w, c) = unpack(current);
-        let next = if w == window {
-            c.saturating_add(by)
-        } else {
-            by
-        };
-        match cell.compare_exchange_weak(
-            current,
-            pack(window, next),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => return next,
-            Err(actual) => current = actual,
-        }
-    }
-}
-
-fn read(cell: &AtomicU64, window: u32) -> u32 {
-    let (w, c) = unpack(cell.load(Ordering::Relaxed));
-    if w == window { c } else { 0 }
-}
+use crate::window_cell::{add, pack, read, unpack};
 
 /// Calls counted in each window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -17,6 +17,7 @@ mod rotation;
 mod scope;
 mod service;
 pub mod usage;
+pub mod window_cell;
 
 pub use bearer::bearer;
 pub use calendar::{Calendar, Windows};

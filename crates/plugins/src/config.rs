@@ -92,3 +92,13 @@ where
         schema: serde_json::to_value(schemars::schema_for!(T)).expect("schemas serialize"),
     }
 }
+
+/// Otoroshi's strategy `id` of a limit plugin's config: absent, or the one the plugin implements.
+pub(crate) fn strategy(id: Option<&str>, expected: &str) -> Result<(), ConfigError> {
+    match id {
+        Some(id) if id != expected => {
+            Err(ConfigError::at("id", format!("\"{id}\" is not {expected}")))
+        }
+        _ => Ok(()),
+    }
+}

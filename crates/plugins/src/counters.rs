@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use komainu_keys::Windows;
+use komainu_keys::window_cell::{add, pack, unpack};
 
 /// Distinct counters (and buckets) held at once.
 pub const MAX_COUNTERS: usize = 1_000_000;
@@ -51,35 +52,6 @@ impl Window {
     /// Worth keeping across a restart.
     fn persisted(self) -> bool {
         !matches!(self, Window::Millis(ms) if ms < 60_000)
-    }
-}
-
-fn pack(window: u32, count: u32) -> u64 {
-    (u64::from(window) << 32) | u64::from(count)
-}
-
-fn unpack(word: u64) -> (u32, u32) {
-    ((word >> 32) as u32, word as u32)
-}
-
-fn add(cell: &AtomicU64, window: u32, by: u32) -> u32 {
-    let mut current = cell.load(Ordering::Relaxed);
-    loop {
-        let (w, c) = unpack(current);
-        let next = if w == window {
-            c.saturating_add(by)
-        } else {
-            by
-        };
-        match cell.compare_exchange_weak(
-            current,
-            pack(window, next),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => return next,
-            Err(actual) => current = actual,
-        }
     }
 }
 

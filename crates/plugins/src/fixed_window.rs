@@ -60,16 +60,7 @@ impl Plugin for FixedWindow {
 
 fn build(config: &Value, services: &crate::Services) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
-    if let Some(id) = cfg
-        .id
-        .as_deref()
-        .filter(|id| *id != "FixedWindowStrategyConfig")
-    {
-        return Err(ConfigError::at(
-            "id",
-            format!("\"{id}\" is not FixedWindowStrategyConfig"),
-        ));
-    }
+    config::strategy(cfg.id.as_deref(), "FixedWindowStrategyConfig")?;
     if cfg.window_duration_ms == 0 {
         return Err(ConfigError::at("windowDurationMs", "at least 1"));
     }

@@ -69,16 +69,7 @@ impl Plugin for TokenBucket {
 
 fn build(config: &Value, services: &crate::Services) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: Config = config::parse(config)?;
-    if let Some(id) = cfg
-        .id
-        .as_deref()
-        .filter(|id| *id != "LocalTokensBucketStrategyConfig")
-    {
-        return Err(ConfigError::at(
-            "id",
-            format!("\"{id}\" is not LocalTokensBucketStrategyConfig"),
-        ));
-    }
+    config::strategy(cfg.id.as_deref(), "LocalTokensBucketStrategyConfig")?;
     if cfg.capacity == 0 {
         return Err(ConfigError::at("capacity", "at least 1"));
     }

@@ -226,13 +226,7 @@ impl Proxy {
         trace.http2 = parts.version == Version::HTTP_2;
         trace.client_ip.get_or_insert(client_ip);
         if trace.logged_path.is_none() {
-            let mut logged = admitted.path.clone();
-            if let Some(q) = parts.uri.query() {
-                logged.push('?');
-                logged.push_str(&redact_query(q));
-            }
-            trace.logged_path = Some(logged);
-            trace.host = Some(admitted.host.clone());
+            note_target(trace, admitted, parts.uri.query());
         }
     }
 
@@ -353,14 +347,7 @@ impl Proxy {
         };
         let detailed = self.sinks.detailed();
         if detailed || trace.trace.is_some() {
-            let mut logged = admitted.path.clone();
-            if let Some(q) = parts.uri.query() {
-                logged.push('?');
-                logged.push_str(&redact_query(q));
-                trace.has_query = true;
-            }
-            trace.logged_path = Some(logged);
-            trace.host = Some(admitted.host.clone());
+            note_target(trace, &admitted, parts.uri.query());
         }
         let snapshot = self.runtime.snapshot();
         let found = {
@@ -639,6 +626,19 @@ impl Proxy {
             }
         }
     }
+}
+
+/// What reports show of where a request went: its host, and its canonical path with the query
+/// (credentials redacted).
+fn note_target(trace: &mut Record, admitted: &Admitted, query: Option<&str>) {
+    let mut logged = admitted.path.clone();
+    if let Some(q) = query {
+        logged.push('?');
+        logged.push_str(&redact_query(q));
+        trace.has_query = true;
+    }
+    trace.logged_path = Some(logged);
+    trace.host = Some(admitted.host.clone());
 }
 
 /// The `komainu_upstream_errors_total{cause}` a failed backend call counts under.
