@@ -198,8 +198,46 @@ pub(crate) fn peer(request: &Request) -> IpAddr {
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
 }
 
+/// Marks a call made inside this process for a signed-in admin UI session: it carries no
+/// credentials because the session was checked where the browser's request arrived. No request
+/// read from a socket carries it.
+#[derive(Clone, Copy, Debug)]
+pub struct InProcess;
+
+/// What a sign-in attempt from outside the REST API (the admin UI's form) came to.
+pub enum SignIn {
+    Accepted,
+    Refused,
+    /// Too many failures from this address: try again after this long.
+    LockedOut(Duration),
+}
+
+impl Admin {
+    /// Checks the admin credentials typed into a form, with the same per-address lockout and
+    /// `LoginFailed` events as the REST API's.
+    pub fn sign_in(&self, ip: IpAddr, id: &str, secret: &str) -> SignIn {
+        if let Some(wait) = self.lockout.locked(ip) {
+            return SignIn::LockedOut(wait);
+        }
+        if self.auth.accepts(id, secret) {
+            self.lockout.succeeded(ip);
+            return SignIn::Accepted;
+        }
+        tracing::info!(%ip, client_id = %id, "admin UI sign-in failed");
+        let locked = self.lockout.failed(ip);
+        crate::audit::login_failed(self, ip, Some(id), locked.is_some());
+        match locked {
+            Some(wait) => SignIn::LockedOut(wait),
+            None => SignIn::Refused,
+        }
+    }
+}
+
 /// Middleware refusing any call without the admin credentials.
 pub async fn require(State(admin): State<Admin>, request: Request, next: Next) -> Response {
+    if request.extensions().get::<InProcess>().is_some() {
+        return next.run(request).await;
+    }
     let ip = peer(&request);
     if let Some(wait) = admin.lockout.locked(ip) {
         return too_many_attempts(wait);

@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use komainu_model::PluginProblem;
 use komainu_store::Store;
 
-pub use auth::AdminAuth;
+pub use auth::{AdminAuth, InProcess, SignIn};
 pub use body::parse_document;
 pub use error::ApiError;
 pub use ops::Metrics;
@@ -237,6 +237,7 @@ impl Admin {
             .route("/api/apis/{id}/documentation", get(m::documentation))
             .route("/api/apis/{id}/usage", get(m::api_usage))
             .route("/api/apis/{id}/stats", get(stats::api_stats))
+            .route("/api/stats", get(stats::all_stats))
             .route("/api/cluster/members", get(ops::members))
             .route(
                 "/api/api-subscriptions/{id}/usage",

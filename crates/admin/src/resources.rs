@@ -66,13 +66,14 @@ pub(crate) async fn list(
 ) -> ApiResult<Response> {
     let query = ListQuery::parse(&params)?;
     let mut docs = admin.store.list(target.kind).await?;
-    if target.kind == Kind::Certificate {
-        // A private key is read by id only, never in a list.
-        for doc in &mut docs {
-            if let Some(obj) = doc.as_object_mut() {
-                obj.remove("privateKey");
-                obj.remove("password");
-            }
+    for doc in &mut docs {
+        redact(target.kind, doc);
+        if target.kind == Kind::Certificate
+            && let Some(obj) = doc.as_object_mut()
+        {
+            // A private key is read by id only, never in a list.
+            obj.remove("privateKey");
+            obj.remove("password");
         }
     }
     let page = listing::apply(docs, &query);
@@ -98,8 +99,22 @@ pub(crate) async fn schema(target: Target) -> Json<Value> {
 }
 
 pub(crate) async fn read(State(admin): State<Admin>, target: Target) -> ApiResult<Json<Value>> {
-    let doc = admin.store.get(target.kind, target.id()).await?;
-    doc.map(Json).ok_or_else(|| target.missing())
+    let mut doc = admin
+        .store
+        .get(target.kind, target.id())
+        .await?
+        .ok_or_else(|| target.missing())?;
+    redact(target.kind, &mut doc);
+    Ok(Json(doc))
+}
+
+/// Removes what the admin API never answers: a developer's password hash.
+pub(crate) fn redact(kind: Kind, doc: &mut Value) {
+    if kind == Kind::Developer
+        && let Some(obj) = doc.as_object_mut()
+    {
+        obj.remove(komainu_model::PASSWORD_HASH_FIELD);
+    }
 }
 
 pub(crate) async fn create(
@@ -269,6 +284,7 @@ pub(crate) async fn save(
     mode: WriteMode,
 ) -> ApiResult<Value> {
     describe(kind, &mut doc, admin.now_ms()).map_err(ApiError::invalid)?;
+    keep_password_hash(admin, kind, &mut doc).await?;
     let raw = doc.clone();
     let refs = KnownIds::load(&*admin.store, &[kind], admin.plugins.clone()).await?;
     let stored = prepare(kind, doc, &refs).map_err(ApiError::invalid)?;
@@ -290,7 +306,27 @@ pub(crate) async fn save(
     let planned =
         komainu_apim::on_write(&admin.write_ctx(), kind, stored, &raw, previous.as_ref()).await?;
     admin.store.apply(planned.ops).await?;
-    Ok(refs.answer(planned.doc))
+    let mut answer = refs.answer(planned.doc);
+    redact(kind, &mut answer);
+    Ok(answer)
+}
+
+/// A developer document written without its password hash (the admin API never shows it) keeps
+/// the stored one.
+async fn keep_password_hash(admin: &Admin, kind: Kind, doc: &mut Value) -> ApiResult<()> {
+    const FIELD: &str = komainu_model::PASSWORD_HASH_FIELD;
+    if kind != Kind::Developer || doc.get(FIELD).is_some() {
+        return Ok(());
+    }
+    let Some(id) = kind.id_of(doc).map(str::to_string) else {
+        return Ok(());
+    };
+    if let Some(stored) = admin.store.get(kind, &id).await?
+        && let (Some(hash), Some(obj)) = (stored.get(FIELD), doc.as_object_mut())
+    {
+        obj.insert(FIELD.into(), hash.clone());
+    }
+    Ok(())
 }
 
 /// Puts the path's id in the body, refusing a body that names another one.

@@ -27,26 +27,46 @@ fn param(q: &HashMap<String, String>, name: &str) -> ApiResult<Option<u64>> {
     }
 }
 
+/// `GET /api/stats?from&to`: every API's totals over the range (default: the last hour).
+pub(crate) async fn all_stats(
+    State(admin): State<Admin>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let analytics = analytics_of(&admin)?;
+    let (from, to) = range(&q)?;
+    Ok(Json(analytics.by_api(from, to)))
+}
+
+fn analytics_of(admin: &Admin) -> ApiResult<&komainu_observe::Analytics> {
+    admin.analytics.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "analytics are kept by the gateway process: not available here",
+        )
+    })
+}
+
+/// The query's `from..to` (milliseconds since the epoch), the last hour by default.
+fn range(q: &HashMap<String, String>) -> ApiResult<(u64, u64)> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let to = param(q, "to")?.unwrap_or(now);
+    let from = param(q, "from")?.unwrap_or(to.saturating_sub(HOUR_MS));
+    if from > to {
+        return Err(ApiError::bad_request("from: must not be after to"));
+    }
+    Ok((from, to))
+}
+
 pub(crate) async fn api_stats(
     State(admin): State<Admin>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let Some(analytics) = &admin.analytics else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "analytics are kept by the gateway process: not available here",
-        ));
-    };
+    let analytics = analytics_of(&admin)?;
     crate::management::api(&admin, &id).await?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let to = param(&q, "to")?.unwrap_or(now);
-    let from = param(&q, "from")?.unwrap_or(to.saturating_sub(HOUR_MS));
-    if from > to {
-        return Err(ApiError::bad_request("from: must not be after to"));
-    }
+    let (from, to) = range(&q)?;
     let interval = param(&q, "interval")?.unwrap_or(((to - from) / 60).max(60_000));
     if interval == 0 {
         return Err(ApiError::bad_request("interval: must be positive"));

@@ -255,7 +255,13 @@ pub fn import(spec: &Value, at: &Placement) -> Result<Value, Vec<FieldError>> {
             "plugins": {"slots": [{"plugin": "cp:otoroshi.next.plugins.OverrideHost", "enabled": true, "include": [], "exclude": [], "config": {}}]},
             "consumers": ["keyless"],
         }],
-        "documentation": {"plans": [{
+        // Kept so the developer portal can render the reference.
+        "documentation": {"resources": [{
+            "path": ["reference"],
+            "title": "API reference",
+            "content_type": "application/json",
+            "json_content": spec,
+        }], "plans": [{
             "id": "keyless",
             "name": "Keyless",
             "status": "published",

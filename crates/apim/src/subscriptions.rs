@@ -69,6 +69,11 @@ pub(crate) fn admit_new(
     d.started_at = Some(now_ms);
     d.closed_at = None;
     settle(sub, raw, None);
+    if validation_kind(plan) == "manual" {
+        // An admin approves (status `enabled`) or rejects (status `closed`) it.
+        sub.enabled = false;
+        sub.status = Some(SubscriptionStatus::Pending);
+    }
     sub.dates.paused_at = (!sub.enabled).then_some(now_ms);
     Ok(())
 }
@@ -108,8 +113,32 @@ pub(crate) fn admit_update(
     d.started_at = prev.dates.started_at;
     d.closed_at = prev.dates.closed_at.or(closing.then_some(now_ms));
     settle(sub, raw, Some(prev));
+    let still_pending = prev.status == Some(SubscriptionStatus::Pending)
+        && !sub.enabled
+        && sub.dates.closed_at.is_none();
+    if still_pending {
+        sub.status = Some(SubscriptionStatus::Pending);
+    }
     d_pause(prev, sub, now_ms);
     Ok(())
+}
+
+/// A plan's `validation.kind` (Otoroshi 18): `auto` unless the plan says otherwise.
+pub fn validation_kind(plan: &komainu_model::ApiDocumentationPlan) -> &str {
+    plan.extra
+        .get("validation")
+        .and_then(|v| v.get("kind"))
+        .and_then(Value::as_str)
+        .unwrap_or("auto")
+}
+
+/// A plan's `visibility.kind` (Otoroshi 18): `public` unless the plan says otherwise.
+pub fn visibility_kind(plan: &komainu_model::ApiDocumentationPlan) -> &str {
+    plan.extra
+        .get("visibility")
+        .and_then(|v| v.get("kind"))
+        .and_then(Value::as_str)
+        .unwrap_or("public")
 }
 
 fn status_of(raw: &Value) -> Option<&str> {

@@ -100,6 +100,16 @@ pub struct ServeArgs {
     /// Admin API, health and metrics listener.
     #[arg(long, env = "KOMAINU_ADMIN_ADDR", default_value = "127.0.0.1:9000")]
     pub admin_addr: SocketAddr,
+    /// Developer portal listener (published, documented APIs; developer accounts; subscriptions).
+    #[arg(long, env = "KOMAINU_PORTAL_ADDR", default_value = "0.0.0.0:8081")]
+    pub portal_addr: SocketAddr,
+    /// Whether anyone may create a developer account on the portal.
+    #[arg(long, env = "KOMAINU_PORTAL_SIGNUP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub portal_signup: bool,
+    /// The gateway's URL as developers reach it, for the portal's examples and "try it"
+    /// (default: `http://localhost:<port of --http-addr>`).
+    #[arg(long, env = "KOMAINU_PORTAL_GATEWAY_URL")]
+    pub portal_gateway_url: Option<String>,
     /// Declarative file of entities (an export document), loaded at start and on change.
     #[arg(long, env = "KOMAINU_CONFIG")]
     pub config: Option<PathBuf>,

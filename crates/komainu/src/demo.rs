@@ -33,6 +33,23 @@ fn document() -> Value {
                 }}
             ]}
         }],
+        "documentation": {
+            "enabled": true,
+            "home": {"content_type": "text/markdown", "text_content": DEMO_HOME},
+            "resources": [{
+                "path": ["getting-started"],
+                "title": "Getting started",
+                "content_type": "text/markdown",
+                "text_content": DEMO_GETTING_STARTED,
+            }],
+            "plans": [{
+                "id": "demo_open",
+                "name": "Open",
+                "description": "No credentials: anyone may call the demo API.",
+                "status": "published",
+                "access_mode_configuration_type": "keyless",
+            }],
+        },
         "routes": [{
             "id": "demo_hello",
             "name": "Hello",
@@ -41,6 +58,12 @@ fn document() -> Value {
         }]
     })
 }
+
+const DEMO_HOME: &str = "# Komainu demo\n\nThe gateway answers this API itself: \
+`GET /demo/hello` returns a greeting as JSON.\n\n```sh\ncurl http://localhost:8080/demo/hello\n```\n";
+
+const DEMO_GETTING_STARTED: &str = "# Getting started\n\n1. Call `GET /demo/hello` on the gateway.\n\
+2. Read the answer: `{\"message\":\"hello from komainu\"}`.\n\nThe *Open* plan needs no credentials.\n";
 
 /// What `--demo` owns in the store.
 const SOURCE: &str = "--demo";

@@ -166,6 +166,9 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         .with_context(|| format!("cannot listen on {} (proxy)", args.http_addr))?;
     let https_listener = komainu_proxy::bind(args.https_addr)
         .with_context(|| format!("cannot listen on {} (proxy, TLS)", args.https_addr))?;
+    let portal_listener = std::net::TcpListener::bind(args.portal_addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .with_context(|| format!("cannot listen on {} (portal)", args.portal_addr))?;
     let scheduler = match tokio::runtime::Handle::current().runtime_flavor() {
         tokio::runtime::RuntimeFlavor::CurrentThread => "one thread",
         _ => "multi-threaded",
@@ -179,6 +182,11 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         );
     }
     tracing::info!(addr = %https_listener.local_addr()?, "https listening");
+    tracing::info!(addr = %portal_listener.local_addr()?, "portal listening");
+    let gateway_url = args.portal_gateway_url.clone().unwrap_or_else(|| {
+        let port = proxy_listener.local_addr().map_or(8080, |a| a.port());
+        format!("http://localhost:{port}")
+    });
 
     spawn_heartbeat(
         store.clone(),
@@ -210,9 +218,30 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         stopped(stop_rx.clone()),
         drain,
     ));
+    // The admin UI and the portal call the admin API in-process, on the admin runtime.
+    let admin_api = admin.clone().router();
+    let web = komainu_web::Web::new(
+        admin,
+        admin_api.clone(),
+        store.clone(),
+        komainu_web::PortalSettings {
+            signup: args.portal_signup,
+            gateway: gateway_url.trim_end_matches('/').to_string(),
+        },
+    );
+    let portal_stop = stopped(stop_rx.clone());
+    let portal_app = web
+        .portal()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let portal_task = admin_rt.spawn(async move {
+        let listener = TcpListener::from_std(portal_listener)?;
+        axum::serve(listener, portal_app)
+            .with_graceful_shutdown(portal_stop)
+            .await
+    });
     let admin_task = admin_rt.spawn(async move {
-        let app = admin
-            .router()
+        let app = admin_api
+            .merge(web.admin_ui())
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener = TcpListener::from_std(admin_listener)?;
         axum::serve(listener, app)
@@ -236,6 +265,9 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     }
     if let Ok(Err(e)) = admin_task.await {
         tracing::error!(error = %e, "admin listener failed");
+    }
+    if let Ok(Err(e)) = portal_task.await {
+        tracing::error!(error = %e, "portal listener failed");
     }
     drop(admin_rt);
     tracing::info!("stopped");

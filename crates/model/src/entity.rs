@@ -75,6 +75,7 @@ pub fn prepare(kind: Kind, doc: Value, refs: &dyn Refs) -> Result<Value, Vec<Fie
         Kind::JwtVerifier => prepare_as::<JwtVerifier>(doc, refs),
         Kind::Draft => prepare_as::<Draft>(doc, refs),
         Kind::GlobalConfig => prepare_as::<GlobalConfig>(doc, refs),
+        Kind::Developer => prepare_as::<crate::DeveloperAccount>(doc, refs),
     }
 }
 
@@ -101,9 +102,10 @@ pub fn template(kind: Kind) -> Value {
         }
     }
     // A route must listen somewhere: its template starts with a placeholder domain, as
-    // Otoroshi's does.
+    // Otoroshi's does; a developer account needs an address.
     let seed = match kind {
         Kind::Route => serde_json::json!({"frontend": {"domains": ["new-route.example.com"]}}),
+        Kind::Developer => serde_json::json!({"email": "developer@example.com"}),
         _ => Value::Object(Default::default()),
     };
     prepare(kind, seed, &Anything).expect("a template document is always valid")

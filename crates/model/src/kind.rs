@@ -17,11 +17,13 @@ pub enum Kind {
     Draft,
     /// The one global configuration (id `global`), Otoroshi's `GlobalConfig`.
     GlobalConfig,
+    /// A developer portal account.
+    Developer,
 }
 
 impl Kind {
     /// Every kind, referenced kinds first (an import writes them in this order).
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::GlobalConfig,
         Kind::Group,
         Kind::Certificate,
@@ -32,6 +34,7 @@ impl Kind {
         Kind::ApiKey,
         Kind::ApiSubscription,
         Kind::Draft,
+        Kind::Developer,
     ];
 
     /// Path segment under `/api/` and name of the store table.
@@ -47,6 +50,7 @@ impl Kind {
             Kind::JwtVerifier => "jwt-verifiers",
             Kind::Draft => "drafts",
             Kind::GlobalConfig => "global-configs",
+            Kind::Developer => "developers",
         }
     }
 
@@ -68,6 +72,7 @@ impl Kind {
             Kind::JwtVerifier => "JwtVerifier",
             Kind::Draft => "Draft",
             Kind::GlobalConfig => "GlobalConfig",
+            Kind::Developer => "DeveloperAccount",
         }
     }
 
@@ -81,6 +86,7 @@ impl Kind {
             Kind::Certificate => "pki.otoroshi.io",
             Kind::JwtVerifier => "security.otoroshi.io",
             Kind::GlobalConfig => "config.otoroshi.io",
+            Kind::Developer => "portal.komainu.io",
         }
     }
 
@@ -106,6 +112,7 @@ impl Kind {
             Kind::JwtVerifier => "jwt-verifier",
             Kind::Draft => "draft",
             Kind::GlobalConfig => "global-config",
+            Kind::Developer => "developer",
         }
     }
 
@@ -130,6 +137,7 @@ impl Kind {
             Kind::JwtVerifier => "jwtVerifiers",
             Kind::Draft => "drafts",
             Kind::GlobalConfig => "config",
+            Kind::Developer => "developers",
         }
     }
 

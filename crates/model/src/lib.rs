@@ -11,6 +11,7 @@ mod apikey;
 mod backend;
 mod certificate;
 mod client;
+mod developer;
 mod documentation;
 mod draft;
 mod entity;
@@ -37,6 +38,7 @@ pub use apikey::{
 pub use backend::{Backend, HealthCheck, LoadBalancing, LoadBalancingType, NgBackend, NgTarget};
 pub use certificate::Certificate;
 pub use client::NgClientConfig;
+pub use developer::{DeveloperAccount, PASSWORD_HASH_FIELD};
 pub use documentation::{
     AccessMode, ApiDocumentation, ApiDocumentationPlan, ApiPricing, DocumentationResource,
     DocumentationSource, PlanStatus,

@@ -32,6 +32,7 @@ fn compiled(kind: Kind) -> &'static Compiled {
             Kind::JwtVerifier => schemars::schema_for!(JwtVerifier),
             Kind::Draft => schemars::schema_for!(Draft),
             Kind::GlobalConfig => schemars::schema_for!(GlobalConfig),
+            Kind::Developer => schemars::schema_for!(crate::DeveloperAccount),
         };
         let schema = serde_json::to_value(schema).expect("schemas serialize");
         let validator = jsonschema::validator_for(&schema).expect("derived schemas compile");

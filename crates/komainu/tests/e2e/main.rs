@@ -34,3 +34,6 @@ mod proxy_routing;
 mod readme_tour;
 mod tls_listener;
 mod tls_mtls;
+mod web_admin_ui;
+mod web_guards;
+mod web_portal;

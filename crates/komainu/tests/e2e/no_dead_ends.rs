@@ -112,6 +112,8 @@ fn the_config_file_owns_what_it_declares() {
             "127.0.0.1:0",
             "--https-addr",
             "127.0.0.1:0",
+            "--portal-addr",
+            "127.0.0.1:0",
         ])
         .env("KOMAINU_DATA_DIR", dir.path().join("other-data"))
         .output()

@@ -1,5 +1,6 @@
 //! Test harness: runs the real `komainu` binary on ephemeral ports and talks to it over HTTP.
 
+pub mod browser;
 pub mod raw;
 pub mod redis;
 pub mod tls;
@@ -43,6 +44,8 @@ pub struct Gateway {
     pub proxy: String,
     /// `https://127.0.0.1:port` of the TLS listener.
     pub https: String,
+    /// `http://127.0.0.1:port` of the developer portal.
+    pub portal: String,
     pub data_dir: PathBuf,
     _owned_dir: Option<tempfile::TempDir>,
     /// Everything the process wrote on standard error so far.
@@ -106,7 +109,12 @@ impl Gateway {
             "--http-addr",
             "127.0.0.1:0",
         ])
-        .args(["--https-addr", "127.0.0.1:0"])
+        .args([
+            "--https-addr",
+            "127.0.0.1:0",
+            "--portal-addr",
+            "127.0.0.1:0",
+        ])
         .args(&options.extra_args)
         .env("KOMAINU_DATA_DIR", dir)
         .env_remove("KOMAINU_ADMIN_CLIENT_ID")
@@ -144,9 +152,9 @@ impl Gateway {
                 s.push('\n');
             }
         });
-        let (mut admin, mut proxy, mut https) = (None, None, None);
+        let (mut admin, mut proxy, mut https, mut portal) = (None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while admin.is_none() || proxy.is_none() || https.is_none() {
+        while admin.is_none() || proxy.is_none() || https.is_none() || portal.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = rx.recv_timeout(left) else {
                 let _ = child.kill();
@@ -161,6 +169,9 @@ impl Gateway {
             if let Some(addr) = listening(&line, "https listening") {
                 https = Some(format!("https://{addr}"));
             }
+            if let Some(addr) = listening(&line, "portal listening") {
+                portal = Some(format!("http://{addr}"));
+            }
         }
         let credentials = options
             .env_credentials
@@ -170,6 +181,7 @@ impl Gateway {
             admin: admin.unwrap(),
             proxy: proxy.unwrap(),
             https: https.unwrap(),
+            portal: portal.unwrap(),
             data_dir: dir.to_path_buf(),
             _owned_dir: None,
             stderr,

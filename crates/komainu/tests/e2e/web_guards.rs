@@ -1,0 +1,169 @@
+//! What guards the web faces' writes, over plain HTTP: no session, no CSRF token, another
+//! origin, or another face's cookie, and nothing changes; the cookies' flags; sign-out.
+
+use reqwest::blocking::Client;
+use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
+
+use crate::support::{ADMIN_ID, ADMIN_SECRET, Gateway, json};
+
+fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in with the form; the session cookie (`name=value`) and its full `Set-Cookie` line.
+fn admin_session(gw: &Gateway) -> (String, String) {
+    let r = client()
+        .post(gw.url("/ui/signin"))
+        .form(&[("client_id", ADMIN_ID), ("client_secret", ADMIN_SECRET)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let line = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    (line.split(';').next().unwrap().to_string(), line)
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+#[test]
+fn writes_without_a_session_a_token_or_from_another_origin_change_nothing() {
+    let gw = Gateway::start();
+    gw.create(
+        "apis",
+        &serde_json::json!({"id": "a", "name": "A", "context_path": "/a"}),
+    );
+    let (cookie, line) = admin_session(&gw);
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        "{line}"
+    );
+    assert!(line.starts_with("komainu_admin_session="));
+    let page = client()
+        .get(gw.url("/ui/apis/a"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csrf = csrf_of(&page.text().unwrap());
+    let publish = |cookie: Option<&str>, token: &str, origin: Option<&str>| {
+        let mut rb = client()
+            .post(gw.url("/ui/apis/a/state"))
+            .form(&[("csrf", token), ("state", "published")]);
+        if let Some(c) = cookie {
+            rb = rb.header(COOKIE, c);
+        }
+        if let Some(o) = origin {
+            rb = rb.header(ORIGIN, o);
+        }
+        rb.send().unwrap().status().as_u16()
+    };
+    let own = gw.admin.clone();
+    assert_eq!(publish(None, &csrf, Some(&own)), 403, "no session");
+    assert_eq!(publish(Some(&cookie), "", Some(&own)), 403, "no token");
+    assert_eq!(
+        publish(Some(&cookie), "forged", Some(&own)),
+        403,
+        "a wrong token"
+    );
+    assert_eq!(
+        publish(Some(&cookie), &csrf, Some("http://evil.example")),
+        403,
+        "another origin"
+    );
+    let portal_cookie = cookie.replace("komainu_admin_session", "komainu_portal_session");
+    assert_eq!(
+        publish(Some(&portal_cookie), &csrf, Some(&own)),
+        403,
+        "the portal's cookie"
+    );
+    assert_eq!(
+        json(gw.get("/api/apis/a")).1["state"],
+        "staging",
+        "nothing changed"
+    );
+    assert_eq!(publish(Some(&cookie), &csrf, Some(&own)), 303);
+    assert_eq!(json(gw.get("/api/apis/a")).1["state"], "published");
+
+    // Sign-in from another site's page is refused; sign-out ends the session.
+    let foreign = client()
+        .post(gw.url("/ui/signin"))
+        .header(ORIGIN, "http://evil.example")
+        .form(&[("client_id", ADMIN_ID), ("client_secret", ADMIN_SECRET)])
+        .send()
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    let out = client()
+        .post(gw.url("/ui/signout"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let after = client()
+        .get(gw.url("/ui/"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(after.status(), 303);
+    assert_eq!(after.headers()["location"], "/ui/signin");
+
+    // The portal: no write without a developer session.
+    let sub = client()
+        .post(format!("{}/apis/a/subscribe", gw.portal))
+        .form(&[("plan", "x"), ("csrf", "x")])
+        .send()
+        .unwrap();
+    assert_eq!(sub.status(), 403);
+    let signup_foreign = client()
+        .post(format!("{}/signup", gw.portal))
+        .header(ORIGIN, "http://evil.example")
+        .form(&[
+            ("email", "e@example.com"),
+            ("password", "long enough password"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(signup_foreign.status(), 403);
+    assert_eq!(json(gw.get("/api/developers")).1, serde_json::json!([]));
+}
+
+#[test]
+fn portal_sign_up_can_be_switched_off_and_pages_carry_their_guards() {
+    let gw = Gateway::start_with(crate::support::Options {
+        extra_args: vec!["--portal-signup".into(), "false".into()],
+        ..Default::default()
+    });
+    let r = client()
+        .get(format!("{}/signup", gw.portal))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .post(format!("{}/signup", gw.portal))
+        .form(&[
+            ("email", "e@example.com"),
+            ("password", "long enough password"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(json(gw.get("/api/developers")).1, serde_json::json!([]));
+    let home = client().get(&gw.portal).send().unwrap();
+    let csp = home.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    // A developer account written through the admin API cannot carry a plain password.
+    let (status, body) = json(gw.post(
+        "/api/developers",
+        &serde_json::json!({"email": "x@example.com", "password_hash": "hunter2"}),
+    ));
+    assert_eq!(status, 400, "{body}");
+    assert!(crate::support::error_paths(&body).contains(&"password_hash".to_string()));
+}

@@ -1,0 +1,199 @@
+//! The developer portal in a real headless Chromium: the catalogue, documentation pages whose
+//! injected script never runs, plans as their status and visibility say, sign-up, self-service
+//! subscription issuing credentials that work through the proxy, usage, and manual approval.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::browser::Browser;
+use crate::support::upstream::Upstream;
+use crate::support::{Gateway, json as read};
+use crate::web_admin_ui::{screenshots, sign_in};
+
+const HOST: &str = "weather.test";
+
+fn plan(id: &str, status: &str, extra: Value) -> Value {
+    let mut p = json!({
+        "id": id, "name": id.to_uppercase(), "status": status,
+        "description": format!("The {id} plan"),
+        "access_mode_configuration_type": "apikey",
+        "access_mode_configuration": {"dailyQuota": 100},
+        "pricing": {"enabled": true, "price": 9.5, "currency": "EUR", "name": "per month"},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        p[k] = v.clone();
+    }
+    p
+}
+
+fn weather_api(up: &Upstream) -> Value {
+    json!({
+        "id": "weather", "name": "Weather", "description": "Forecasts by city",
+        "domain": HOST, "context_path": "/v1", "state": "published",
+        "backends": [{"id": "b", "backend": {"targets": [up.target()]}}],
+        "routes": [{"id": "all", "frontend": {"domains": ["/"]}, "backend": "b"}],
+        "flows": [{"id": "default_plugin_chain", "consumers": ["basic", "gold"], "plugins": {"slots": []}}],
+        "documentation": {
+            "enabled": true,
+            "home": {"text_content": "# Weather\n\nForecasts.<script>window.__pwned = 1</script>\n\n<img src=x onerror=\"window.__pwned = 2\">\n\n[click](javascript:window.__pwned=3)"},
+            "resources": [{"path": ["guide"], "title": "Guide", "text_content": "## Cities\n\nAsk for *Paris*."}],
+            "plans": [
+                plan("basic", "published", json!({})),
+                plan("gold", "published", json!({"validation": {"kind": "manual"}})),
+                plan("legacy", "deprecated", json!({})),
+                plan("old", "closed", json!({})),
+                plan("secret", "published", json!({"visibility": {"kind": "private"}})),
+            ],
+        },
+    })
+}
+
+fn call(gw: &Gateway, id: &str, secret: &str) -> u16 {
+    gw.call(Method::GET, HOST, "/v1/forecast")
+        .header("Otoroshi-Client-Id", id)
+        .header("Otoroshi-Client-Secret", secret)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn a_developer_signs_up_subscribes_and_calls_the_api() {
+    let up = Upstream::start("weather");
+    let gw = Gateway::start();
+    gw.create("apis", &weather_api(&up));
+    let b = Browser::start();
+
+    // The catalogue and the API's pages.
+    b.goto(&gw.portal);
+    b.wait_text("main", "Weather");
+    b.goto(&format!("{}/apis/weather", gw.portal));
+    b.wait_text(".doc h1", "Weather");
+    assert_eq!(b.script("return typeof window.__pwned"), "undefined");
+    let page = b.source();
+    assert!(page.contains("&lt;script&gt;"), "raw HTML is shown as text");
+    assert!(
+        !page.contains("javascript:"),
+        "script links lose their target"
+    );
+    let plans = b.text("#plans + .cards");
+    assert!(plans.contains("BASIC") && plans.contains("GOLD") && plans.contains("LEGACY"));
+    for hidden in ["old", "secret"] {
+        let gone = format!("return document.querySelector('[data-plan={hidden}]') === null");
+        assert_eq!(b.script(&gone), true, "plan {hidden} is not shown: {plans}");
+    }
+    assert!(b.text("[data-plan=legacy]").contains("deprecated"));
+    b.screenshot(&screenshots().join("portal-api.png"));
+    b.goto(&format!("{}/apis/weather/pages/guide", gw.portal));
+    b.wait_text(".doc h2", "Cities");
+
+    // Sign up, subscribe to Basic, and read the credentials.
+    b.goto(&format!("{}/signup", gw.portal));
+    b.fill("#f-email", "ada@example.com");
+    b.fill("#f-name", "Ada");
+    b.fill("#f-password", "correct horse battery");
+    b.click_button("Create the account");
+    b.wait_text("main h1", "My subscriptions");
+    b.goto(&format!("{}/apis/weather", gw.portal));
+    b.fill("#f-app-basic", "forecaster");
+    b.click_button("Subscribe to BASIC");
+    b.wait_text("main h1", "My subscriptions");
+    let card = "section[data-subscription]";
+    b.wait_text(card, "enabled");
+    b.wait_text(&format!("{card} h2"), "forecaster on BASIC");
+    let client_id = b.text(&format!("{card} code[id^=cid-]"));
+    let secret = b.text(&format!("{card} code[id^=secret-]"));
+    assert!(!client_id.is_empty() && secret.len() >= 32);
+    for _ in 0..3 {
+        assert_eq!(call(&gw, &client_id, &secret), 200);
+    }
+
+    // Usage shows the calls.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        b.goto(&format!("{}/account", gw.portal));
+        if b.text(".usage-total") == "3" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "usage never showed the 3 calls");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.screenshot(&screenshots().join("portal.png"));
+
+    // Rotating the secret: the old one stops working, the new one works.
+    b.click_button("Rotate the secret");
+    b.wait_text("main h1", "My subscriptions");
+    let rotated = b.text(&format!("{card} code[id^=secret-]"));
+    assert_ne!(rotated, secret);
+    let started = Instant::now();
+    while call(&gw, &client_id, &rotated) != 200 {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_ne!(call(&gw, &client_id, &secret), 200);
+
+    // Gold needs the API team's approval: pending until approved in the admin UI.
+    b.goto(&format!("{}/apis/weather", gw.portal));
+    b.fill("#f-app-gold", "forecaster");
+    b.click_button("Subscribe to GOLD");
+    b.wait_text("main", "Waiting for the API's team to approve it");
+    let (_, subs) = read(gw.get("/api/api-subscriptions"));
+    let gold = subs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["plan_ref"] == "gold")
+        .unwrap()
+        .clone();
+    assert_eq!(gold["status"], "pending");
+    let gold_key = gold["token_refs"][0].as_str().unwrap();
+    let (_, key) = read(gw.get(&format!("/api/apikeys/{gold_key}")));
+    let gold_secret = key["clientSecret"].as_str().unwrap().to_string();
+    assert_ne!(
+        call(&gw, gold_key, &gold_secret),
+        200,
+        "a pending subscription's key does not work"
+    );
+    sign_in(&b, &gw);
+    b.goto(&gw.url("/ui/subscriptions"));
+    b.click(&format!(
+        "tr[data-subscription='{}'] button",
+        gold["id"].as_str().unwrap()
+    ));
+    b.wait_text("main", "Waiting for approval");
+    let (_, approved) = read(gw.get(&format!(
+        "/api/api-subscriptions/{}",
+        gold["id"].as_str().unwrap()
+    )));
+    assert_eq!(approved["status"], "enabled");
+    let started = Instant::now();
+    while call(&gw, gold_key, &gold_secret) != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "approved, yet the key is refused"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The account is in the admin API, without its password hash.
+    let (_, accounts) = read(gw.get("/api/developers"));
+    let ada = &accounts[0];
+    assert_eq!(ada["email"], "ada@example.com");
+    assert!(ada.get("password_hash").is_none(), "{ada}");
+    let (_, one) = read(gw.get(&format!("/api/developers/{}", ada["id"].as_str().unwrap())));
+    assert!(one.get("password_hash").is_none(), "{one}");
+    let (_, export) = read(gw.get("/api/export"));
+    let hash = export["developers"][0]["password_hash"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        hash.starts_with("$argon2id$"),
+        "stored as an Argon2 hash: {hash}"
+    );
+
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}

@@ -1,0 +1,101 @@
+//! Komainu's web faces, both server-rendered and both clients of the admin API in-process:
+//! the admin UI on the admin listener (`/ui/`) and the developer portal on `--portal-addr`.
+//!
+//! Neither touches the store for writes: a form becomes an admin API call, so validation, effects
+//! and field errors are exactly the REST API's. Every asset is compiled in; the only script is
+//! `assets/komainu.js`, and pages forbid any other by their Content-Security-Policy.
+
+// A refused session or form is a whole page answered as is; boxing it buys nothing here.
+#![allow(clippy::result_large_err)]
+
+mod assets;
+mod call;
+mod form;
+mod markdown;
+mod page;
+mod portal;
+mod session;
+mod ui;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use komainu_admin::Admin;
+use komainu_store::Store;
+
+use call::AdminApi;
+use session::Sessions;
+
+/// A path segment as the admin API expects it in a URL.
+pub(crate) fn seg(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// What the portal needs to know beyond the admin API.
+#[derive(Clone, Debug)]
+pub struct PortalSettings {
+    /// Whether anyone may create an account (`--portal-signup`).
+    pub signup: bool,
+    /// The gateway's address as developers call it (`http://host:port`), shown in examples and
+    /// used by the reference's "try it".
+    pub gateway: String,
+}
+
+/// The state both faces share.
+#[derive(Clone)]
+pub struct Web(Arc<Inner>);
+
+struct Inner {
+    api: AdminApi,
+    admin: Admin,
+    /// Read for developer sign-in only (the admin API never answers password hashes).
+    store: Arc<dyn Store>,
+    admin_sessions: Sessions,
+    portal_sessions: Sessions,
+    portal: PortalSettings,
+    http: reqwest::Client,
+}
+
+impl Web {
+    /// `admin_api` is `admin.router()`: the pages call it in-process.
+    pub fn new(
+        admin: Admin,
+        admin_api: Router,
+        store: Arc<dyn Store>,
+        portal: PortalSettings,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        Web(Arc::new(Inner {
+            api: AdminApi(admin_api),
+            admin,
+            store,
+            admin_sessions: Sessions::new(
+                "komainu_admin_session",
+                Duration::from_secs(30 * 60),
+                Duration::from_secs(8 * 3600),
+            ),
+            portal_sessions: Sessions::new(
+                "komainu_portal_session",
+                Duration::from_secs(24 * 3600),
+                Duration::from_secs(7 * 24 * 3600),
+            ),
+            portal,
+            http,
+        }))
+    }
+
+    /// The admin UI's routes, to merge with the admin API's.
+    pub fn admin_ui(&self) -> Router {
+        ui::router(self.clone())
+    }
+
+    /// The developer portal's routes (its own listener).
+    pub fn portal(&self) -> Router {
+        portal::router(self.clone())
+    }
+}

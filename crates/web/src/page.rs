@@ -1,0 +1,256 @@
+//! The pages' frame and the pieces every form uses: one layout per face, labelled inputs with
+//! their error beside them, and the headers that keep a page from being framed or from running
+//! anything but the binary's own script.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+/// Which site a page belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    Admin,
+    Portal,
+}
+
+/// Content-Security-Policy of every page: only the binary's own script and style run.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// Who is signed in on the page, and the token its forms carry.
+pub struct Viewer<'a> {
+    pub name: &'a str,
+    pub csrf: &'a str,
+}
+
+fn nav(face: Face, viewer: Option<&Viewer>) -> Markup {
+    let links: &[(&str, &str)] = match (face, viewer.is_some()) {
+        (Face::Admin, true) => &[
+            ("/ui/", "Dashboard"),
+            ("/ui/apis", "APIs"),
+            ("/ui/subscriptions", "Subscriptions"),
+            ("/ui/entities/apikeys", "API keys"),
+            ("/ui/entities/groups", "Service groups"),
+            ("/ui/entities/certificates", "Certificates"),
+            ("/ui/entities/jwt-verifiers", "JWT verifiers"),
+            ("/ui/entities/routes", "Routes"),
+            ("/ui/entities/backends", "Backends"),
+            ("/ui/developers", "Developers"),
+            ("/ui/transfer", "Import / export"),
+        ],
+        (Face::Admin, false) => &[],
+        (Face::Portal, true) => &[("/", "APIs"), ("/account", "My subscriptions")],
+        (Face::Portal, false) => &[
+            ("/", "APIs"),
+            ("/signin", "Sign in"),
+            ("/signup", "Sign up"),
+        ],
+    };
+    let sign_out = match face {
+        Face::Admin => "/ui/signout",
+        Face::Portal => "/signout",
+    };
+    html! {
+        nav aria-label="Main" {
+            ul {
+                @for (href, label) in links { li { a href=(href) { (label) } } }
+            }
+            @if let Some(v) = viewer {
+                form method="post" action=(sign_out) class="signout" {
+                    (csrf_input(v.csrf))
+                    span { "Signed in as " strong { (v.name) } }
+                    button type="submit" { "Sign out" }
+                }
+            }
+        }
+    }
+}
+
+/// A full page.
+pub fn render(face: Face, title: &str, viewer: Option<&Viewer>, body: Markup) -> Response {
+    render_with(StatusCode::OK, face, title, viewer, body)
+}
+
+pub fn render_with(
+    status: StatusCode,
+    face: Face,
+    title: &str,
+    viewer: Option<&Viewer>,
+    body: Markup,
+) -> Response {
+    let site = match face {
+        Face::Admin => "Komainu admin",
+        Face::Portal => "Developer portal",
+    };
+    let assets = match face {
+        Face::Admin => "/ui/assets",
+        Face::Portal => "/assets",
+    };
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (site) }
+                link rel="stylesheet" href={(assets) "/komainu.css"};
+                link rel="icon" href={(assets) "/favicon.svg"};
+                script src={(assets) "/komainu.js"} defer {}
+            }
+            body {
+                a href="#main" class="skip" { "Skip to content" }
+                header { p class="site" { (site) } (nav(face, viewer)) }
+                main id="main" { (body) }
+            }
+        }
+    };
+    let mut response = (status, page.into_string()).into_response();
+    secure(&mut response, "text/html; charset=utf-8");
+    response
+}
+
+/// The headers every page and fragment carries.
+pub fn secure(response: &mut Response, content_type: &'static str) {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// An HTML fragment (what the dashboard's script swaps in).
+pub fn fragment(markup: Markup) -> Response {
+    let mut response = markup.into_string().into_response();
+    secure(&mut response, "text/html; charset=utf-8");
+    response
+}
+
+/// The hidden field carrying the session's CSRF token.
+pub fn csrf_input(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
+}
+
+/// 303 to `to` (after a form write, so reloading the page does not repeat it).
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// Field problems of a refused write, by path (`details[].path`).
+#[derive(Default)]
+pub struct Problems {
+    pub message: Option<String>,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Problems {
+    pub fn of(answer: &crate::call::Answer) -> Problems {
+        Problems {
+            message: Some(answer.message()),
+            fields: answer.field_errors(),
+        }
+    }
+
+    pub fn message(message: impl Into<String>) -> Problems {
+        Problems {
+            message: Some(message.into()),
+            fields: Vec::new(),
+        }
+    }
+
+    /// The message for the field at `path`, if the write named it.
+    pub fn at(&self, path: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// The summary at the top of a form: the message and every problem whose field the form
+    /// does not show (`shown`).
+    pub fn summary(&self, shown: &[&str]) -> Markup {
+        let others: Vec<_> = self
+            .fields
+            .iter()
+            .filter(|(p, _)| !shown.contains(&p.as_str()))
+            .collect();
+        html! {
+            @if let Some(m) = &self.message {
+                div class="alert" role="alert" {
+                    p { (m) }
+                    @if !others.is_empty() {
+                        ul {
+                            @for (path, message) in others {
+                                li { code { (if path.is_empty() { "(document)" } else { path.as_str() }) } ": " (message) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A labelled input whose error, if any, sits under it and is announced with it.
+pub fn field(label: &str, name: &str, value: &str, problems: &Problems, path: &str) -> Markup {
+    input_of("text", label, name, value, problems.at(path), false)
+}
+
+pub fn input_of(
+    kind: &str,
+    label: &str,
+    name: &str,
+    value: &str,
+    error: Option<&str>,
+    required: bool,
+) -> Markup {
+    let id = format!("f-{name}");
+    let err_id = format!("{id}-error");
+    html! {
+        div class="field" {
+            label for=(id) { (label) }
+            input type=(kind) id=(id) name=(name) value=(value) required[required]
+                aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())];
+            @if let Some(e) = error { p class="error" id=(err_id) { (e) } }
+        }
+    }
+}
+
+/// A labelled text area (JSON editors, Markdown).
+pub fn textarea(label: &str, name: &str, value: &str, error: Option<&str>, rows: u32) -> Markup {
+    let id = format!("f-{name}");
+    let err_id = format!("{id}-error");
+    html! {
+        div class="field" {
+            label for=(id) { (label) }
+            textarea id=(id) name=(name) rows=(rows) spellcheck="false"
+                aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())] { (value) }
+            @if let Some(e) = error { p class="error" id=(err_id) { (e) } }
+        }
+    }
+}
+
+/// Pretty JSON for an editor.
+pub fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// Already-sanitised HTML (the Markdown renderer's output).
+pub fn trusted(html: String) -> PreEscaped<String> {
+    PreEscaped(html)
+}
+
+/// A state badge.
+pub fn badge(text: &str) -> Markup {
+    html! { span class={"badge badge-" (text)} { (text) } }
+}

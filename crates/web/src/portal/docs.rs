@@ -1,0 +1,313 @@
+//! An API's pages: home, resources (Markdown, JSON, base64 and remote content), the navigation
+//! sidebar, redirections, banner, logo, footer, references, search over the pages, and the plans.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use komainu_model::{Api, ApiDocumentation, DocumentationResource, PlanStatus};
+use maud::{Markup, html};
+use serde_json::Value;
+
+use crate::page::{self, Face};
+use crate::session::Session;
+use crate::{Web, markdown, seg};
+
+/// The most of a remote page the portal reads.
+const REMOTE_LIMIT: usize = 2 << 20;
+
+/// The documentation as the admin API serves it (remote `source` laid over).
+async fn documentation(web: &Web, api: &Api) -> ApiDocumentation {
+    let answer = web
+        .0
+        .api
+        .get(&format!("/api/apis/{}/documentation", seg(&api.id)))
+        .await;
+    serde_json::from_value(answer.body).unwrap_or_else(|_| api.documentation.clone())
+}
+
+/// A resource's content as HTML that cannot run script.
+async fn content(web: &Web, r: &DocumentationResource) -> Markup {
+    let kind = r.content_type.split(';').next().unwrap_or_default().trim();
+    let text = if let Some(t) = &r.text_content {
+        Some(t.clone())
+    } else if let Some(b) = &r.base64_content {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .unwrap_or_default();
+        if kind.starts_with("image/") && kind != "image/svg+xml" {
+            return html! { img src={"data:" (kind) ";base64," (b.trim())} alt=(r.title.clone().unwrap_or_default()); };
+        }
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    } else if let Some(url) = &r.url {
+        Some(remote(web, r, url).await)
+    } else {
+        None
+    };
+    if let Some(json) = &r.json_content {
+        return html! { pre { code { (page::pretty(json)) } } };
+    }
+    let text = text.unwrap_or_default();
+    match kind {
+        "text/markdown" | "text/x-markdown" | "" => page::trusted(markdown::render(&text)),
+        "application/json" => {
+            let pretty = serde_json::from_str::<Value>(&text).map_or(text, |v| page::pretty(&v));
+            html! { pre { code { (pretty) } } }
+        }
+        // HTML and anything else is shown as text: a page never carries a publisher's markup.
+        _ => html! { pre { (text) } },
+    }
+}
+
+async fn remote(web: &Web, r: &DocumentationResource, url: &str) -> String {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return format!("(remote content: {url} is not an http(s) URL)");
+    }
+    let timeout = r
+        .extra
+        .get("timeout")
+        .and_then(Value::as_u64)
+        .unwrap_or(30_000);
+    let mut request = web.0.http.get(url).timeout(Duration::from_millis(timeout));
+    if let Some(Value::Object(h)) = r.extra.get("headers") {
+        for (k, v) in h {
+            if let Some(v) = v.as_str() {
+                request = request.header(k, v);
+            }
+        }
+    }
+    match request.send().await {
+        Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+            Ok(b) => String::from_utf8_lossy(&b[..b.len().min(REMOTE_LIMIT)]).into_owned(),
+            Err(e) => format!("(remote content unavailable: {e})"),
+        },
+        Ok(resp) => format!(
+            "(remote content unavailable: {url} answered {})",
+            resp.status()
+        ),
+        Err(e) => format!("(remote content unavailable: {e})"),
+    }
+}
+
+fn title_of(r: &DocumentationResource) -> String {
+    r.title
+        .clone()
+        .or_else(|| r.path.first().cloned())
+        .unwrap_or_else(|| "Page".into())
+}
+
+/// The sidebar: the documentation's `navigation` when given, else every resource.
+fn sidebar(api: &Api, doc: &ApiDocumentation) -> Markup {
+    let base = format!("/apis/{}", seg(&api.id));
+    let link = |item: &Value| -> Markup {
+        let label = item["label"].as_str().unwrap_or_default();
+        let target = item["link"].as_str().unwrap_or_default();
+        let href = if target.starts_with("http://") || target.starts_with("https://") {
+            target.to_string()
+        } else {
+            format!("{base}/pages/{}", target.trim_start_matches('/'))
+        };
+        html! { li { a href=(href) { (label) } } }
+    };
+    html! {
+        nav class="sidebar" aria-label="Documentation" {
+            ul {
+                li { a href=(base) { "Overview" } }
+                @if super::reference::spec_of(doc).is_some() { li { a href={(base) "/reference"} { "API reference" } } }
+                @if doc.navigation.is_empty() {
+                    @for r in doc.resources.iter().filter(|r| r.json_content.as_ref().is_none_or(|j| j.get("openapi").is_none() && j.get("swagger").is_none())) {
+                        @if let Some(p) = r.path.first() {
+                            li { a href={(base) "/pages/" (p.trim_start_matches('/'))} { (title_of(r)) } }
+                        }
+                    }
+                }
+                @for sidebar in &doc.navigation {
+                    @if let Some(label) = sidebar["label"].as_str() { li { strong { (label) } } }
+                    @for item in sidebar["items"].as_array().into_iter().flatten() {
+                        @if item["kind"] == "category" {
+                            li { (item["label"].as_str().unwrap_or_default()) ul { @for l in item["links"].as_array().into_iter().flatten() { (link(l)) } } }
+                        } @else { (link(item)) }
+                    }
+                }
+            }
+            @if doc.search.enabled {
+                form method="get" action={(base) "/pages/_search"} role="search" {
+                    label for="doc-q" { "Search the documentation" }
+                    input id="doc-q" type="search" name="q";
+                    button type="submit" { "Search" }
+                }
+            }
+        }
+    }
+}
+
+/// The frame of every documentation page: banner, logo, sidebar, the content, references,
+/// footer.
+async fn frame(
+    web: &Web,
+    session: Option<&Session>,
+    api: &Api,
+    doc: &ApiDocumentation,
+    title: &str,
+    body: Markup,
+) -> Response {
+    let banner = match &doc.banner {
+        Some(b) => Some(content(web, b).await),
+        None => None,
+    };
+    let footer = match &doc.footer {
+        Some(f) => Some(content(web, f).await),
+        None => None,
+    };
+    let has_logo = doc.logo.url.is_some() || doc.logo.base64_content.is_some();
+    let logo = if has_logo {
+        Some(content(web, &doc.logo).await)
+    } else {
+        None
+    };
+    page::render(
+        Face::Portal,
+        title,
+        session.map(super::viewer).as_ref(),
+        html! {
+            @if let Some(b) = banner { div class="banner" role="note" { (b) } }
+            div class="layout" {
+                div {
+                    @if let Some(l) = logo { div class="logo" { (l) } }
+                    (sidebar(api, doc))
+                }
+                div {
+                    p { a href="/" { "APIs" } " / " a href={"/apis/" (seg(&api.id))} { (api.name) } }
+                    (body)
+                    @if !doc.references.is_empty() {
+                        h2 { "References" }
+                        ul { @for r in &doc.references { li { a href=(if r.link.starts_with("http") { r.link.as_str() } else { "#" }) { (r.title) } " " (r.description) } } }
+                    }
+                    @if let Some(f) = footer { footer class="doc-footer" { (f) } }
+                }
+            }
+        },
+    )
+}
+
+pub async fn home(State(web): State<Web>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let session = super::developer(&web, &headers);
+    let Some((api, _)) = super::listed_api(&web, &id).await else {
+        return super::catalogue::not_found(State(web), headers).await;
+    };
+    let doc = documentation(&web, &api).await;
+    let home = content(&web, &doc.home).await;
+    let plans = plans(&api, session.as_ref());
+    let title = api.name.clone();
+    let body = html! {
+        h1 { (api.name) }
+        @if api.state == komainu_model::ApiState::Deprecated { p class="banner" { "This API is deprecated: new integrations should not use it." } }
+        div class="doc" { (home) }
+        (plans)
+    };
+    frame(&web, session.as_ref(), &api, &doc, &title, body).await
+}
+
+fn plans(api: &Api, session: Option<&Session>) -> Markup {
+    html! {
+        h2 id="plans" { "Plans" }
+        div class="cards" {
+            @for p in super::visible_plans(api) {
+                @let deprecated = p.status == PlanStatus::Deprecated;
+                article class="card" data-plan=(p.id) {
+                    h3 { (p.name) @if deprecated { " " (page::badge("deprecated")) } }
+                    p { (p.description) }
+                    p { "Access: " code { (serde_json::to_value(p.access_mode_configuration_type).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) } }
+                    p { @if p.pricing.enabled { (p.pricing.price) " " (p.pricing.currency) @if !p.pricing.name.is_empty() { " · " (p.pricing.name) } } @else { "Free" } }
+                    @if komainu_apim::validation_kind(p) == "manual" { p { "Subscriptions are approved by the API's team." } }
+                    @if !deprecated && api.state == komainu_model::ApiState::Published {
+                        @if let Some(s) = session {
+                            form method="post" action={"/apis/" (seg(&api.id)) "/subscribe"} {
+                                (page::csrf_input(&s.csrf))
+                                input type="hidden" name="plan" value=(p.id);
+                                @let field = format!("f-app-{}", p.id);
+                                div class="field" {
+                                    label for=(field) { "Application name" }
+                                    input type="text" id=(field) name="app" required;
+                                }
+                                button type="submit" { "Subscribe to " (p.name) }
+                            }
+                        } @else {
+                            p { a href="/signin" { "Sign in" } " to subscribe." }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn page(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path((id, path)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let session = super::developer(&web, &headers);
+    let Some((api, _)) = super::listed_api(&web, &id).await else {
+        return super::catalogue::not_found(State(web), headers).await;
+    };
+    let doc = documentation(&web, &api).await;
+    let wanted = format!("/{}", path.trim_start_matches('/'));
+    if path == "_search" && doc.search.enabled {
+        let needle = q
+            .get("q")
+            .map(|s| s.trim().to_lowercase())
+            .unwrap_or_default();
+        let hits: Vec<&DocumentationResource> = doc
+            .resources
+            .iter()
+            .filter(|r| {
+                !needle.is_empty()
+                    && (title_of(r).to_lowercase().contains(&needle)
+                        || r.text_content
+                            .as_deref()
+                            .unwrap_or_default()
+                            .to_lowercase()
+                            .contains(&needle))
+            })
+            .collect();
+        let body = html! {
+            h1 { "Search: " (needle) }
+            @if hits.is_empty() { p { "No page matches." } }
+            ul { @for r in hits { @if let Some(p) = r.path.first() { li { a href={"/apis/" (seg(&api.id)) "/pages/" (p.trim_start_matches('/'))} { (title_of(r)) } } } } }
+        };
+        return frame(&web, session.as_ref(), &api, &doc, "Search", body).await;
+    }
+    if let Some(r) = doc
+        .redirections
+        .iter()
+        .find(|r| r.from == wanted || r.from == path)
+    {
+        let to = &r.to;
+        let safe = to.starts_with("https://") || to.starts_with("http://") || to.starts_with('/');
+        if safe && !to.starts_with("//") {
+            return page::see_other(to);
+        }
+    }
+    let found = doc.resources.iter().find(|r| {
+        r.path
+            .iter()
+            .any(|p| p.trim_start_matches('/') == path.trim_start_matches('/'))
+    });
+    let Some(resource) = found else {
+        let mut response = super::catalogue::not_found(State(web), headers).await;
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return response;
+    };
+    let title = title_of(resource);
+    let body = html! {
+        h1 { (title) }
+        @if let Some(d) = &resource.description { p { (d) } }
+        div class="doc" { (content(&web, resource).await) }
+    };
+    frame(&web, session.as_ref(), &api, &doc, &title, body).await
+}

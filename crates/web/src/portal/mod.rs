@@ -1,0 +1,84 @@
+//! The developer portal on `--portal-addr`: the catalogue of published, documented APIs, their
+//! pages and reference, plans, developer accounts and self-service subscriptions.
+
+mod account;
+mod catalogue;
+mod docs;
+mod reference;
+mod subscribe;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use komainu_model::{Api, ApiDocumentationPlan, ApiState, PlanStatus};
+use serde_json::Value;
+
+use crate::Web;
+use crate::form::{self, Fields};
+use crate::page::{Face, Viewer};
+use crate::session::Session;
+
+pub fn router(web: Web) -> Router {
+    Router::new()
+        .route("/", get(catalogue::list))
+        .route("/assets/{name}", get(crate::assets::serve))
+        .route("/apis/{id}", get(docs::home))
+        .route("/apis/{id}/pages/{*path}", get(docs::page))
+        .route("/apis/{id}/reference", get(reference::page))
+        .route("/apis/{id}/try", post(reference::try_it))
+        .route("/apis/{id}/subscribe", post(subscribe::subscribe))
+        .route("/signup", get(account::signup_form).post(account::signup))
+        .route("/signin", get(account::signin_form).post(account::signin))
+        .route("/signout", post(account::signout))
+        .route("/account", get(subscribe::account))
+        .route("/subscriptions/{id}/{action}", post(subscribe::act))
+        .fallback(catalogue::not_found)
+        .with_state(web)
+}
+
+/// The signed-in developer, if any.
+pub(crate) fn developer(web: &Web, headers: &HeaderMap) -> Option<Session> {
+    web.0.portal_sessions.get(headers)
+}
+
+pub(crate) fn writer(web: &Web, headers: &HeaderMap, fields: &Fields) -> Result<Session, Response> {
+    match developer(web, headers) {
+        Some(s) if form::allowed(&s, headers, fields) => Ok(s),
+        _ => Err(form::refused(Face::Portal)),
+    }
+}
+
+pub(crate) fn viewer(s: &Session) -> Viewer<'_> {
+    Viewer {
+        name: &s.display,
+        csrf: &s.csrf,
+    }
+}
+
+/// Whether the portal shows `api`: published or deprecated, with its documentation enabled.
+pub(crate) fn listed(api: &Api) -> bool {
+    matches!(api.state, ApiState::Published | ApiState::Deprecated) && api.documentation.enabled
+}
+
+/// The plans a developer sees: not closed, not private.
+pub(crate) fn visible_plans(api: &Api) -> impl Iterator<Item = &ApiDocumentationPlan> {
+    api.documentation.plans.iter().filter(|p| {
+        matches!(p.status, PlanStatus::Published | PlanStatus::Deprecated)
+            && komainu_apim::visibility_kind(p) != "private"
+    })
+}
+
+/// The listed API with `id`, typed.
+pub(crate) async fn listed_api(web: &Web, id: &str) -> Option<(Api, Value)> {
+    let answer = web
+        .0
+        .api
+        .get(&format!("/api/apis/{}", crate::seg(id)))
+        .await;
+    if !answer.ok() {
+        return None;
+    }
+    let api: Api = komainu_model::parse(&answer.body).ok()?;
+    listed(&api).then_some((api, answer.body))
+}

@@ -1,0 +1,372 @@
+//! Self-service: a developer's application (an API client) subscribes to a published plan and
+//! gets working credentials; the account page shows them with how to call, the usage per day and
+//! the quota left, and offers rotate, pause, resume and close.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use komainu_model::{
+    AccessMode, Api, ApiSubscription, DeveloperAccount, Kind, PlanStatus, SubscriptionStatus,
+};
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+use crate::form::Fields;
+use crate::page::{self, Face};
+use crate::session::Session;
+use crate::{Web, seg};
+
+/// The metadata key naming the developer account that owns a client or a subscription.
+const OWNER: &str = "developer";
+
+fn slug(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    out.truncate(40);
+    out.trim_matches('-').to_string()
+}
+
+fn problem(session: &Session, status: StatusCode, message: &str) -> Response {
+    page::render_with(
+        status,
+        Face::Portal,
+        "Subscription",
+        Some(&super::viewer(session)),
+        html! { h1 { "Nothing was changed" } div class="alert" role="alert" { (message) } p { a href="/account" { "My subscriptions" } } },
+    )
+}
+
+pub async fn subscribe(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    let session = match super::writer(&web, &headers, &fields) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    let Some((api, _)) = super::listed_api(&web, &id).await else {
+        return problem(
+            &session,
+            StatusCode::NOT_FOUND,
+            "This API is not in the catalogue.",
+        );
+    };
+    let plan_id = fields.get("plan");
+    let Some(plan) = super::visible_plans(&api).find(|p| p.id == plan_id) else {
+        return problem(&session, StatusCode::NOT_FOUND, "This plan is not offered.");
+    };
+    if plan.status != PlanStatus::Published {
+        return problem(
+            &session,
+            StatusCode::CONFLICT,
+            "This plan takes no new subscriptions.",
+        );
+    }
+    if komainu_apim::visibility_kind(plan) == "semi_public" {
+        let account = web
+            .0
+            .store
+            .get(Kind::Developer, &session.who)
+            .await
+            .ok()
+            .flatten();
+        let trusted = account
+            .and_then(|a| komainu_model::parse::<DeveloperAccount>(&a).ok())
+            .is_some_and(|a| a.trusted);
+        if !trusted {
+            return problem(
+                &session,
+                StatusCode::FORBIDDEN,
+                "This plan is open to accounts the API's team has allowed: ask them to allow yours.",
+            );
+        }
+    }
+    let app = fields.get("app").trim();
+    let app = if app.is_empty() { "application" } else { app };
+    let client_id = format!("{}_{}", session.who, slug(app));
+    if !api.clients.iter().any(|c| c.id == client_id) {
+        let patch = json!([{"op": "add", "path": "/clients/-", "value": {
+            "id": client_id, "name": app, "metadata": {OWNER: session.who},
+        }}]);
+        let answer = web
+            .0
+            .api
+            .call(
+                Method::PATCH,
+                &format!("/api/apis/{}", seg(&api.id)),
+                Some(&patch),
+            )
+            .await;
+        if !answer.ok() {
+            return problem(&session, answer.status, &answer.message());
+        }
+    } else if api
+        .clients
+        .iter()
+        .any(|c| c.id == client_id && c.metadata.get(OWNER) != Some(&session.who))
+    {
+        return problem(
+            &session,
+            StatusCode::CONFLICT,
+            "This application name is taken.",
+        );
+    }
+    let sub = json!({
+        "name": format!("{app} on {}", plan.name),
+        "api_ref": api.id,
+        "plan_ref": plan.id,
+        "owner_ref": client_id,
+        "metadata": {OWNER: session.who},
+    });
+    let answer = web
+        .0
+        .api
+        .call(Method::POST, "/api/api-subscriptions", Some(&sub))
+        .await;
+    if !answer.ok() {
+        return problem(&session, answer.status, &answer.message());
+    }
+    let sid = answer.body["id"].as_str().unwrap_or_default();
+    page::see_other(&format!("/account#{}", seg(sid)))
+}
+
+/// The subscriptions `who` owns.
+async fn owned(web: &Web, who: &str) -> Vec<ApiSubscription> {
+    web.0
+        .api
+        .list("/api/api-subscriptions")
+        .await
+        .iter()
+        .filter_map(|s| komainu_model::parse::<ApiSubscription>(s).ok())
+        .filter(|s| s.metadata.get(OWNER).map(String::as_str) == Some(who))
+        .collect()
+}
+
+/// How to call with this subscription's credentials.
+fn how_to_call(web: &Web, api: Option<&Api>, sub: &ApiSubscription, key: &Value) -> Markup {
+    let gateway = &web.0.portal.gateway;
+    let (domain, context) = api.map_or(("", ""), |a| (a.domain.as_str(), a.context_path.as_str()));
+    let host = if domain.is_empty() {
+        String::new()
+    } else {
+        format!(" -H 'Host: {domain}'")
+    };
+    let cid = key["clientId"].as_str().unwrap_or_default();
+    let secret = key["clientSecret"].as_str().unwrap_or_default();
+    let sid = &sub.id;
+    html! {
+        @match sub.subscription_kind {
+            AccessMode::Apikey | AccessMode::Oauth2Local => {
+                dl class="props" {
+                    dt { "Client id" } dd { code id={"cid-" (sid)} class="secret" { (cid) } " " button type="button" class="secondary" data-copy={"cid-" (sid)} { "Copy the client id" } }
+                    dt { "Client secret" } dd { code id={"secret-" (sid)} class="secret" { (secret) } " " button type="button" class="secondary" data-copy={"secret-" (sid)} { "Copy the client secret" } }
+                }
+                @if sub.subscription_kind == AccessMode::Oauth2Local {
+                    p { "Trade the credentials for a bearer token, then call with it:" }
+                    pre { "curl -X POST" (host) " " (gateway) "/.well-known/otoroshi/oauth/token -d grant_type=client_credentials -d client_id=" (cid) " -d client_secret=<secret>\ncurl" (host) " -H 'Authorization: Bearer <access_token>' " (gateway) (context) "/" }
+                } @else {
+                    p { "Call with the credentials:" }
+                    pre { "curl" (host) " -H 'Otoroshi-Client-Id: " (cid) "' -H 'Otoroshi-Client-Secret: <secret>' " (gateway) (context) "/" }
+                }
+            }
+            AccessMode::Jwt => { p { "Present a JWT the API's verifier accepts (see the plan's settings):" } pre { (page::pretty(&json!(api.and_then(|a| a.documentation.plans.iter().find(|p| p.id == sub.plan_ref)).map(|p| &p.access_mode_configuration)))) } }
+            AccessMode::Mtls => { p { "Present a client certificate that the plan admits (issued by the API's team), over HTTPS." } }
+            _ => { p { "This plan needs no credentials: call " code { (gateway) (context) "/" } } }
+        }
+    }
+}
+
+pub async fn account(State(web): State<Web>, headers: HeaderMap) -> Response {
+    let Some(session) = super::developer(&web, &headers) else {
+        return page::see_other("/signin");
+    };
+    let subs = owned(&web, &session.who).await;
+    let apis: Vec<Api> = web
+        .0
+        .api
+        .list("/api/apis")
+        .await
+        .iter()
+        .filter_map(|a| komainu_model::parse::<Api>(a).ok())
+        .collect();
+    let mut cards = Vec::new();
+    for sub in &subs {
+        let api = apis.iter().find(|a| a.id == sub.api_ref);
+        let key_id = komainu_apim::key_ids(sub).into_iter().next();
+        let (key, quotas) = match &key_id {
+            Some(k) => (
+                web.0
+                    .api
+                    .get(&format!("/api/apikeys/{}", seg(k)))
+                    .await
+                    .body,
+                web.0
+                    .api
+                    .get(&format!("/api/apikeys/{}/quotas", seg(k)))
+                    .await
+                    .body,
+            ),
+            None => (Value::Null, Value::Null),
+        };
+        let usage = web
+            .0
+            .api
+            .get(&format!("/api/api-subscriptions/{}/usage", seg(&sub.id)))
+            .await
+            .body;
+        cards.push(card(&web, &session, sub, api, &key, &quotas, &usage));
+    }
+    page::render(
+        Face::Portal,
+        "My subscriptions",
+        Some(&super::viewer(&session)),
+        html! {
+            h1 { "My subscriptions" }
+            @if subs.is_empty() { p { "None yet: pick a plan on an " a href="/" { "API's page" } "." } }
+            @for c in cards { (c) }
+        },
+    )
+}
+
+fn card(
+    web: &Web,
+    session: &Session,
+    sub: &ApiSubscription,
+    api: Option<&Api>,
+    key: &Value,
+    quotas: &Value,
+    usage: &Value,
+) -> Markup {
+    let status = sub
+        .status
+        .and_then(|s| serde_json::to_value(s).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let actions: &[(&str, &str)] = match status.as_str() {
+        "enabled" => &[
+            ("rotate", "Rotate the secret"),
+            ("pause", "Pause"),
+            ("close", "Close"),
+        ],
+        "disabled" => &[("resume", "Resume"), ("close", "Close")],
+        "pending" => &[("close", "Withdraw")],
+        _ => &[],
+    };
+    html! {
+        section class="card" id=(sub.id) data-subscription=(sub.id) {
+            h2 { (sub.name) " " (page::badge(&status)) }
+            p { "API: " (api.map_or(sub.api_ref.as_str(), |a| a.name.as_str())) " · plan " (sub.plan_ref) }
+            @if status == "pending" { p { "Waiting for the API's team to approve it." } }
+            @if status != "closed" && !key.is_null() { (how_to_call(web, api, sub, key)) }
+            @else if status != "closed" { (how_to_call(web, api, sub, &Value::Null)) }
+            h3 { "Usage" }
+            p { "Calls in total: " strong class="usage-total" { (usage["total"]) } }
+            @if let Some(days) = usage["days"].as_array().filter(|d| !d.is_empty()) {
+                table {
+                    thead { tr { th { "Day" } th { "Calls" } } }
+                    tbody { @for d in days { tr { td { (d["date"].as_str().unwrap_or_default()) } td { (d["calls"]) } } } }
+                }
+            }
+            @if !quotas.is_null() {
+                dl class="props" {
+                    @for (label, field) in crate::ui::QUOTA_ROWS { dt { (label) } dd { (quotas[field]) } }
+                }
+            }
+            @for (action, label) in actions {
+                form method="post" action={"/subscriptions/" (seg(&sub.id)) "/" (action)} class="inline" {
+                    (page::csrf_input(&session.csrf))
+                    button type="submit" class="secondary" { (label) }
+                }
+            }
+        }
+    }
+}
+
+pub async fn act(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    let session = match super::writer(&web, &headers, &fields) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    let Some(sub) = owned(&web, &session.who)
+        .await
+        .into_iter()
+        .find(|s| s.id == id)
+    else {
+        return problem(
+            &session,
+            StatusCode::NOT_FOUND,
+            "No such subscription of yours.",
+        );
+    };
+    // A developer pauses and resumes what they paused; approval stays the API team's.
+    let allowed = match action.as_str() {
+        "rotate" | "pause" => sub.status == Some(SubscriptionStatus::Enabled),
+        "resume" => sub.status == Some(SubscriptionStatus::Disabled),
+        _ => true,
+    };
+    if !allowed {
+        return problem(
+            &session,
+            StatusCode::CONFLICT,
+            "The subscription is not in a state that allows this.",
+        );
+    }
+    let answer = match action.as_str() {
+        "rotate" => {
+            let Some(key) = komainu_apim::key_ids(&sub).into_iter().next() else {
+                return problem(
+                    &session,
+                    StatusCode::CONFLICT,
+                    "This subscription has no secret to rotate.",
+                );
+            };
+            let secret = komainu_model::random_alphanumeric(64);
+            web.0
+                .api
+                .call(
+                    Method::PATCH,
+                    &format!("/api/apikeys/{}", seg(&key)),
+                    Some(&json!({"clientSecret": secret})),
+                )
+                .await
+        }
+        "pause" | "resume" | "close" => {
+            let patch = match action.as_str() {
+                "pause" => json!({"status": "disabled", "enabled": false}),
+                "resume" => json!({"status": "enabled", "enabled": true}),
+                _ => json!({"status": "closed"}),
+            };
+            web.0
+                .api
+                .call(
+                    Method::PATCH,
+                    &format!("/api/api-subscriptions/{}", seg(&id)),
+                    Some(&patch),
+                )
+                .await
+        }
+        _ => return problem(&session, StatusCode::NOT_FOUND, "No such action."),
+    };
+    if !answer.ok() {
+        return problem(&session, answer.status, &answer.message());
+    }
+    page::see_other(&format!("/account#{}", seg(&id)))
+}

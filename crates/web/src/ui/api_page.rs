@@ -1,0 +1,492 @@
+//! The API page, in Otoroshi's sections: information and lifecycle, exposition, routes,
+//! backends, HTTP client settings, plugin chains, plans, clients, subscriptions, keys,
+//! documentation (edit and preview), testing, deployments, and the whole document as JSON.
+//! Forms cover the common fields; every section also edits its part as JSON, with the admin API's
+//! validation and its errors shown where they belong.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::seg;
+use crate::Web;
+use crate::form::Fields;
+use crate::page::{self, Face, Problems};
+use crate::session::Session;
+
+/// `(section id, title, the document field its JSON editor holds)`.
+const SECTIONS: [(&str, &str, &str); 14] = [
+    ("information", "Information", ""),
+    ("exposition", "Exposition", ""),
+    ("routes", "Routes", "routes"),
+    ("backends", "Backends", "backends"),
+    (
+        "clients-config",
+        "HTTP client settings",
+        "clients_backend_config",
+    ),
+    ("flows", "Plugin chains", "flows"),
+    ("plans", "Plans", "documentation.plans"),
+    ("clients", "Clients", "clients"),
+    ("subscriptions", "Subscriptions", ""),
+    ("keys", "API keys", ""),
+    ("documentation", "Documentation", "documentation"),
+    ("testing", "Testing", "testing"),
+    ("deployments", "Deployments", ""),
+    ("json", "JSON", ""),
+];
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Section {
+    section: String,
+    notice: String,
+}
+
+/// What a refused form leaves on the page: the text typed and the problems.
+#[derive(Default)]
+struct Attempt {
+    problems: Problems,
+    text: Option<String>,
+    fields: Option<Fields>,
+}
+
+fn at<'v>(doc: &'v Value, dotted: &str) -> &'v Value {
+    dotted.split('.').fold(doc, |v, k| &v[k])
+}
+
+/// `{"a": {"b": value}}` for `a.b`: the merge patch writing one part.
+fn nested(dotted: &str, value: Value) -> Value {
+    dotted
+        .rsplit('.')
+        .fold(value, |inner, key| json!({ key: inner }))
+}
+
+pub async fn page(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<Section>,
+) -> Response {
+    let session = match super::session(&web, &headers) {
+        Ok(s) => s,
+        Err(to_sign_in) => return to_sign_in,
+    };
+    let section = if q.section.is_empty() {
+        "information".to_string()
+    } else {
+        q.section
+    };
+    let attempt = Attempt {
+        problems: Problems::default(),
+        ..Default::default()
+    };
+    render(&web, &session, &id, &section, attempt, &q.notice).await
+}
+
+async fn render(
+    web: &Web,
+    session: &Session,
+    id: &str,
+    section: &str,
+    attempt: Attempt,
+    notice: &str,
+) -> Response {
+    let answer = web.0.api.get(&format!("/api/apis/{}", seg(id))).await;
+    if !answer.ok() {
+        return page::render_with(
+            answer.status,
+            Face::Admin,
+            "API",
+            Some(&super::viewer(session)),
+            html! { h1 { "API not found" } p { (answer.message()) } p { a href="/ui/apis" { "All APIs" } } },
+        );
+    }
+    let api = answer.body;
+    let name = api["name"].as_str().unwrap_or(id).to_string();
+    let body = section_body(web, session, id, &api, section, &attempt).await;
+    let status = if attempt.problems.message.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    page::render_with(
+        status,
+        Face::Admin,
+        &name,
+        Some(&super::viewer(session)),
+        html! {
+            p { a href="/ui/apis" { "APIs" } " / " (name) }
+            h1 { (name) " " (page::badge(api["state"].as_str().unwrap_or_default())) }
+            nav class="sections" aria-label="API sections" {
+                @for (sid, title, _) in SECTIONS {
+                    a href={"/ui/apis/" (seg(id)) "?section=" (sid)} aria-current=[(sid == section).then_some("page")] { (title) }
+                }
+            }
+            @if !notice.is_empty() { div class="notice" role="status" { (notice) } }
+            (attempt.problems.summary(&["name", "description", "domain", "context_path", "version"]))
+            (body)
+        },
+    )
+}
+
+async fn section_body(
+    web: &Web,
+    session: &Session,
+    id: &str,
+    api: &Value,
+    section: &str,
+    attempt: &Attempt,
+) -> Markup {
+    let action = |a: &str| format!("/ui/apis/{}/{a}", seg(id));
+    let csrf = page::csrf_input(&session.csrf);
+    let part_editor = |field: &str| -> Markup {
+        let text = attempt
+            .text
+            .clone()
+            .unwrap_or_else(|| page::pretty(at(api, field)));
+        let error = attempt.problems.message.as_deref();
+        html! {
+            form method="post" action=(action("part")) {
+                (csrf.clone())
+                input type="hidden" name="section" value=(section);
+                input type="hidden" name="field" value=(field);
+                (page::textarea(&format!("{field} (JSON)"), "json", &text, error, 18))
+                button type="submit" { "Save " (field) }
+            }
+        }
+    };
+    let editor_field = SECTIONS
+        .iter()
+        .find(|(s, _, _)| *s == section)
+        .map_or("", |(_, _, f)| *f);
+    let summary = match section {
+        "information" | "exposition" => info_form(api, &action("info"), &csrf, attempt, section),
+        "routes" => table(
+            api["routes"].as_array(),
+            &[("Id", "id"), ("Name", "name"), ("Backend", "backend")],
+            |r| {
+                let f = &r["frontend"];
+                html! { td { (f["methods"].as_array().map_or("any".into(), |m| m.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))) } td { code { (f["domains"]) } } }
+            },
+            &["Methods", "Paths"],
+        ),
+        "backends" => table(
+            api["backends"].as_array(),
+            &[("Id", "id"), ("Name", "name")],
+            |b| html! { td { code { (b["backend"]["targets"]) } } },
+            &["Targets"],
+        ),
+        "flows" => table(
+            api["flows"].as_array(),
+            &[("Id", "id"), ("Name", "name")],
+            |f| html! { td { (f["plugins"]["slots"].as_array().map_or(0, Vec::len)) " plugins" } },
+            &["Plugins"],
+        ),
+        "plans" => table(
+            api["documentation"]["plans"].as_array(),
+            &[
+                ("Id", "id"),
+                ("Name", "name"),
+                ("Status", "status"),
+                ("Access", "access_mode_configuration_type"),
+            ],
+            |p| {
+                let pr = &p["pricing"];
+                html! { td { @if pr["enabled"] == true { (pr["price"]) " " (pr["currency"].as_str().unwrap_or_default()) } @else { "free" } } td { (p["validation"]["kind"].as_str().unwrap_or("auto")) } td { (p["visibility"]["kind"].as_str().unwrap_or("public")) } }
+            },
+            &["Price", "Validation", "Visibility"],
+        ),
+        "clients" => table(
+            api["clients"].as_array(),
+            &[
+                ("Id", "id"),
+                ("Name", "name"),
+                ("Description", "description"),
+            ],
+            |_| html! {},
+            &[],
+        ),
+        "subscriptions" => {
+            let subs: Vec<Value> = web
+                .0
+                .api
+                .list("/api/api-subscriptions")
+                .await
+                .into_iter()
+                .filter(|s| s["api_ref"] == id)
+                .collect();
+            super::subscriptions::table(
+                &subs,
+                session,
+                &format!("/ui/apis/{}?section=subscriptions", seg(id)),
+            )
+        }
+        "keys" => {
+            let keys = web
+                .0
+                .api
+                .list(&format!("/api/apis/{}/apikeys", seg(id)))
+                .await;
+            html! {
+                table {
+                    thead { tr { th { "Client id" } th { "Name" } th { "Enabled" } } }
+                    tbody { @for k in &keys {
+                        @let cid = k["clientId"].as_str().unwrap_or_default();
+                        tr { td { a href={"/ui/entities/apikeys/" (seg(cid))} { code { (cid) } } } td { (k["clientName"].as_str().unwrap_or_default()) } td { (k["enabled"]) } }
+                    } }
+                }
+            }
+        }
+        "documentation" => {
+            let home = &api["documentation"]["home"];
+            let markdown = home["text_content"].as_str().unwrap_or_default();
+            html! {
+                form method="post" action=(action("home")) {
+                    (csrf.clone())
+                    (page::textarea("Home page (Markdown)", "home", markdown, None, 10))
+                    button type="submit" { "Save home page" }
+                }
+                h2 { "Preview" }
+                div class="doc" id="preview" { (page::trusted(crate::markdown::render(markdown))) }
+                p { "Published APIs with documentation enabled appear in the developer portal." }
+            }
+        }
+        "testing" => {
+            let t = &api["testing"];
+            html! {
+                dl class="props" {
+                    dt { "Enabled" } dd { (t["enabled"]) }
+                    dt { "Header" } dd { code { (t["headerKey"].as_str().unwrap_or_default()) ": " (t["headerValue"].as_str().unwrap_or_default()) } }
+                }
+                p { "Draft routes answer requests carrying this header: " code { "curl -H '" (t["headerKey"].as_str().unwrap_or_default()) ": " (t["headerValue"].as_str().unwrap_or_default()) "' http://<gateway>" (api["context_path"].as_str().unwrap_or_default()) "/..." } }
+                p { a href={"/ui/entities/drafts/" (seg(id))} { "Edit the draft" } }
+            }
+        }
+        "deployments" => table(
+            api["deployments"].as_array(),
+            &[("Id", "id"), ("Version", "version"), ("Owner", "owner")],
+            |d| html! { td { (d["at"]) } td { details { summary { "Snapshot" } pre { (page::pretty(&d["apiRef"])) } } } },
+            &["At", "Snapshot"],
+        ),
+        _ => {
+            let text = attempt.text.clone().unwrap_or_else(|| page::pretty(api));
+            html! {
+                form method="post" action=(action("json")) {
+                    (csrf.clone())
+                    input type="hidden" name="section" value="json";
+                    (page::textarea("The API (JSON)", "json", &text, attempt.problems.message.as_deref(), 30))
+                    button type="submit" { "Save the API" }
+                }
+            }
+        }
+    };
+    html! {
+        (summary)
+        @if section == "information" { (lifecycle(api, &action("state"), &csrf)) }
+        @if !editor_field.is_empty() {
+            details open[attempt.text.is_some()] {
+                summary { "Edit as JSON" }
+                (part_editor(editor_field))
+            }
+        }
+    }
+}
+
+fn table(
+    rows: Option<&Vec<Value>>,
+    cols: &[(&str, &str)],
+    extra: impl Fn(&Value) -> Markup,
+    extra_heads: &[&str],
+) -> Markup {
+    let rows = rows.map(Vec::as_slice).unwrap_or_default();
+    html! {
+        @if rows.is_empty() { p { "None yet." } } @else {
+            table {
+                thead { tr { @for (h, _) in cols { th { (h) } } @for h in extra_heads { th { (h) } } } }
+                tbody { @for r in rows { tr { @for (_, k) in cols { td { (r[*k].as_str().map_or_else(|| r[*k].to_string(), str::to_string)) } } (extra(r)) } } }
+            }
+        }
+    }
+}
+
+fn info_form(api: &Value, action: &str, csrf: &Markup, attempt: &Attempt, section: &str) -> Markup {
+    let p = &attempt.problems;
+    let value = |f: &str| -> String {
+        match &attempt.fields {
+            Some(fields) => fields.get(f).to_string(),
+            None => api[f].as_str().unwrap_or_default().to_string(),
+        }
+    };
+    html! {
+        form method="post" action=(action) {
+            (csrf.clone())
+            input type="hidden" name="section" value=(section);
+            @if section == "information" {
+                (page::field("Name", "name", &value("name"), p, "name"))
+                (page::field("Description", "description", &value("description"), p, "description"))
+                (page::field("Version", "version", &value("version"), p, "version"))
+            } @else {
+                (page::field("Domain (empty: any host)", "domain", &value("domain"), p, "domain"))
+                (page::field("Context path", "context_path", &value("context_path"), p, "context_path"))
+            }
+            button type="submit" { "Save" }
+        }
+    }
+}
+
+fn lifecycle(api: &Value, action: &str, csrf: &Markup) -> Markup {
+    let state = api["state"].as_str().unwrap_or_default();
+    let moves: &[(&str, &str)] = &[
+        ("published", "Publish"),
+        ("deprecated", "Deprecate"),
+        ("removed", "Remove"),
+        ("staging", "Back to staging"),
+    ];
+    html! {
+        h2 { "Lifecycle" }
+        p { "State: " (page::badge(state)) ". The gateway refuses moves its lifecycle does not allow, and says why." }
+        @for (to, label) in moves {
+            @if *to != state {
+                form method="post" action=(action) class="inline" {
+                    (csrf.clone())
+                    input type="hidden" name="state" value=(to);
+                    button type="submit" class="secondary" { (label) }
+                }
+            }
+        }
+    }
+}
+
+pub async fn act(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    let session = match super::writer(&web, &headers, &fields) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    let path = format!("/api/apis/{}", seg(&id));
+    let section = match fields.get("section") {
+        "" => "information".to_string(),
+        s => s.to_string(),
+    };
+    let (method, body, done) = match action.as_str() {
+        "state" => (
+            Method::PATCH,
+            json!({"state": fields.get("state")}),
+            format!("State changed to {}.", fields.get("state")),
+        ),
+        "info" => {
+            let names: &[&str] = if section == "information" {
+                &["name", "description", "version"]
+            } else {
+                &["domain", "context_path"]
+            };
+            let patch: serde_json::Map<String, Value> = names
+                .iter()
+                .map(|n| (n.to_string(), json!(fields.get(n))))
+                .collect();
+            (Method::PATCH, Value::Object(patch), "Saved.".to_string())
+        }
+        "home" => (
+            Method::PATCH,
+            json!({"documentation": {"home": {"text_content": fields.get("home"), "content_type": "text/markdown"}}}),
+            "Home page saved.".to_string(),
+        ),
+        "part" | "json" => {
+            let text = fields.get("json");
+            let parsed: Result<Value, _> = serde_json::from_str(text);
+            let value = match parsed {
+                Ok(v) => v,
+                Err(e) => {
+                    let attempt = Attempt {
+                        problems: Problems::message(format!(
+                            "Not valid JSON: {e}. Nothing was saved."
+                        )),
+                        text: Some(text.to_string()),
+                        fields: None,
+                    };
+                    return render(&web, &session, &id, &section, attempt, "").await;
+                }
+            };
+            if action == "json" {
+                (Method::PUT, value, "Saved.".to_string())
+            } else {
+                let field = fields.get("field");
+                if !SECTIONS
+                    .iter()
+                    .any(|(_, _, f)| !f.is_empty() && *f == field)
+                {
+                    return render(
+                        &web,
+                        &session,
+                        &id,
+                        &section,
+                        Attempt {
+                            problems: Problems::message(format!(
+                                "\"{field}\" is not a part of an API this page edits"
+                            )),
+                            ..Default::default()
+                        },
+                        "",
+                    )
+                    .await;
+                }
+                (
+                    Method::PATCH,
+                    nested(field, value),
+                    format!("{field} saved."),
+                )
+            }
+        }
+        _ => {
+            return page::render_with(
+                StatusCode::NOT_FOUND,
+                Face::Admin,
+                "Not found",
+                Some(&super::viewer(&session)),
+                html! { h1 { "No such action" } },
+            );
+        }
+    };
+    let answer = web.0.api.call(method, &path, Some(&body)).await;
+    if answer.ok() {
+        let to = format!(
+            "/ui/apis/{}?section={}&notice={}",
+            seg(&id),
+            seg(&section),
+            seg(&done)
+        );
+        return page::see_other(&to);
+    }
+    let typed = matches!(action.as_str(), "part" | "json").then(|| fields.get("json").to_string());
+    let attempt = Attempt {
+        problems: Problems::of(&answer),
+        text: typed,
+        fields: (action == "info").then_some(fields),
+    };
+    render(&web, &session, &id, &section, attempt, "").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nested;
+    use serde_json::json;
+
+    #[test]
+    fn a_part_becomes_a_merge_patch() {
+        assert_eq!(nested("routes", json!([])), json!({"routes": []}));
+        assert_eq!(
+            nested("documentation.plans", json!([1])),
+            json!({"documentation": {"plans": [1]}})
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! Every other kind through one page pair: a list, and a JSON editor over the admin API with its
+//! validation (service groups, API keys with their quotas, certificates, JWT verifiers,
+//! standalone routes and backends, drafts).
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use komainu_model::Kind;
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+use super::seg;
+use crate::Web;
+use crate::form::Fields;
+use crate::page::{self, Face, Problems};
+use crate::session::Session;
+
+/// The kinds this page edits (APIs, subscriptions and developers have their own pages).
+fn kind_of(plural: &str) -> Option<Kind> {
+    Kind::from_plural(plural).filter(|k| {
+        matches!(
+            k,
+            Kind::Group
+                | Kind::ApiKey
+                | Kind::Certificate
+                | Kind::JwtVerifier
+                | Kind::Route
+                | Kind::Backend
+                | Kind::Draft
+        )
+    })
+}
+
+fn not_found(session: &Session) -> Response {
+    page::render_with(
+        StatusCode::NOT_FOUND,
+        Face::Admin,
+        "Not found",
+        Some(&super::viewer(session)),
+        html! { h1 { "Nothing here" } },
+    )
+}
+
+pub async fn list(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path(plural): Path<String>,
+) -> Response {
+    let session = match super::session(&web, &headers) {
+        Ok(s) => s,
+        Err(to_sign_in) => return to_sign_in,
+    };
+    let Some(kind) = kind_of(&plural) else {
+        return not_found(&session);
+    };
+    let template = web
+        .0
+        .api
+        .get(&format!("/api/{plural}/_template"))
+        .await
+        .body;
+    list_page(
+        &web,
+        &session,
+        kind,
+        &page::pretty(&template),
+        &Problems::default(),
+    )
+    .await
+}
+
+async fn list_page(
+    web: &Web,
+    session: &Session,
+    kind: Kind,
+    new_text: &str,
+    problems: &Problems,
+) -> Response {
+    let plural = kind.plural();
+    let items = web.0.api.list(&format!("/api/{plural}")).await;
+    let status = if problems.message.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    page::render_with(
+        status,
+        Face::Admin,
+        kind.name(),
+        Some(&super::viewer(session)),
+        html! {
+            h1 { (kind.name()) " (" (items.len()) ")" }
+            table {
+                thead { tr { th { "Id" } th { "Name" } } }
+                tbody {
+                    @for item in &items {
+                        @let id = kind.id_of(item).unwrap_or_default();
+                        tr {
+                            td { a href={"/ui/entities/" (plural) "/" (seg(id))} { code { (id) } } }
+                            td { (item["name"].as_str().or(item["clientName"].as_str()).unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+            h2 { "Create" }
+            (problems.summary(&[]))
+            form method="post" action={"/ui/entities/" (plural)} {
+                (page::csrf_input(&session.csrf))
+                (page::textarea(&format!("New {} (JSON)", kind.name()), "json", new_text, problems.message.as_deref(), 16))
+                button type="submit" { "Create " (kind.name()) }
+            }
+        },
+    )
+}
+
+pub async fn create(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path(plural): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    let session = match super::writer(&web, &headers, &fields) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    let Some(kind) = kind_of(&plural) else {
+        return not_found(&session);
+    };
+    let text = fields.get("json");
+    let doc: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let p = Problems::message(format!("Not valid JSON: {e}. Nothing was created."));
+            return list_page(&web, &session, kind, text, &p).await;
+        }
+    };
+    let answer = web
+        .0
+        .api
+        .call(Method::POST, &format!("/api/{plural}"), Some(&doc))
+        .await;
+    if !answer.ok() {
+        return list_page(&web, &session, kind, text, &Problems::of(&answer)).await;
+    }
+    let id = kind.id_of(&answer.body).unwrap_or_default();
+    page::see_other(&format!("/ui/entities/{plural}/{}", seg(id)))
+}
+
+pub async fn edit(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path((plural, id)): Path<(String, String)>,
+) -> Response {
+    let session = match super::session(&web, &headers) {
+        Ok(s) => s,
+        Err(to_sign_in) => return to_sign_in,
+    };
+    let Some(kind) = kind_of(&plural) else {
+        return not_found(&session);
+    };
+    edit_page(&web, &session, kind, &id, None, &Problems::default(), "").await
+}
+
+async fn edit_page(
+    web: &Web,
+    session: &Session,
+    kind: Kind,
+    id: &str,
+    text: Option<&str>,
+    problems: &Problems,
+    notice: &str,
+) -> Response {
+    let plural = kind.plural();
+    let answer = web.0.api.get(&format!("/api/{plural}/{}", seg(id))).await;
+    if !answer.ok() {
+        return not_found(session);
+    }
+    let text = text.map_or_else(|| page::pretty(&answer.body), str::to_string);
+    let extra = if kind == Kind::ApiKey {
+        key_panel(web, session, id).await
+    } else {
+        html! {}
+    };
+    let status = if problems.message.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let base = format!("/ui/entities/{plural}/{}", seg(id));
+    page::render_with(
+        status,
+        Face::Admin,
+        id,
+        Some(&super::viewer(session)),
+        html! {
+            p { a href={"/ui/entities/" (plural)} { (kind.name()) } " / " (id) }
+            h1 { (kind.name()) " " code { (id) } }
+            @if !notice.is_empty() { div class="notice" role="status" { (notice) } }
+            (extra)
+            (problems.summary(&[]))
+            form method="post" action=(base) {
+                (page::csrf_input(&session.csrf))
+                (page::textarea("Document (JSON)", "json", &text, problems.message.as_deref(), 24))
+                button type="submit" name="action" value="save" { "Save" }
+                @if kind == Kind::ApiKey {
+                    " " button type="submit" name="action" value="rotate" class="secondary" { "Rotate the secret" }
+                    " " button type="submit" name="action" value="reset-quotas" class="secondary" { "Reset quotas" }
+                }
+            }
+            form method="post" action={(base) "/delete"} {
+                (page::csrf_input(&session.csrf))
+                button type="submit" class="secondary" { "Delete " (kind.name()) " " (id) }
+            }
+        },
+    )
+}
+
+/// `(label, field of the quota report)`, as the key page and the portal show them.
+pub(crate) const QUOTA_ROWS: [(&str, &str); 5] = [
+    ("Calls left in this window", "remainingCallsPerWindow"),
+    ("Calls today", "currentCallsPerDay"),
+    ("Left today", "remainingCallsPerDay"),
+    ("Calls this month", "currentCallsPerMonth"),
+    ("Left this month", "remainingCallsPerMonth"),
+];
+
+/// An API key's consumed and remaining quotas.
+async fn key_panel(web: &Web, _session: &Session, id: &str) -> Markup {
+    let q = web
+        .0
+        .api
+        .get(&format!("/api/apikeys/{}/quotas", seg(id)))
+        .await
+        .body;
+    html! {
+        h2 { "Quotas" }
+        dl class="props" {
+            @for (label, key) in QUOTA_ROWS {
+                dt { (label) } dd { (q[key]) }
+            }
+        }
+    }
+}
+
+pub async fn save(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path((plural, id)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    let session = match super::writer(&web, &headers, &fields) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    let Some(kind) = kind_of(&plural) else {
+        return not_found(&session);
+    };
+    let path = format!("/api/{plural}/{}", seg(&id));
+    let (answer, done) = match fields.get("action") {
+        "rotate" if kind == Kind::ApiKey => {
+            let secret = komainu_model::random_alphanumeric(64);
+            let a = web
+                .0
+                .api
+                .call(Method::PATCH, &path, Some(&json!({"clientSecret": secret})))
+                .await;
+            (a, "The secret was rotated: the old one no longer works.")
+        }
+        "reset-quotas" if kind == Kind::ApiKey => {
+            let a = web
+                .0
+                .api
+                .call(Method::DELETE, &format!("{path}/quotas"), None)
+                .await;
+            (a, "Quotas reset.")
+        }
+        _ => {
+            let text = fields.get("json");
+            let doc: Value = match serde_json::from_str(text) {
+                Ok(v) => v,
+                Err(e) => {
+                    let p = Problems::message(format!("Not valid JSON: {e}. Nothing was saved."));
+                    return edit_page(&web, &session, kind, &id, Some(text), &p, "").await;
+                }
+            };
+            (
+                web.0.api.call(Method::PUT, &path, Some(&doc)).await,
+                "Saved.",
+            )
+        }
+    };
+    if answer.ok() {
+        return edit_page(&web, &session, kind, &id, None, &Problems::default(), done).await;
+    }
+    let text = Some(fields.get("json")).filter(|t| !t.is_empty());
+    edit_page(&web, &session, kind, &id, text, &Problems::of(&answer), "").await
+}
+
+pub async fn delete(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Path((plural, id)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    let session = match super::writer(&web, &headers, &fields) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    let Some(kind) = kind_of(&plural) else {
+        return not_found(&session);
+    };
+    let answer = web
+        .0
+        .api
+        .call(Method::DELETE, &format!("/api/{plural}/{}", seg(&id)), None)
+        .await;
+    if answer.ok() {
+        return page::see_other(&format!("/ui/entities/{plural}"));
+    }
+    edit_page(&web, &session, kind, &id, None, &Problems::of(&answer), "").await
+}

@@ -1,0 +1,79 @@
+//! The admin UI on the admin listener: `/` redirects to `/ui/`; every page but sign-in needs an
+//! admin session, and every write a CSRF token and a same-site origin.
+
+mod api_page;
+mod apis;
+mod dashboard;
+mod developers;
+mod entities;
+mod signin;
+mod subscriptions;
+mod transfer;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::{Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::Web;
+use crate::form::{self, Fields};
+use crate::page::{Face, Viewer};
+use crate::session::Session;
+
+pub fn router(web: Web) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/assets/{name}", get(crate::assets::serve))
+        .route("/ui/signin", get(signin::form).post(signin::submit))
+        .route("/ui/signout", post(signin::sign_out))
+        .route("/ui/", get(dashboard::page))
+        .route("/ui/dashboard/traffic", get(dashboard::traffic))
+        .route("/ui/apis", get(apis::list).post(apis::create))
+        .route("/ui/apis/new", get(apis::new_form))
+        .route("/ui/apis/{id}", get(api_page::page))
+        .route("/ui/apis/{id}/{action}", post(api_page::act))
+        .route("/ui/subscriptions", get(subscriptions::list))
+        .route("/ui/subscriptions/{id}/{action}", post(subscriptions::act))
+        .route("/ui/developers", get(developers::list))
+        .route("/ui/developers/{id}/{action}", post(developers::act))
+        .route(
+            "/ui/entities/{plural}",
+            get(entities::list).post(entities::create),
+        )
+        .route(
+            "/ui/entities/{plural}/{id}",
+            get(entities::edit).post(entities::save),
+        )
+        .route("/ui/entities/{plural}/{id}/delete", post(entities::delete))
+        .route("/ui/transfer", get(transfer::page))
+        .route("/ui/transfer/export", get(transfer::export))
+        .route("/ui/transfer/{action}", post(transfer::act))
+        .with_state(web)
+}
+
+/// The request's admin session, or the redirect to sign-in.
+pub(crate) fn session(web: &Web, headers: &HeaderMap) -> Result<Session, Response> {
+    web.0
+        .admin_sessions
+        .get(headers)
+        .ok_or_else(|| crate::page::see_other("/ui/signin"))
+}
+
+/// The session of a form write that may act, or the answer refusing it.
+pub(crate) fn writer(web: &Web, headers: &HeaderMap, fields: &Fields) -> Result<Session, Response> {
+    match web.0.admin_sessions.get(headers) {
+        Some(s) if form::allowed(&s, headers, fields) => Ok(s),
+        _ => Err(form::refused(Face::Admin)),
+    }
+}
+
+pub(crate) fn viewer(s: &Session) -> Viewer<'_> {
+    Viewer {
+        name: &s.display,
+        csrf: &s.csrf,
+    }
+}
+
+pub(crate) use crate::seg;
+pub(crate) use entities::QUOTA_ROWS;

@@ -1,0 +1,92 @@
+//! Sign-in with the admin credentials (the same lockout as the REST API), and sign-out.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use komainu_admin::SignIn;
+use maud::html;
+
+use crate::Web;
+use crate::form::Fields;
+use crate::page::{self, Face, Problems};
+use crate::session::same_origin;
+
+fn sign_in_page(status: StatusCode, problem: Option<&str>) -> Response {
+    let problems = problem.map(Problems::message).unwrap_or_default();
+    page::render_with(
+        status,
+        Face::Admin,
+        "Sign in",
+        None,
+        html! {
+            h1 { "Sign in" }
+            (problems.summary(&[]))
+            form method="post" action="/ui/signin" {
+                (page::input_of("text", "Admin client id", "client_id", "", None, true))
+                (page::input_of("password", "Admin client secret", "client_secret", "", None, true))
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+pub async fn form(State(web): State<Web>, headers: HeaderMap) -> Response {
+    if web.0.admin_sessions.get(&headers).is_some() {
+        return page::see_other("/ui/");
+    }
+    sign_in_page(StatusCode::OK, None)
+}
+
+pub async fn submit(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    if !same_origin(&headers) {
+        return crate::form::refused(Face::Admin);
+    }
+    let id = fields.get("client_id");
+    match web
+        .0
+        .admin
+        .sign_in(peer.ip(), id, fields.get("client_secret"))
+    {
+        SignIn::Accepted => {
+            let cookie = web.0.admin_sessions.start(id, id);
+            let mut response = page::see_other("/ui/");
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            response
+        }
+        SignIn::Refused => sign_in_page(
+            StatusCode::UNAUTHORIZED,
+            Some("These are not the admin credentials."),
+        ),
+        SignIn::LockedOut(wait) => sign_in_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many failed sign-ins from this address: try again in {} s.",
+                wait.as_secs().max(1)
+            )),
+        ),
+    }
+}
+
+pub async fn sign_out(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    if let Err(refused) = super::writer(&web, &headers, &fields) {
+        return refused;
+    }
+    let cookie = web.0.admin_sessions.end(&headers);
+    let mut response = page::see_other("/ui/signin").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
