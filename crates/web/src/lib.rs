@@ -89,6 +89,14 @@ impl Web {
         }))
     }
 
+    /// Every stored document of `kind`, read from the store: pages list APIs and subscriptions
+    /// without the admin API's JSON round trip (reads need no validation; developers, whose
+    /// hashes the admin API hides, are never listed this way).
+    pub(crate) async fn list(&self, kind: komainu_model::Kind) -> Vec<serde_json::Value> {
+        debug_assert!(kind != komainu_model::Kind::Developer);
+        self.0.store.list(kind).await.unwrap_or_default()
+    }
+
     /// The admin UI's routes, to merge with the admin API's.
     pub fn admin_ui(&self) -> Router {
         ui::router(self.clone())

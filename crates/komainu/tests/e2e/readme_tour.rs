@@ -105,6 +105,7 @@ fn the_readme_tour_runs_as_written() {
     let admin = gw.admin.trim_start_matches("http://").to_string();
     let proxy = gw.proxy.trim_start_matches("http://").to_string();
     let https = gw.https.trim_start_matches("https://").to_string();
+    let portal = gw.portal.trim_start_matches("http://").to_string();
     let upstream = format!("127.0.0.1:{}", up.port());
     let mut script = String::from(CURL);
     for (command, expected) in &commands {
@@ -117,6 +118,7 @@ fn the_readme_tour_runs_as_written() {
             .replace("localhost:8080", &proxy)
             .replace("127.0.0.1:8443", &https)
             .replace("localhost:8443", &https)
+            .replace("127.0.0.1:8081", &portal)
             .replace("127.0.0.1:3000", &upstream)
             .replace("\"port\": 3000", &format!("\"port\": {}", up.port()));
         let shown = command

@@ -4,9 +4,10 @@
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use komainu_model::{Api, ApiState};
+use komainu_model::Kind;
 use maud::html;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::page::{self, Face};
 use crate::{Web, seg};
@@ -15,26 +16,42 @@ use crate::{Web, seg};
 #[serde(default)]
 pub struct Search {
     q: String,
+    page: usize,
+}
+
+/// APIs per catalogue page.
+const PER_PAGE: usize = 48;
+
+fn text<'v>(doc: &'v Value, field: &str) -> &'v str {
+    doc[field].as_str().unwrap_or_default()
+}
+
+/// Whether the stored API document is in the catalogue and matches `needle` (lowercase).
+fn shown(doc: &Value, needle: &str) -> bool {
+    let listed = matches!(text(doc, "state"), "published" | "deprecated")
+        && doc["documentation"]["enabled"] == true;
+    listed
+        && (needle.is_empty()
+            || text(doc, "name").to_lowercase().contains(needle)
+            || text(doc, "description").to_lowercase().contains(needle)
+            || doc["tags"].as_array().into_iter().flatten().any(|t| {
+                t.as_str()
+                    .is_some_and(|t| t.to_lowercase().contains(needle))
+            }))
 }
 
 pub async fn list(State(web): State<Web>, headers: HeaderMap, Query(s): Query<Search>) -> Response {
     let session = super::developer(&web, &headers);
     let needle = s.q.trim().to_lowercase();
-    let apis: Vec<Api> = web
-        .0
-        .api
-        .list("/api/apis")
+    let apis: Vec<Value> = web
+        .list(Kind::Api)
         .await
-        .iter()
-        .filter_map(|doc| komainu_model::parse::<Api>(doc).ok())
-        .filter(super::listed)
-        .filter(|a| {
-            needle.is_empty()
-                || a.name.to_lowercase().contains(&needle)
-                || a.description.to_lowercase().contains(&needle)
-                || a.tags.iter().any(|t| t.to_lowercase().contains(&needle))
-        })
+        .into_iter()
+        .filter(|doc| shown(doc, &needle))
         .collect();
+    let page_no = s.page.max(1);
+    let pages = apis.len().div_ceil(PER_PAGE).max(1);
+    let q = seg(&s.q);
     page::render(
         Face::Portal,
         "APIs",
@@ -48,12 +65,19 @@ pub async fn list(State(web): State<Web>, headers: HeaderMap, Query(s): Query<Se
             }
             @if apis.is_empty() { p { "No API matches." } }
             div class="cards" {
-                @for a in &apis {
+                @for a in apis.iter().skip((page_no - 1) * PER_PAGE).take(PER_PAGE) {
                     article class="card" {
-                        h2 { a href={"/apis/" (seg(&a.id))} { (a.name) } }
-                        p { (a.description) }
-                        p { "Version " (a.version) @if a.state == ApiState::Deprecated { " " (page::badge("deprecated")) } }
+                        h2 { a href={"/apis/" (seg(text(a, "id")))} { (text(a, "name")) } }
+                        p { (text(a, "description")) }
+                        p { "Version " (text(a, "version")) @if text(a, "state") == "deprecated" { " " (page::badge("deprecated")) } }
                     }
+                }
+            }
+            @if pages > 1 {
+                nav aria-label="Pages" {
+                    p { "Page " (page_no) " of " (pages) }
+                    @if page_no > 1 { a href={"/?q=" (q) "&page=" (page_no - 1)} { "Previous page" } " " }
+                    @if page_no < pages { a href={"/?q=" (q) "&page=" (page_no + 1)} { "Next page" } }
                 }
             }
         },

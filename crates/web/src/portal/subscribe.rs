@@ -144,9 +144,7 @@ pub async fn subscribe(
 
 /// The subscriptions `who` owns.
 async fn owned(web: &Web, who: &str) -> Vec<ApiSubscription> {
-    web.0
-        .api
-        .list("/api/api-subscriptions")
+    web.list(Kind::ApiSubscription)
         .await
         .iter()
         .filter_map(|s| komainu_model::parse::<ApiSubscription>(s).ok())
@@ -194,9 +192,7 @@ pub async fn account(State(web): State<Web>, headers: HeaderMap) -> Response {
     };
     let subs = owned(&web, &session.who).await;
     let apis: Vec<Api> = web
-        .0
-        .api
-        .list("/api/apis")
+        .list(Kind::Api)
         .await
         .iter()
         .filter_map(|a| komainu_model::parse::<Api>(a).ok())

@@ -8,6 +8,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
+use komainu_model::Kind;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -213,9 +214,7 @@ async fn section_body(
         ),
         "subscriptions" => {
             let subs: Vec<Value> = web
-                .0
-                .api
-                .list("/api/api-subscriptions")
+                .list(Kind::ApiSubscription)
                 .await
                 .into_iter()
                 .filter(|s| s["api_ref"] == id)

@@ -4,6 +4,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
+use komainu_model::Kind;
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,9 +35,7 @@ pub async fn list(
     };
     let needle = query.q.trim().to_lowercase();
     let apis: Vec<Value> = web
-        .0
-        .api
-        .list("/api/apis")
+        .list(Kind::Api)
         .await
         .into_iter()
         .filter(|a| query.state.is_empty() || a["state"] == query.state.as_str())

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use komainu_model::Kind;
 use maud::{Markup, html};
 use serde_json::Value;
 
@@ -17,7 +18,7 @@ pub async fn page(State(web): State<Web>, headers: HeaderMap) -> Response {
         Ok(s) => s,
         Err(to_sign_in) => return to_sign_in,
     };
-    let apis = web.0.api.list("/api/apis").await;
+    let apis = web.list(Kind::Api).await;
     let count = |state: &str| apis.iter().filter(|a| a["state"] == state).count();
     let traffic = traffic_table(&web, &apis).await;
     page::render(
@@ -50,7 +51,7 @@ pub async fn traffic(State(web): State<Web>, headers: HeaderMap) -> Response {
     if let Err(to_sign_in) = super::session(&web, &headers) {
         return to_sign_in;
     }
-    let apis = web.0.api.list("/api/apis").await;
+    let apis = web.list(Kind::Api).await;
     page::fragment(traffic_table(&web, &apis).await)
 }
 

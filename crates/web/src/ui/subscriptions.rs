@@ -5,6 +5,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
+use komainu_model::Kind;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
@@ -62,7 +63,7 @@ pub async fn list(State(web): State<Web>, headers: HeaderMap) -> Response {
         Ok(s) => s,
         Err(to_sign_in) => return to_sign_in,
     };
-    let subs = web.0.api.list("/api/api-subscriptions").await;
+    let subs = web.list(Kind::ApiSubscription).await;
     let (pending, others): (Vec<Value>, Vec<Value>) =
         subs.into_iter().partition(|s| s["status"] == "pending");
     page::render(
