@@ -69,8 +69,9 @@ pub(crate) fn admit_new(
     d.started_at = Some(now_ms);
     d.closed_at = None;
     settle(sub, raw, None);
-    if validation_kind(plan) == "manual" {
-        // An admin approves (status `enabled`) or rejects (status `closed`) it.
+    if validation_kind(plan) == "manual" || status_of(raw) == Some("pending") {
+        // An admin approves (status `enabled`) or rejects (status `closed`) it; a writer may also
+        // ask for that (the portal, when a plan's webhook did not decide).
         sub.enabled = false;
         sub.status = Some(SubscriptionStatus::Pending);
     }

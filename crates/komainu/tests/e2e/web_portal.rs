@@ -197,3 +197,150 @@ fn a_developer_signs_up_subscribes_and_calls_the_api() {
     let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }
+
+/// A webhook answering by application name: `accept-*` accepted, `refuse-*` refused with a
+/// reason, anything else a 500. Returns its URL and what it was asked.
+fn decider() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/decide", listener.local_addr().unwrap());
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = asked.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = vec![0u8; 65536];
+            let mut got = 0;
+            let body = loop {
+                let n = stream.read(&mut buf[got..]).unwrap_or(0);
+                got += n;
+                let text = String::from_utf8_lossy(&buf[..got]).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len || n == 0 {
+                        break body.to_string();
+                    }
+                }
+                if n == 0 {
+                    break String::new();
+                }
+            };
+            let question: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let app = question["application"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            log.lock().unwrap().push(question);
+            let (status, answer) = if app.starts_with("accept") {
+                ("200 OK", r#"{"accepted": true}"#)
+            } else if app.starts_with("refuse") {
+                ("200 OK", r#"{"accepted": false, "reason": "not for bots"}"#)
+            } else {
+                ("500 Internal Server Error", "{}")
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, asked)
+}
+
+#[test]
+fn a_plans_webhook_decides_subscriptions() {
+    let up = Upstream::start("weather");
+    let gw = Gateway::start();
+    let (url, asked) = decider();
+    let mut api = weather_api(&up);
+    api["documentation"]["plans"] = json!([plan(
+        "basic",
+        "published",
+        json!({"validation": {"kind": "webhook", "config": {"url": url, "headers": {"x-team": "weather"}}}})
+    )]);
+    api["flows"][0]["consumers"] = json!(["basic"]);
+    gw.create("apis", &api);
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signup = http
+        .post(format!("{}/signup", gw.portal))
+        .form(&[
+            ("email", "bot@example.com"),
+            ("password", "long enough password"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(signup.status(), 303);
+    let cookie = signup.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let account = http
+        .get(format!("{}/account", gw.portal))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let at = account.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = account[at..].split('"').next().unwrap().to_string();
+    let subscribe = |app: &str| {
+        http.post(format!("{}/apis/weather/subscribe", gw.portal))
+            .header("cookie", &cookie)
+            .form(&[("plan", "basic"), ("app", app), ("csrf", csrf.as_str())])
+            .send()
+            .unwrap()
+    };
+    let statuses = || -> Vec<(String, String)> {
+        let (_, subs) = read(gw.get("/api/api-subscriptions"));
+        subs.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["owner_ref"].as_str().unwrap().to_string(),
+                    s["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+
+    let refused = subscribe("refuse-bot");
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().unwrap().contains("not for bots"));
+    assert!(
+        statuses().is_empty(),
+        "a refused subscription is not stored"
+    );
+
+    assert_eq!(subscribe("accept-app").status(), 303);
+    assert_eq!(subscribe("undecided-app").status(), 303);
+    let mut got = statuses();
+    got.sort();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].0.ends_with("accept-app") && got[0].1 == "enabled",
+        "{got:?}"
+    );
+    assert!(
+        got[1].0.ends_with("undecided-app") && got[1].1 == "pending",
+        "{got:?}"
+    );
+    let asked = asked.lock().unwrap();
+    assert_eq!(asked.len(), 3);
+    assert_eq!(asked[0]["developer"]["email"], "bot@example.com");
+    assert_eq!(asked[0]["plan"], "basic");
+}

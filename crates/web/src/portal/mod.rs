@@ -6,6 +6,7 @@ mod catalogue;
 mod docs;
 mod reference;
 mod subscribe;
+mod webhook;
 
 use axum::Router;
 use axum::http::HeaderMap;

@@ -95,6 +95,20 @@ pub async fn subscribe(
     }
     let app = fields.get("app").trim();
     let app = if app.is_empty() { "application" } else { app };
+    let mut status = None;
+    if komainu_apim::validation_kind(plan) == "webhook" {
+        let who = (session.who.as_str(), session.display.as_str());
+        match super::webhook::ask(&web, plan, &api.id, who, app).await {
+            super::webhook::Decision::Accepted => {}
+            super::webhook::Decision::Refused(reason) => {
+                return problem(&session, StatusCode::FORBIDDEN, &reason);
+            }
+            super::webhook::Decision::Undecided(why) => {
+                tracing::warn!(api = %api.id, plan = %plan.id, %why, "subscription left pending");
+                status = Some("pending");
+            }
+        }
+    }
     let client_id = format!("{}_{}", session.who, slug(app));
     if !api.clients.iter().any(|c| c.id == client_id) {
         let patch = json!([{"op": "add", "path": "/clients/-", "value": {
@@ -123,13 +137,16 @@ pub async fn subscribe(
             "This application name is taken.",
         );
     }
-    let sub = json!({
+    let mut sub = json!({
         "name": format!("{app} on {}", plan.name),
         "api_ref": api.id,
         "plan_ref": plan.id,
         "owner_ref": client_id,
         "metadata": {OWNER: session.who},
     });
+    if let Some(s) = status {
+        sub["status"] = json!(s);
+    }
     let answer = web
         .0
         .api
