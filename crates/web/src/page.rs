@@ -214,7 +214,27 @@ pub fn input_of(
     error: Option<&str>,
     required: bool,
 ) -> Markup {
-    let id = format!("f-{name}");
+    input_with_id(
+        kind,
+        label,
+        &format!("f-{name}"),
+        name,
+        value,
+        error,
+        required,
+    )
+}
+
+/// A labelled input whose id is not derived from its name (forms repeated on one page).
+pub fn input_with_id(
+    kind: &str,
+    label: &str,
+    id: &str,
+    name: &str,
+    value: &str,
+    error: Option<&str>,
+    required: bool,
+) -> Markup {
     let err_id = format!("{id}-error");
     html! {
         div class="field" {

@@ -91,6 +91,44 @@ fn an_admin_creates_publishes_and_edits_an_api_in_the_browser() {
     let (_, stored) = json(gw.get(&format!("/api/apis/{id}")));
     assert_eq!(stored["routes"][0]["frontend"]["domains"][0], "/");
 
+    // A plugin from the catalogue, set with its settings form, acts on the next call; a wrong
+    // setting is named at its field and nothing is stored.
+    b.goto(&gw.url(&format!("/ui/apis/{id}?section=flows")));
+    b.select("#add-0", "cp:otoroshi.next.plugins.Redirection");
+    b.click_button("Add the plugin");
+    b.wait_text("[role=status]", "added");
+    b.fill("input[name='cfg.code']", "302");
+    b.fill("input[name='cfg.to']", "https://example.com/moved");
+    b.click_button("Save settings of cp:otoroshi.next.plugins.Redirection");
+    b.wait_text("[role=status]", "saved");
+    let started = Instant::now();
+    loop {
+        let r = gw.proxy_get("anything.test", "/books/shelf");
+        if r.status() == 302 {
+            assert_eq!(r.headers()["location"], "https://example.com/moved");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still {}",
+            r.status()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.fill("input[name='cfg.code']", "soon");
+    b.click_button("Save settings of cp:otoroshi.next.plugins.Redirection");
+    assert!(b.text("[id$='-code-error']").contains("whole number"));
+    let (_, stored) = json(gw.get(&format!("/api/apis/{id}")));
+    let slots = stored["flows"][0]["plugins"]["slots"].as_array().unwrap();
+    let redirection = slots
+        .iter()
+        .find(|s| s["plugin"] == "cp:otoroshi.next.plugins.Redirection")
+        .expect("the plugin is still there");
+    assert_eq!(redirection["config"]["code"], 302, "{slots:?}");
+    b.click_button("Remove cp:otoroshi.next.plugins.Redirection");
+    b.wait_text("[role=status]", "removed");
+    gw.wait_status("anything.test", "/books/shelf", 200);
+
     b.goto(&gw.url(&format!("/ui/apis/{id}?section=information")));
     b.screenshot(&screenshots().join("api-page.png"));
 

@@ -182,12 +182,7 @@ async fn section_body(
             |b| html! { td { code { (b["backend"]["targets"]) } } },
             &["Targets"],
         ),
-        "flows" => table(
-            api["flows"].as_array(),
-            &[("Id", "id"), ("Name", "name")],
-            |f| html! { td { (f["plugins"]["slots"].as_array().map_or(0, Vec::len)) " plugins" } },
-            &["Plugins"],
-        ),
+        "flows" => super::flows::section(web, session, id, api, &attempt.problems).await,
         "plans" => table(
             api["documentation"]["plans"].as_array(),
             &[
@@ -373,9 +368,10 @@ pub async fn act(
         Err(refused) => return refused,
     };
     let path = format!("/api/apis/{}", seg(&id));
-    let section = match fields.get("section") {
-        "" => "information".to_string(),
-        s => s.to_string(),
+    let section = match (action.as_str(), fields.get("section")) {
+        ("flow", _) => "flows".to_string(),
+        (_, "") => "information".to_string(),
+        (_, s) => s.to_string(),
     };
     let (method, body, done) = match action.as_str() {
         "state" => (
@@ -394,6 +390,19 @@ pub async fn act(
                 .map(|n| (n.to_string(), json!(fields.get(n))))
                 .collect();
             (Method::PATCH, Value::Object(patch), "Saved.".to_string())
+        }
+        "flow" => {
+            let current = web.0.api.get(&path).await.body;
+            match super::flows::patch(&web, &current, &fields).await {
+                Ok((patch, done)) => (Method::PATCH, patch, done),
+                Err(problems) => {
+                    let attempt = Attempt {
+                        problems,
+                        ..Default::default()
+                    };
+                    return render(&web, &session, &id, "flows", attempt, "").await;
+                }
+            }
         }
         "home" => (
             Method::PATCH,

@@ -6,6 +6,7 @@ mod apis;
 mod dashboard;
 mod developers;
 mod entities;
+mod flows;
 mod signin;
 mod subscriptions;
 mod transfer;

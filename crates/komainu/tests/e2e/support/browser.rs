@@ -170,6 +170,11 @@ impl Browser {
         self.rt.block_on(el.send_keys(value)).expect("type");
     }
 
+    /// Picks the option `value` of the select at `css`.
+    pub fn select(&self, css: &str, value: &str) {
+        self.click(&format!("{css} option[value='{value}']"));
+    }
+
     pub fn click(&self, css: &str) {
         let el = self.wait(css);
         self.rt.block_on(el.click()).expect("click");
