@@ -11,6 +11,7 @@
 mod assets;
 mod call;
 mod form;
+mod gateway;
 mod markdown;
 mod page;
 mod portal;

@@ -129,6 +129,41 @@ fn an_admin_creates_publishes_and_edits_an_api_in_the_browser() {
     b.wait_text("[role=status]", "removed");
     gw.wait_status("anything.test", "/books/shelf", 200);
 
+    // The testing section sends a call through the gateway with the API's testing header.
+    b.goto(&gw.url(&format!("/ui/apis/{id}?section=testing")));
+    b.fill("#f-path", "/shelf");
+    let hits = up.hits();
+    b.click_button("Send with the testing header");
+    assert_eq!(b.text("#try-status"), "200");
+    assert_eq!(up.hits(), hits + 1);
+
+    // Two deployments compared: the second publishes a new description.
+    let patched = gw.patch(
+        &format!("/api/apis/{id}"),
+        &serde_json::json!({"description": "Second edition"}),
+    );
+    assert_eq!(patched.status(), 200);
+    assert_eq!(
+        gw.post(&format!("/api/apis/{id}/_publish"), &serde_json::json!({}))
+            .status(),
+        200
+    );
+    let (_, stored) = json(gw.get(&format!("/api/apis/{id}")));
+    let deployments = stored["deployments"].as_array().unwrap();
+    assert!(deployments.len() >= 2, "{deployments:?}");
+    let (first, last) = (
+        deployments[0]["id"].as_str().unwrap(),
+        deployments[deployments.len() - 1]["id"].as_str().unwrap(),
+    );
+    b.goto(&gw.url(&format!("/ui/apis/{id}?section=deployments")));
+    b.select("#dep-a", first);
+    b.select("#dep-b", last);
+    b.click_button("Compare");
+    assert!(
+        b.wait_text("#compare-result", "description")
+            .contains("Fields that differ")
+    );
+
     b.goto(&gw.url(&format!("/ui/apis/{id}?section=information")));
     b.screenshot(&screenshots().join("api-page.png"));
 

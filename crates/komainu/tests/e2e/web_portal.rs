@@ -38,7 +38,13 @@ fn weather_api(up: &Upstream) -> Value {
         "documentation": {
             "enabled": true,
             "home": {"text_content": "# Weather\n\nForecasts.<script>window.__pwned = 1</script>\n\n<img src=x onerror=\"window.__pwned = 2\">\n\n[click](javascript:window.__pwned=3)"},
-            "resources": [{"path": ["guide"], "title": "Guide", "text_content": "## Cities\n\nAsk for *Paris*."}],
+            "resources": [
+                {"path": ["guide"], "title": "Guide", "text_content": "## Cities\n\nAsk for *Paris*."},
+                {"path": ["reference"], "title": "Reference", "content_type": "application/json", "json_content": {
+                    "openapi": "3.0.3", "info": {"title": "Weather"},
+                    "paths": {"/forecast": {"get": {"summary": "A forecast", "parameters": [{"name": "city", "in": "query", "required": true, "schema": {"type": "string"}}], "responses": {"200": {"description": "The forecast"}}}}}
+                }}
+            ],
             "plans": [
                 plan("basic", "published", json!({})),
                 plan("gold", "published", json!({"validation": {"kind": "manual"}})),
@@ -134,6 +140,19 @@ fn a_developer_signs_up_subscribes_and_calls_the_api() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_ne!(call(&gw, &client_id, &secret), 200);
+
+    // The reference, and "try it" through the gateway with the new credentials.
+    b.goto(&format!("{}/apis/weather/reference", gw.portal));
+    b.wait_text("main", "A forecast");
+    assert!(b.text("main table").contains("city"));
+    b.click("#get--forecast details summary");
+    b.fill("#f-path-get--forecast", "/forecast?city=Paris");
+    b.fill("#f-id-get--forecast", &client_id);
+    b.fill("#f-secret-get--forecast", &rotated);
+    let hits = up.hits();
+    b.click_button("Send GET /forecast");
+    assert_eq!(b.text("#try-status"), "200");
+    assert_eq!(up.hits(), hits + 1);
 
     // Gold needs the API team's approval: pending until approved in the admin UI.
     b.goto(&format!("{}/apis/weather", gw.portal));

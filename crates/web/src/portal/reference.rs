@@ -15,8 +15,6 @@ use crate::page::{self, Face};
 use crate::{Web, seg};
 
 const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
-/// The most of an answer "try it" shows.
-const SHOWN: usize = 64 << 10;
 
 /// The OpenAPI document among the documentation's resources, if any.
 pub(crate) fn spec_of(doc: &ApiDocumentation) -> Option<&Value> {
@@ -123,47 +121,25 @@ pub async fn try_it(
     let suffix = field.strip_prefix("path-").unwrap_or_default();
     let path = fields.get(field);
     let method = fields.get("method");
-    let valid = path.starts_with('/')
-        && !path.starts_with("//")
-        && METHODS.contains(&method.to_lowercase().as_str());
-    let result = if valid {
-        let url = format!("{}{}{}", web.0.portal.gateway, api.context_path, path);
-        let mut request = web
-            .0
-            .http
-            .request(method.parse().unwrap_or(reqwest::Method::GET), &url);
-        if !api.domain.is_empty() {
-            request = request.header("host", &api.domain);
-        }
-        let (cid, secret) = (
-            fields.get(&format!("id-{suffix}")),
-            fields.get(&format!("secret-{suffix}")),
-        );
-        if !cid.is_empty() {
-            request = request
-                .header("otoroshi-client-id", cid)
-                .header("otoroshi-client-secret", secret);
-        }
-        let body = fields.get(&format!("body-{suffix}"));
-        if !body.trim().is_empty() {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        match request.send().await {
-            Ok(r) => {
-                let status = r.status();
-                let bytes = r.bytes().await.unwrap_or_default();
-                Ok((
-                    status,
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]).into_owned(),
-                ))
-            }
-            Err(e) => Err(format!("the gateway could not be reached: {e}")),
-        }
-    } else {
-        Err("expected a method of the document and a path starting with /".to_string())
-    };
+    let (cid, secret) = (
+        fields.get(&format!("id-{suffix}")),
+        fields.get(&format!("secret-{suffix}")),
+    );
+    let result = crate::gateway::call(
+        &web,
+        crate::gateway::Trial {
+            method,
+            domain: &api.domain,
+            context_path: &api.context_path,
+            path,
+            headers: vec![
+                ("otoroshi-client-id", cid),
+                ("otoroshi-client-secret", secret),
+            ],
+            json_body: Some(fields.get(&format!("body-{suffix}"))),
+        },
+    )
+    .await;
     let status = if result.is_ok() {
         StatusCode::OK
     } else {
@@ -178,7 +154,7 @@ pub async fn try_it(
             p { a href={"/apis/" (seg(&api.id)) "/reference"} { "Back to the reference" } }
             h1 { code { (method) " " (api.context_path) (path) } }
             @match result {
-                Ok((status, body)) => { p { "The gateway answered " strong id="try-status" { (status.as_u16()) } } pre id="try-body" { (body) } }
+                Ok((status, body)) => { p { "The gateway answered " strong id="try-status" { (status) } } pre id="try-body" { (body) } }
                 Err(e) => { div class="alert" role="alert" { (e) } }
             }
         },

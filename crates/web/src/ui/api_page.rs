@@ -46,6 +46,9 @@ const SECTIONS: [(&str, &str, &str); 14] = [
 pub struct Section {
     section: String,
     notice: String,
+    /// Two deployments to compare.
+    a: String,
+    b: String,
 }
 
 /// What a refused form leaves on the page: the text typed and the problems.
@@ -54,6 +57,10 @@ struct Attempt {
     problems: Problems,
     text: Option<String>,
     fields: Option<Fields>,
+    /// What a draft route answered (the testing section's check).
+    trial: Option<Result<(u16, String), String>>,
+    /// Deployments picked for comparison.
+    compare: Option<(String, String)>,
 }
 
 fn at<'v>(doc: &'v Value, dotted: &str) -> &'v Value {
@@ -83,7 +90,7 @@ pub async fn page(
         q.section
     };
     let attempt = Attempt {
-        problems: Problems::default(),
+        compare: (!q.a.is_empty() && !q.b.is_empty()).then(|| (q.a.clone(), q.b.clone())),
         ..Default::default()
     };
     render(&web, &session, &id, &section, attempt, &q.notice).await
@@ -252,21 +259,36 @@ async fn section_body(
         }
         "testing" => {
             let t = &api["testing"];
+            let (key, value) = (
+                t["headerKey"].as_str().unwrap_or_default(),
+                t["headerValue"].as_str().unwrap_or_default(),
+            );
             html! {
                 dl class="props" {
                     dt { "Enabled" } dd { (t["enabled"]) }
-                    dt { "Header" } dd { code { (t["headerKey"].as_str().unwrap_or_default()) ": " (t["headerValue"].as_str().unwrap_or_default()) } }
+                    dt { "Header" } dd { code { (key) ": " (value) } }
                 }
-                p { "Draft routes answer requests carrying this header: " code { "curl -H '" (t["headerKey"].as_str().unwrap_or_default()) ": " (t["headerValue"].as_str().unwrap_or_default()) "' http://<gateway>" (api["context_path"].as_str().unwrap_or_default()) "/..." } }
+                p { "Draft routes answer requests carrying this header. Try one through the gateway:" }
+                form method="post" action=(action("try")) {
+                    (csrf.clone())
+                    input type="hidden" name="section" value="testing";
+                    div class="field" {
+                        label for="try-method" { "Method" }
+                        select id="try-method" name="method" { @for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] { option value=(m) { (m) } } }
+                    }
+                    (page::input_of("text", &format!("Path after {}", api["context_path"].as_str().unwrap_or_default()), "path", "/", None, true))
+                    button type="submit" { "Send with the testing header" }
+                }
+                @if let Some(trial) = &attempt.trial {
+                    @match trial {
+                        Ok((status, body)) => { p { "The gateway answered " strong id="try-status" { (status) } } pre id="try-body" { (body) } }
+                        Err(e) => { div class="alert" role="alert" { (e) } }
+                    }
+                }
                 p { a href={"/ui/entities/drafts/" (seg(id))} { "Edit the draft" } }
             }
         }
-        "deployments" => table(
-            api["deployments"].as_array(),
-            &[("Id", "id"), ("Version", "version"), ("Owner", "owner")],
-            |d| html! { td { (d["at"]) } td { details { summary { "Snapshot" } pre { (page::pretty(&d["apiRef"])) } } } },
-            &["At", "Snapshot"],
-        ),
+        "deployments" => deployments(id, api, attempt.compare.as_ref()),
         _ => {
             let text = attempt.text.clone().unwrap_or_else(|| page::pretty(api));
             html! {
@@ -286,6 +308,62 @@ async fn section_body(
             details open[attempt.text.is_some()] {
                 summary { "Edit as JSON" }
                 (part_editor(editor_field))
+            }
+        }
+    }
+}
+
+/// The deployment history, and two deployments compared field by field.
+fn deployments(id: &str, api: &Value, compare: Option<&(String, String)>) -> Markup {
+    let list = api["deployments"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let find = |d: &str| {
+        list.iter()
+            .find(|x| x["id"] == d)
+            .map(|x| &x["apiDefinition"])
+    };
+    let picked = compare.and_then(|(a, b)| Some((a, find(a)?, b, find(b)?)));
+    let picker = |name: &str, chosen: Option<&str>| {
+        html! {
+            div class="field" {
+                label for={"dep-" (name)} { "Deployment " (name.to_uppercase()) }
+                select id={"dep-" (name)} name=(name) {
+                    @for d in list { @let did = d["id"].as_str().unwrap_or_default(); option value=(did) selected[chosen == Some(did)] { (did) " · " (d["version"].as_str().unwrap_or_default()) } }
+                }
+            }
+        }
+    };
+    html! {
+        (table(
+            Some(&list.to_vec()),
+            &[("Id", "id"), ("Version", "version"), ("Owner", "owner")],
+            |d| html! { td { (d["at"]) } td { details { summary { "Snapshot" } pre { (page::pretty(&d["apiDefinition"])) } } } },
+            &["At", "Snapshot"],
+        ))
+        @if list.len() >= 2 {
+            h2 { "Compare two deployments" }
+            form method="get" action={"/ui/apis/" (seg(id))} {
+                input type="hidden" name="section" value="deployments";
+                (picker("a", compare.map(|c| c.0.as_str())))
+                (picker("b", compare.map(|c| c.1.as_str())))
+                button type="submit" { "Compare" }
+            }
+        }
+        @if let Some((a, da, b, db)) = picked {
+            @let keys: std::collections::BTreeSet<&String> = da.as_object().into_iter().chain(db.as_object()).flat_map(|m| m.keys()).collect();
+            @let changed: Vec<&&String> = keys.iter().filter(|k| da[k.as_str()] != db[k.as_str()]).collect();
+            h3 { (a) " → " (b) }
+            @if changed.is_empty() { p id="compare-result" { "The two snapshots are the same." } } @else {
+                p id="compare-result" { "Fields that differ: " @for (i, k) in changed.iter().enumerate() { @if i > 0 { ", " } code { (k) } } }
+                @for k in &changed {
+                    h4 { code { (k) } }
+                    div class="cards" {
+                        pre { (page::pretty(&da[k.as_str()])) }
+                        pre { (page::pretty(&db[k.as_str()])) }
+                    }
+                }
             }
         }
     }
@@ -404,6 +482,36 @@ pub async fn act(
                 }
             }
         }
+        "try" => {
+            let current: Value = web.0.api.get(&path).await.body;
+            let header = (
+                current["testing"]["headerKey"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                current["testing"]["headerValue"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+            let trial = crate::gateway::call(
+                &web,
+                crate::gateway::Trial {
+                    method: fields.get("method"),
+                    domain: current["domain"].as_str().unwrap_or_default(),
+                    context_path: current["context_path"].as_str().unwrap_or_default(),
+                    path: fields.get("path"),
+                    headers: vec![(header.0.as_str(), header.1.as_str())],
+                    json_body: None,
+                },
+            )
+            .await;
+            let attempt = Attempt {
+                trial: Some(trial),
+                ..Default::default()
+            };
+            return render(&web, &session, &id, "testing", attempt, "").await;
+        }
         "home" => (
             Method::PATCH,
             json!({"documentation": {"home": {"text_content": fields.get("home"), "content_type": "text/markdown"}}}),
@@ -420,7 +528,7 @@ pub async fn act(
                             "Not valid JSON: {e}. Nothing was saved."
                         )),
                         text: Some(text.to_string()),
-                        fields: None,
+                        ..Default::default()
                     };
                     return render(&web, &session, &id, &section, attempt, "").await;
                 }
@@ -480,6 +588,7 @@ pub async fn act(
         problems: Problems::of(&answer),
         text: typed,
         fields: (action == "info").then_some(fields),
+        ..Default::default()
     };
     render(&web, &session, &id, &section, attempt, "").await
 }
