@@ -84,6 +84,19 @@ pub struct KeyService {
     store: Arc<dyn Store>,
     /// The store revision the key index holds.
     pub applied: Applied,
+    /// This process's claim on the cluster's once-only jobs (secret rotation).
+    jobs: Jobs,
+}
+
+/// The lease under which one node of a cluster rotates secrets.
+const JOBS_LEASE: &str = "jobs";
+/// How long a lease outlives its holder's last renewal (renewed every second): a dead holder's
+/// jobs move to another node within this.
+const JOBS_LEASE_MS: u64 = 5_000;
+
+struct Jobs {
+    holder: String,
+    held: AtomicBool,
 }
 
 fn day_key(id: &str) -> String {
@@ -95,6 +108,11 @@ fn month_key(id: &str) -> String {
 }
 
 impl KeyService {
+    /// Whether this node holds the lease of the cluster's once-only jobs.
+    pub fn runs_jobs(&self) -> bool {
+        self.jobs.held.load(Ordering::Acquire)
+    }
+
     /// Loads keys, groups and persisted counts, then follows the store and starts the background work.
     pub async fn start(store: Arc<dyn Store>, tz: Tz) -> StoreResult<Arc<KeyService>> {
         let feed = store.changes();
@@ -110,6 +128,10 @@ impl KeyService {
             calendar: Calendar::new(tz),
             store,
             applied: Applied::default(),
+            jobs: Jobs {
+                holder: komainu_model::uuid(),
+                held: AtomicBool::new(false),
+            },
         });
         let loaded_at = service.store.revision();
         service.reload().await?;
@@ -402,6 +424,23 @@ async fn every_second(service: Weak<KeyService>) {
         if let Err(e) = service.flush().await {
             tracing::error!(error = %e, "cannot persist quota counts");
         }
-        rotation::rotate_due(&service).await;
+        let jobs = &service.jobs;
+        let held = match service
+            .store
+            .lease(JOBS_LEASE, &jobs.holder, JOBS_LEASE_MS)
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::debug!(error = %e, "jobs lease not renewed");
+                false
+            }
+        };
+        if held != jobs.held.swap(held, Ordering::AcqRel) {
+            tracing::info!(held, "the cluster's jobs (secret rotation) lease");
+        }
+        if held {
+            rotation::rotate_due(&service).await;
+        }
     }
 }

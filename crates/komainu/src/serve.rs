@@ -195,6 +195,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         admin_listener.local_addr()?.to_string(),
         runtime_applied_for_members,
         engine_name(&storage_args.store).to_string(),
+        keys.clone(),
     );
     release_unused_memory();
     ready.store(true, Ordering::Release);
@@ -302,6 +303,7 @@ fn spawn_heartbeat(
     admin: String,
     applied: komainu_store::Applied,
     engine: String,
+    keys: Arc<KeyService>,
 ) {
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -322,6 +324,7 @@ fn spawn_heartbeat(
                 "started_at": started,
                 "last_seen": now,
                 "store": engine,
+                "jobs": keys.runs_jobs(),
             });
             if let Err(e) = store.heartbeat(&member, now, 10_000).await {
                 tracing::debug!(error = %e, "heartbeat not stored");

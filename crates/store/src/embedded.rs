@@ -359,6 +359,11 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
+    /// One process owns the data dir: it holds every lease.
+    async fn lease(&self, _: &str, _: &str, _: u64) -> StoreResult<bool> {
+        Ok(true)
+    }
+
     async fn members(&self, now_ms: u64) -> StoreResult<Vec<Value>> {
         let member = self.member.lock().expect("member");
         Ok(member

@@ -160,4 +160,9 @@ pub trait Store: Send + Sync + 'static {
     async fn heartbeat(&self, member: &Value, now_ms: u64, ttl_ms: u64) -> StoreResult<()>;
     /// The nodes whose heartbeat has not expired at `now_ms`, by id.
     async fn members(&self, now_ms: u64) -> StoreResult<Vec<Value>>;
+
+    /// Takes the lease `name` for `holder`, or renews it, for `ttl_ms`: true while `holder` holds
+    /// it. What must run once per cluster (secret rotation) runs on the holder only; when it
+    /// dies, another node takes the lease once `ttl_ms` has passed.
+    async fn lease(&self, name: &str, holder: &str, ttl_ms: u64) -> StoreResult<bool>;
 }

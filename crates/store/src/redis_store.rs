@@ -58,6 +58,20 @@ end
 return rev
 "#;
 
+/// Takes or renews a lease (`SET NX PX`, or `PEXPIRE` by its holder): 1 when `ARGV[1]` holds
+/// `KEYS[1]` for the next `ARGV[2]` ms.
+const LEASE: &str = r#"
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+elseif holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
 /// Adds to counters: `ARGV[1]` the prefix, then (key, by, window end in ms) triples. A counter
 /// restarts when its window changed and expires with its window. Returns the new values.
 const INCR: &str = r#"
@@ -85,6 +99,7 @@ pub struct RedisStore {
     seen: Arc<AtomicU64>,
     apply: Arc<redis::Script>,
     incr: Arc<redis::Script>,
+    lease: Arc<redis::Script>,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -158,6 +173,7 @@ impl RedisStore {
             seen: Arc::new(AtomicU64::new(rev.unwrap_or(0))),
             apply: Arc::new(redis::Script::new(APPLY)),
             incr: Arc::new(redis::Script::new(INCR)),
+            lease: Arc::new(redis::Script::new(LEASE)),
         };
         tokio::spawn(follow(client, store.clone()));
         Ok(store)
@@ -441,6 +457,18 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
+    }
+
+    async fn lease(&self, name: &str, holder: &str, ttl_ms: u64) -> StoreResult<bool> {
+        let mut conn = self.conn.clone();
+        let held: i64 = self
+            .lease
+            .key(self.key(&format!("lease:{name}")))
+            .arg(holder)
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
     }
 
     async fn heartbeat(&self, member: &Value, now_ms: u64, ttl_ms: u64) -> StoreResult<()> {

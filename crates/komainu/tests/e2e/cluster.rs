@@ -353,3 +353,60 @@ fn a_keys_daily_quota_is_counted_across_nodes() {
     synced(&a, 300);
     assert_eq!(call(&a), 429);
 }
+
+#[test]
+fn one_node_runs_the_jobs_and_another_takes_over_when_it_dies() {
+    let redis = Redis::start();
+    let with_id = |id: &str| {
+        Gateway::start_with(Options {
+            extra_args: vec!["--store".into(), redis.url(), "--node-id".into(), id.into()],
+            ..Default::default()
+        })
+    };
+    let mut nodes = [with_id("node-a"), with_id("node-b")];
+    let holders = |n: &Gateway| -> (usize, Vec<String>) {
+        let (_, body) = json(n.get("/api/cluster/members"));
+        let members = body.as_array().cloned().unwrap_or_default();
+        let holding = members
+            .iter()
+            .filter(|m| m["jobs"] == true)
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect();
+        (members.len(), holding)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let holder = loop {
+        let (count, holding) = holders(&nodes[0]);
+        if count == 2 && holding.len() == 1 {
+            break holding[0].clone();
+        }
+        assert!(
+            holding.len() <= 1,
+            "two nodes hold the jobs lease: {holding:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{count} members, holders {holding:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let dead = if holder == "node-a" { 0 } else { 1 };
+    nodes[dead].kill9();
+    let survivor = &nodes[1 - dead];
+    let started = Instant::now();
+    loop {
+        let (_, holding) = holders(survivor);
+        if holding.len() == 1 && holding[0] != holder {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the jobs never moved from {holder}: {holding:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "jobs lease taken over {:?} after its holder died",
+        started.elapsed()
+    );
+}
