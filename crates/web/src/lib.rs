@@ -43,6 +43,9 @@ pub struct PortalSettings {
     pub gateway: String,
 }
 
+/// A kind's documents as read at a store revision.
+type Listed = (u64, Arc<Vec<serde_json::Value>>);
+
 /// The state both faces share.
 #[derive(Clone)]
 pub struct Web(Arc<Inner>);
@@ -56,6 +59,8 @@ struct Inner {
     portal_sessions: Sessions,
     portal: PortalSettings,
     http: reqwest::Client,
+    /// The last list of each kind read, with the store revision it was read at.
+    lists: std::sync::Mutex<std::collections::HashMap<komainu_model::Kind, Listed>>,
 }
 
 impl Web {
@@ -87,15 +92,29 @@ impl Web {
             ),
             portal,
             http,
+            lists: Default::default(),
         }))
     }
 
     /// Every stored document of `kind`, read from the store: pages list APIs and subscriptions
     /// without the admin API's JSON round trip (reads need no validation; developers, whose
-    /// hashes the admin API hides, are never listed this way).
-    pub(crate) async fn list(&self, kind: komainu_model::Kind) -> Vec<serde_json::Value> {
+    /// hashes the admin API hides, are never listed this way). Kept while the store's revision
+    /// stays the same, so a page over 1,000 APIs does not read 1,000 documents each time.
+    pub(crate) async fn list(&self, kind: komainu_model::Kind) -> Arc<Vec<serde_json::Value>> {
         debug_assert!(kind != komainu_model::Kind::Developer);
-        self.0.store.list(kind).await.unwrap_or_default()
+        let revision = self.0.store.revision();
+        if let Some((at, docs)) = self.0.lists.lock().expect("lists").get(&kind)
+            && *at == revision
+        {
+            return docs.clone();
+        }
+        let docs = Arc::new(self.0.store.list(kind).await.unwrap_or_default());
+        self.0
+            .lists
+            .lock()
+            .expect("lists")
+            .insert(kind, (revision, docs.clone()));
+        docs
     }
 
     /// The admin UI's routes, to merge with the admin API's.

@@ -43,12 +43,8 @@ fn shown(doc: &Value, needle: &str) -> bool {
 pub async fn list(State(web): State<Web>, headers: HeaderMap, Query(s): Query<Search>) -> Response {
     let session = super::developer(&web, &headers);
     let needle = s.q.trim().to_lowercase();
-    let apis: Vec<Value> = web
-        .list(Kind::Api)
-        .await
-        .into_iter()
-        .filter(|doc| shown(doc, &needle))
-        .collect();
+    let all = web.list(Kind::Api).await;
+    let apis: Vec<&Value> = all.iter().filter(|doc| shown(doc, &needle)).collect();
     let page_no = s.page.max(1);
     let pages = apis.len().div_ceil(PER_PAGE).max(1);
     let q = seg(&s.q);

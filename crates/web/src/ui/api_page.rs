@@ -218,8 +218,9 @@ async fn section_body(
             let subs: Vec<Value> = web
                 .list(Kind::ApiSubscription)
                 .await
-                .into_iter()
+                .iter()
                 .filter(|s| s["api_ref"] == id)
+                .cloned()
                 .collect();
             super::subscriptions::table(
                 &subs,

@@ -34,10 +34,9 @@ pub async fn list(
         Err(to_sign_in) => return to_sign_in,
     };
     let needle = query.q.trim().to_lowercase();
-    let apis: Vec<Value> = web
-        .list(Kind::Api)
-        .await
-        .into_iter()
+    let all = web.list(Kind::Api).await;
+    let apis: Vec<&Value> = all
+        .iter()
         .filter(|a| query.state.is_empty() || a["state"] == query.state.as_str())
         .filter(|a| {
             needle.is_empty()

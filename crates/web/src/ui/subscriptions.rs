@@ -65,7 +65,7 @@ pub async fn list(State(web): State<Web>, headers: HeaderMap) -> Response {
     };
     let subs = web.list(Kind::ApiSubscription).await;
     let (pending, others): (Vec<Value>, Vec<Value>) =
-        subs.into_iter().partition(|s| s["status"] == "pending");
+        subs.iter().cloned().partition(|s| s["status"] == "pending");
     page::render(
         Face::Admin,
         "Subscriptions",
