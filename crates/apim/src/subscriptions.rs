@@ -69,9 +69,12 @@ pub(crate) fn admit_new(
     d.started_at = Some(now_ms);
     d.closed_at = None;
     settle(sub, raw, None);
-    if validation_kind(plan) == "manual" || status_of(raw) == Some("pending") {
-        // An admin approves (status `enabled`) or rejects (status `closed`) it; a writer may also
-        // ask for that (the portal, when a plan's webhook did not decide).
+    // `manual`, and kinds this gateway does not run (`workflow`, `wasm`, `custom`), wait for an
+    // admin, who approves (status `enabled`) or rejects (status `closed`) them; a writer may also
+    // ask for that (the portal, when a plan's webhook did not decide). `webhook` plans are decided
+    // by the portal before it writes.
+    let waits = !matches!(validation_kind(plan), "auto" | "webhook");
+    if waits || status_of(raw) == Some("pending") {
         sub.enabled = false;
         sub.status = Some(SubscriptionStatus::Pending);
     }
@@ -226,6 +229,45 @@ mod tests {
             owner_ref: "acme".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn plans_that_are_not_auto_validated_start_pending() {
+        for (kind, pending) in [
+            ("auto", false),
+            ("webhook", false),
+            ("manual", true),
+            ("workflow", true),
+            ("custom", true),
+        ] {
+            let mut a = api(ApiState::Published, PlanStatus::Published);
+            a.documentation.plans[0]
+                .extra
+                .insert("validation".into(), json!({"kind": kind}));
+            let mut s = sub();
+            admit_new(&a, &mut s, &json!({}), 7).unwrap();
+            assert_eq!(
+                s.status == Some(SubscriptionStatus::Pending),
+                pending,
+                "{kind}"
+            );
+            assert_eq!(s.enabled, !pending, "{kind}");
+        }
+        let mut s = sub();
+        let open = api(ApiState::Published, PlanStatus::Published);
+        admit_new(&open, &mut s, &json!({"status": "pending"}), 7).unwrap();
+        assert_eq!(s.status, Some(SubscriptionStatus::Pending));
+        let mut approved = s.clone();
+        let prev = s.clone();
+        admit_update(&prev, &mut approved, &json!({"status": "enabled"}), 8).unwrap();
+        assert_eq!(approved.status, Some(SubscriptionStatus::Enabled));
+        let mut still = prev.clone();
+        admit_update(&prev, &mut still, &json!({"description": "x"}), 9).unwrap();
+        assert_eq!(
+            still.status,
+            Some(SubscriptionStatus::Pending),
+            "other edits keep it pending"
+        );
     }
 
     #[test]

@@ -222,7 +222,7 @@ fn plans(api: &Api, session: Option<&Session>) -> Markup {
                     p { (p.description) }
                     p { "Access: " code { (serde_json::to_value(p.access_mode_configuration_type).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) } }
                     p { @if p.pricing.enabled { (p.pricing.price) " " (p.pricing.currency) @if !p.pricing.name.is_empty() { " · " (p.pricing.name) } } @else { "Free" } }
-                    @if komainu_apim::validation_kind(p) == "manual" { p { "Subscriptions are approved by the API's team." } }
+                    @if !matches!(komainu_apim::validation_kind(p), "auto" | "webhook") { p { "Subscriptions are approved by the API's team." } }
                     @if !deprecated && api.state == komainu_model::ApiState::Published {
                         @if let Some(s) = session {
                             form method="post" action={"/apis/" (seg(&api.id)) "/subscribe"} {

@@ -62,11 +62,12 @@ pub(crate) fn listed(api: &Api) -> bool {
     matches!(api.state, ApiState::Published | ApiState::Deprecated) && api.documentation.enabled
 }
 
-/// The plans a developer sees: not closed, not private.
+/// The plans a developer sees: not closed, `public` or `semi_public` (never `private`, nor a
+/// `custom` visibility this gateway does not evaluate).
 pub(crate) fn visible_plans(api: &Api) -> impl Iterator<Item = &ApiDocumentationPlan> {
     api.documentation.plans.iter().filter(|p| {
         matches!(p.status, PlanStatus::Published | PlanStatus::Deprecated)
-            && komainu_apim::visibility_kind(p) != "private"
+            && matches!(komainu_apim::visibility_kind(p), "public" | "semi_public")
     })
 }
 
