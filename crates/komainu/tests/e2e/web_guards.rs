@@ -167,3 +167,38 @@ fn portal_sign_up_can_be_switched_off_and_pages_carry_their_guards() {
     assert_eq!(status, 400, "{body}");
     assert!(crate::support::error_paths(&body).contains(&"password_hash".to_string()));
 }
+
+#[test]
+fn documentation_redirections_stay_on_the_site_or_go_to_http_urls() {
+    let gw = Gateway::start();
+    gw.create(
+        "apis",
+        &serde_json::json!({"id": "docs", "name": "Docs", "context_path": "/docs", "state": "published",
+            "documentation": {"enabled": true,
+                "resources": [{"path": ["guide"], "title": "Guide", "text_content": "# Guide"}],
+                "redirections": [
+                    {"from": "/moved", "to": "/apis/docs/pages/guide"},
+                    {"from": "/away", "to": "https://example.com/docs"},
+                    {"from": "/sneaky", "to": "/\\evil.example"},
+                    {"from": "/relative", "to": "//evil.example"},
+                    {"from": "/script", "to": "javascript:alert(1)"}]}}),
+    );
+    let get = |page: &str| {
+        client()
+            .get(format!("{}/apis/docs/pages/{page}", gw.portal))
+            .send()
+            .unwrap()
+    };
+    let moved = get("moved");
+    assert_eq!(moved.status(), 303);
+    assert_eq!(moved.headers()["location"], "/apis/docs/pages/guide");
+    assert_eq!(
+        get("away").headers()["location"],
+        "https://example.com/docs"
+    );
+    for page in ["sneaky", "relative", "script"] {
+        let r = get(page);
+        assert_eq!(r.status(), 404, "{page} is not followed");
+        assert!(r.headers().get("location").is_none());
+    }
+}

@@ -184,7 +184,7 @@ async fn frame(
                     (body)
                     @if !doc.references.is_empty() {
                         h2 { "References" }
-                        ul { @for r in &doc.references { li { a href=(if r.link.starts_with("http") { r.link.as_str() } else { "#" }) { (r.title) } " " (r.description) } } }
+                        ul { @for r in &doc.references { li { a href=(if r.link.starts_with("https://") || r.link.starts_with("http://") { r.link.as_str() } else { "#" }) { (r.title) } " " (r.description) } } }
                     }
                     @if let Some(f) = footer { footer class="doc-footer" { (f) } }
                 }
@@ -288,8 +288,11 @@ pub async fn page(
         .find(|r| r.from == wanted || r.from == path)
     {
         let to = &r.to;
-        let safe = to.starts_with("https://") || to.starts_with("http://") || to.starts_with('/');
-        if safe && !to.starts_with("//") {
+        // A local path, or an absolute http(s) URL; never `//host` nor `/\host`, which browsers
+        // read as another site.
+        let local = to.starts_with('/') && !to.starts_with("//") && !to.contains('\\');
+        let safe = local || to.starts_with("https://") || to.starts_with("http://");
+        if safe && !to.chars().any(char::is_control) {
             return page::see_other(to);
         }
     }
