@@ -6,6 +6,7 @@ mod config_file;
 mod demo;
 mod serve;
 mod storage;
+mod waiting;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

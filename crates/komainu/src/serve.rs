@@ -37,9 +37,35 @@ fn admin_credentials_from_env() -> anyhow::Result<Option<(String, String)>> {
 }
 
 pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
+    // Registered first: a SIGTERM that arrives while the node is still loading is held and
+    // drains it once it serves, rather than killing it at once (the signal's default).
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
     let limits = args.limits.limits()?;
     raise_file_limit(limits.max_connections);
-    let store = storage::open(storage_args).await?;
+    // Bound here, registered with the admin runtime's reactor by the task that serves it.
+    let admin_listener = std::net::TcpListener::bind(args.admin_addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .with_context(|| format!("cannot listen on {} (admin)", args.admin_addr))?;
+    let proxy_listener = komainu_proxy::bind(args.http_addr)
+        .with_context(|| format!("cannot listen on {} (proxy)", args.http_addr))?;
+    let https_listener = komainu_proxy::bind(args.https_addr)
+        .with_context(|| format!("cannot listen on {} (proxy, TLS)", args.https_addr))?;
+    let portal_listener = std::net::TcpListener::bind(args.portal_addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .with_context(|| format!("cannot listen on {} (portal)", args.portal_addr))?;
+    let proxy_listener = proxy_listener.into_std()?;
+    let announce = || {
+        let addr =
+            |l: std::io::Result<std::net::SocketAddr>| l.map_or("?".into(), |a| a.to_string());
+        tracing::info!(addr = %addr(admin_listener.local_addr()), "admin API listening");
+        tracing::info!(addr = %addr(proxy_listener.local_addr()), "proxy listening");
+        tracing::info!(addr = %addr(https_listener.local_addr()), "https listening");
+        tracing::info!(addr = %addr(portal_listener.local_addr()), "portal listening");
+    };
+    let store =
+        crate::waiting::open(storage_args, &[&proxy_listener, &admin_listener], announce).await?;
+    let proxy_listener = TcpListener::from_std(proxy_listener)?;
     let auth = AdminAuth::bootstrap(&*store, admin_credentials_from_env()?).await?;
     let ready = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
@@ -158,17 +184,6 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         }
     });
 
-    // Bound here, registered with the admin runtime's reactor by the task that serves it.
-    let admin_listener = std::net::TcpListener::bind(args.admin_addr)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .with_context(|| format!("cannot listen on {} (admin)", args.admin_addr))?;
-    let proxy_listener = komainu_proxy::bind(args.http_addr)
-        .with_context(|| format!("cannot listen on {} (proxy)", args.http_addr))?;
-    let https_listener = komainu_proxy::bind(args.https_addr)
-        .with_context(|| format!("cannot listen on {} (proxy, TLS)", args.https_addr))?;
-    let portal_listener = std::net::TcpListener::bind(args.portal_addr)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .with_context(|| format!("cannot listen on {} (portal)", args.portal_addr))?;
     let scheduler = match tokio::runtime::Handle::current().runtime_flavor() {
         tokio::runtime::RuntimeFlavor::CurrentThread => "one thread",
         _ => "multi-threaded",
@@ -250,7 +265,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
             .await
     });
 
-    shutdown_signal().await;
+    shutdown_signal(term).await;
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     let _ = proxy_task.await;
@@ -414,17 +429,9 @@ fn raise_file_limit(max_connections: usize) {
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
+async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
     tokio::select! {
-        _ = term => {}
+        _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("shutdown requested: draining");

@@ -410,3 +410,44 @@ fn one_node_runs_the_jobs_and_another_takes_over_when_it_dies() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_node_started_while_redis_is_down_answers_503_until_it_has_synced() {
+    let up = Upstream::start("late");
+    let mut redis = Redis::start();
+    let writer = node(&redis);
+    writer.create("routes", &route("late", "late.test", &up));
+    redis.kill();
+    let late = node(&redis);
+    let r = late.proxy_get("late.test", "/");
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.headers()["otoroshi-error-cause"],
+        "errors.cluster.not.synced"
+    );
+    assert_eq!(json(r).1["error"], "errors.cluster.not.synced");
+    assert_eq!(late.get("/health").status(), 200);
+    assert_eq!(late.get("/ready").status(), 503);
+    let (status, _) = json(late.post("/api/groups", &json!({"id": "g", "name": "g"})));
+    assert_eq!(
+        status, 503,
+        "no write is acknowledged while the store is away"
+    );
+    assert_eq!(up.hits(), 0);
+
+    redis.resume();
+    let started = Instant::now();
+    while late.get("/ready").status() != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the node never synced"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    late.wait_status("late.test", "/", 200);
+    assert!(
+        up.hits() >= 1,
+        "the route written before the outage is served"
+    );
+    eprintln!("synced {:?} after Redis came back", started.elapsed());
+}
