@@ -128,22 +128,22 @@ struct Failures {
     locked_until: Option<Instant>,
 }
 
-/// Failed sign-ins per source address.
+/// Failed sign-ins per source address (the admin API's and UI's; the portal keeps its own).
 #[derive(Default)]
-pub(crate) struct Lockout {
+pub struct Lockout {
     by_ip: Mutex<HashMap<IpAddr, Failures>>,
 }
 
 impl Lockout {
     /// How long `ip` stays locked out, if it is.
-    pub(crate) fn locked(&self, ip: IpAddr) -> Option<Duration> {
+    pub fn locked(&self, ip: IpAddr) -> Option<Duration> {
         let map = self.by_ip.lock().expect("lockout lock");
         let until = map.get(&ip)?.locked_until?;
         until.checked_duration_since(Instant::now())
     }
 
     /// Counts a failure; returns the lockout it starts, if it starts one.
-    pub(crate) fn failed(&self, ip: IpAddr) -> Option<Duration> {
+    pub fn failed(&self, ip: IpAddr) -> Option<Duration> {
         let now = Instant::now();
         let mut map = self.by_ip.lock().expect("lockout lock");
         if map.len() >= TRACKED {
@@ -171,7 +171,7 @@ impl Lockout {
         None
     }
 
-    pub(crate) fn succeeded(&self, ip: IpAddr) {
+    pub fn succeeded(&self, ip: IpAddr) {
         self.by_ip.lock().expect("lockout lock").remove(&ip);
     }
 }

@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use komainu_model::PluginProblem;
 use komainu_store::Store;
 
-pub use auth::{AdminAuth, InProcess, SignIn};
+pub use auth::{AdminAuth, InProcess, Lockout, SignIn};
 pub use body::parse_document;
 pub use error::ApiError;
 pub use ops::Metrics;

@@ -58,6 +58,8 @@ struct Inner {
     admin_sessions: Sessions,
     portal_sessions: Sessions,
     portal: PortalSettings,
+    /// Failed developer sign-ins per address.
+    portal_lockout: komainu_admin::Lockout,
     http: reqwest::Client,
     /// The last list of each kind read, with the store revision it was read at.
     lists: std::sync::Mutex<std::collections::HashMap<komainu_model::Kind, Listed>>,
@@ -91,6 +93,7 @@ impl Web {
                 Duration::from_secs(7 * 24 * 3600),
             ),
             portal,
+            portal_lockout: Default::default(),
             http,
             lists: Default::default(),
         }))

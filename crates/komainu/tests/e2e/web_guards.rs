@@ -202,3 +202,27 @@ fn documentation_redirections_stay_on_the_site_or_go_to_http_urls() {
         assert!(r.headers().get("location").is_none());
     }
 }
+
+#[test]
+fn repeated_failed_developer_sign_ins_lock_the_address_out() {
+    let gw = Gateway::start();
+    let form = |path: &str, password: &str| {
+        client()
+            .post(format!("{}{path}", gw.portal))
+            .form(&[("email", "dev@example.com"), ("password", password)])
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(form("/signup", "the right passphrase"), 303);
+    assert_eq!(form("/signin", "the right passphrase"), 303);
+    for _ in 0..10 {
+        assert_eq!(form("/signin", "a wrong guess"), 401);
+    }
+    assert_eq!(
+        form("/signin", "the right passphrase"),
+        429,
+        "locked out, even with the right password"
+    );
+}

@@ -184,7 +184,15 @@ pub async fn signin(
     if !same_origin(&headers) {
         return refused(Face::Portal);
     }
+    let lockout = &web.0.portal_lockout;
     let email = fields.get("email").to_string();
+    if let Some(wait) = lockout.locked(peer.ip()) {
+        let message = format!(
+            "Too many failed sign-ins from this address: try again in {} s.",
+            wait.as_secs().max(1)
+        );
+        return signin_page(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message));
+    }
     let account = find(&web, &email).await;
     let password = fields.get("password").to_string();
     let hash = account
@@ -202,6 +210,11 @@ pub async fn signin(
     })
     .await
     .unwrap_or(false);
+    if verified {
+        lockout.succeeded(peer.ip());
+    } else {
+        lockout.failed(peer.ip());
+    }
     match account {
         Some(a) if verified && a.enabled => signed_in(&web, &a.id, &a.email),
         Some(a) if verified && !a.enabled => signin_page(
