@@ -141,9 +141,34 @@ pub fn csrf_input(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
 
+/// A form of one button: the write `action`, with the session's token and the `hidden` fields.
+/// `described` names what the button acts on, for a button whose label repeats down a table.
+pub fn action_button(
+    action: &str,
+    csrf: &str,
+    hidden: &[(&str, &str)],
+    label: &str,
+    described: Option<&str>,
+) -> Markup {
+    html! {
+        form method="post" action=(action) class="inline" {
+            (csrf_input(csrf))
+            @for (name, value) in hidden { input type="hidden" name=(name) value=(value); }
+            button type="submit" class="secondary" aria-label=[described.map(|d| format!("{label} {d}"))] { (label) }
+        }
+    }
+}
+
 /// 303 to `to` (after a form write, so reloading the page does not repeat it).
 pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
+}
+
+/// 303 to `to`, setting (or clearing) a session cookie.
+pub fn see_other_with_cookie(to: &str, cookie: HeaderValue) -> Response {
+    let mut response = see_other(to);
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
 }
 
 /// Field problems of a refused write, by path (`details[].path`).
@@ -165,6 +190,15 @@ impl Problems {
         Problems {
             message: Some(message.into()),
             fields: Vec::new(),
+        }
+    }
+
+    /// The status of a page showing these problems: 400 when a write was refused.
+    pub fn status(&self) -> StatusCode {
+        if self.message.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
         }
     }
 

@@ -6,18 +6,16 @@ use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::Form;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use komainu_model::{DeveloperAccount, Kind};
 use maud::html;
 use serde_json::json;
 
 use crate::Web;
-use crate::form::{Fields, refused};
+use crate::form::{Fields, PortalSide, PortalWrite, SameSite};
 use crate::page::{self, Face, Problems};
-use crate::session::same_origin;
 
 /// Shortest password accepted at sign-up.
 const MIN_PASSWORD: usize = 10;
@@ -69,13 +67,8 @@ async fn find(web: &Web, email: &str) -> Option<DeveloperAccount> {
 
 pub async fn signup(
     State(web): State<Web>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    SameSite { fields, .. }: SameSite<PortalSide>,
 ) -> Response {
-    let fields = Fields(fields);
-    if !same_origin(&headers) {
-        return refused(Face::Portal);
-    }
     if !web.0.portal.signup {
         return closed();
     }
@@ -144,10 +137,7 @@ fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
 }
 
 fn signed_in(web: &Web, id: &str, email: &str) -> Response {
-    let cookie = web.0.portal_sessions.start(id, email);
-    let mut response = page::see_other("/account");
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    response
+    page::see_other_with_cookie("/account", web.0.portal_sessions.start(id, email))
 }
 
 fn signin_page(status: StatusCode, email: &str, problem: Option<&str>) -> Response {
@@ -177,13 +167,8 @@ pub async fn signin_form() -> Response {
 pub async fn signin(
     State(web): State<Web>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    SameSite { fields, .. }: SameSite<PortalSide>,
 ) -> Response {
-    let fields = Fields(fields);
-    if !same_origin(&headers) {
-        return refused(Face::Portal);
-    }
     let lockout = &web.0.portal_lockout;
     let email = fields.get("email").to_string();
     if let Some(wait) = lockout.locked(peer.ip()) {
@@ -233,17 +218,6 @@ pub async fn signin(
     }
 }
 
-pub async fn signout(
-    State(web): State<Web>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
-    let fields = Fields(fields);
-    if let Err(r) = super::writer(&web, &headers, &fields) {
-        return r;
-    }
-    let cookie = web.0.portal_sessions.end(&headers);
-    let mut response = page::see_other("/");
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    response
+pub async fn signout(State(web): State<Web>, headers: HeaderMap, _: PortalWrite) -> Response {
+    page::see_other_with_cookie("/", web.0.portal_sessions.end(&headers))
 }

@@ -28,9 +28,7 @@ fn text<'v>(doc: &'v Value, field: &str) -> &'v str {
 
 /// Whether the stored API document is in the catalogue and matches `needle` (lowercase).
 fn shown(doc: &Value, needle: &str) -> bool {
-    let listed = matches!(text(doc, "state"), "published" | "deprecated")
-        && doc["documentation"]["enabled"] == true;
-    listed
+    super::listed(doc)
         && (needle.is_empty()
             || text(doc, "name").to_lowercase().contains(needle)
             || text(doc, "description").to_lowercase().contains(needle)

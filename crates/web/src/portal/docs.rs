@@ -195,7 +195,7 @@ async fn frame(
 
 pub async fn home(State(web): State<Web>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let session = super::developer(&web, &headers);
-    let Some((api, _)) = super::listed_api(&web, &id).await else {
+    let Some(api) = super::listed_api(&web, &id).await else {
         return super::catalogue::not_found(State(web), headers).await;
     };
     let doc = documentation(&web, &api).await;
@@ -252,7 +252,7 @@ pub async fn page(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let session = super::developer(&web, &headers);
-    let Some((api, _)) = super::listed_api(&web, &id).await else {
+    let Some(api) = super::listed_api(&web, &id).await else {
         return super::catalogue::not_found(State(web), headers).await;
     };
     let doc = documentation(&web, &api).await;

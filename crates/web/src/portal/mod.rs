@@ -10,14 +10,12 @@ mod webhook;
 
 use axum::Router;
 use axum::http::HeaderMap;
-use axum::response::Response;
 use axum::routing::{get, post};
-use komainu_model::{Api, ApiDocumentationPlan, ApiState, PlanStatus};
+use komainu_model::{Api, ApiDocumentationPlan, PlanStatus};
 use serde_json::Value;
 
 use crate::Web;
-use crate::form::{self, Fields};
-use crate::page::{Face, Viewer};
+use crate::page::Viewer;
 use crate::session::Session;
 
 pub fn router(web: Web) -> Router {
@@ -43,13 +41,6 @@ pub(crate) fn developer(web: &Web, headers: &HeaderMap) -> Option<Session> {
     web.0.portal_sessions.get(headers)
 }
 
-pub(crate) fn writer(web: &Web, headers: &HeaderMap, fields: &Fields) -> Result<Session, Response> {
-    match developer(web, headers) {
-        Some(s) if form::allowed(&s, headers, fields) => Ok(s),
-        _ => Err(form::refused(Face::Portal)),
-    }
-}
-
 pub(crate) fn viewer(s: &Session) -> Viewer<'_> {
     Viewer {
         name: &s.display,
@@ -57,9 +48,11 @@ pub(crate) fn viewer(s: &Session) -> Viewer<'_> {
     }
 }
 
-/// Whether the portal shows `api`: published or deprecated, with its documentation enabled.
-pub(crate) fn listed(api: &Api) -> bool {
-    matches!(api.state, ApiState::Published | ApiState::Deprecated) && api.documentation.enabled
+/// Whether the portal shows the stored API document: published or deprecated, with its
+/// documentation enabled.
+pub(crate) fn listed(doc: &Value) -> bool {
+    matches!(doc["state"].as_str(), Some("published" | "deprecated"))
+        && doc["documentation"]["enabled"] == true
 }
 
 /// The plans a developer sees: not closed, `public` or `semi_public` (never `private`, nor a
@@ -72,15 +65,14 @@ pub(crate) fn visible_plans(api: &Api) -> impl Iterator<Item = &ApiDocumentation
 }
 
 /// The listed API with `id`, typed.
-pub(crate) async fn listed_api(web: &Web, id: &str) -> Option<(Api, Value)> {
+pub(crate) async fn listed_api(web: &Web, id: &str) -> Option<Api> {
     let answer = web
         .0
         .api
         .get(&format!("/api/apis/{}", crate::seg(id)))
         .await;
-    if !answer.ok() {
+    if !answer.ok() || !listed(&answer.body) {
         return None;
     }
-    let api: Api = komainu_model::parse(&answer.body).ok()?;
-    listed(&api).then_some((api, answer.body))
+    komainu_model::parse(&answer.body).ok()
 }

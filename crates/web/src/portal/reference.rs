@@ -2,7 +2,6 @@
 //! OpenAPI import keeps it): operations, parameters, bodies, responses and schemas, each with a
 //! "try it" form that the portal sends to the gateway.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -10,7 +9,7 @@ use komainu_model::{Api, ApiDocumentation};
 use maud::{Markup, html};
 use serde_json::Value;
 
-use crate::form::Fields;
+use crate::form::{PortalWrite, Write};
 use crate::page::{self, Face};
 use crate::{Web, seg};
 
@@ -73,7 +72,7 @@ fn operation(api: &Api, path: &str, method: &str, op: &Value, csrf: Option<&str>
 
 pub async fn page(State(web): State<Web>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let session = super::developer(&web, &headers);
-    let Some((api, _)) = super::listed_api(&web, &id).await else {
+    let Some(api) = super::listed_api(&web, &id).await else {
         return super::catalogue::not_found(State(web), headers).await;
     };
     let Some(spec) = spec_of(&api.documentation) else {
@@ -107,14 +106,11 @@ pub async fn try_it(
     State(web): State<Web>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write {
+        session, fields, ..
+    }: PortalWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
-    let Some((api, _)) = super::listed_api(&web, &id).await else {
+    let Some(api) = super::listed_api(&web, &id).await else {
         return super::catalogue::not_found(State(web), headers).await;
     };
     let field = fields.get("path_field");

@@ -2,7 +2,6 @@
 //! gets working credentials; the account page shows them with how to call, the usage per day and
 //! the quota left, and offers rotate, pause, resume and close.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -12,7 +11,7 @@ use komainu_model::{
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use crate::form::Fields;
+use crate::form::{PortalWrite, Write};
 use crate::page::{self, Face};
 use crate::session::Session;
 use crate::{Web, seg};
@@ -47,16 +46,12 @@ fn problem(session: &Session, status: StatusCode, message: &str) -> Response {
 
 pub async fn subscribe(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write {
+        session, fields, ..
+    }: PortalWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
-    let Some((api, _)) = super::listed_api(&web, &id).await else {
+    let Some(api) = super::listed_api(&web, &id).await else {
         return problem(
             &session,
             StatusCode::NOT_FOUND,
@@ -298,10 +293,7 @@ fn card(
                 }
             }
             @for (action, label) in actions {
-                form method="post" action={"/subscriptions/" (seg(&sub.id)) "/" (action)} class="inline" {
-                    (page::csrf_input(&session.csrf))
-                    button type="submit" class="secondary" { (label) }
-                }
+                (page::action_button(&format!("/subscriptions/{}/{action}", seg(&sub.id)), &session.csrf, &[], label, None))
             }
         }
     }
@@ -309,15 +301,9 @@ fn card(
 
 pub async fn act(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write { session, .. }: PortalWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     let Some(sub) = owned(&web, &session.who)
         .await
         .into_iter()

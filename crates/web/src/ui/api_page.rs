@@ -4,9 +4,8 @@
 //! Forms cover the common fields; every section also edits its part as JSON, with the admin API's
 //! validation and its errors shown where they belong.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use komainu_model::Kind;
 use maud::{Markup, html};
@@ -15,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::seg;
 use crate::Web;
-use crate::form::Fields;
+use crate::form::{AdminWrite, Fields, SignedIn, Write};
 use crate::page::{self, Face, Problems};
 use crate::session::Session;
 
@@ -76,14 +75,10 @@ fn nested(dotted: &str, value: Value) -> Value {
 
 pub async fn page(
     State(web): State<Web>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path(id): Path<String>,
     Query(q): Query<Section>,
 ) -> Response {
-    let session = match super::session(&web, &headers) {
-        Ok(s) => s,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let section = if q.section.is_empty() {
         "information".to_string()
     } else {
@@ -117,11 +112,7 @@ async fn render(
     let api = answer.body;
     let name = api["name"].as_str().unwrap_or(id).to_string();
     let body = section_body(web, session, id, &api, section, &attempt).await;
-    let status = if attempt.problems.message.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = attempt.problems.status();
     page::render_with(
         status,
         Face::Admin,
@@ -304,7 +295,7 @@ async fn section_body(
     };
     html! {
         (summary)
-        @if section == "information" { (lifecycle(api, &action("state"), &csrf)) }
+        @if section == "information" { (lifecycle(api, &action("state"), &session.csrf)) }
         @if !editor_field.is_empty() {
             details open[attempt.text.is_some()] {
                 summary { "Edit as JSON" }
@@ -412,7 +403,7 @@ fn info_form(api: &Value, action: &str, csrf: &Markup, attempt: &Attempt, sectio
     }
 }
 
-fn lifecycle(api: &Value, action: &str, csrf: &Markup) -> Markup {
+fn lifecycle(api: &Value, action: &str, csrf: &str) -> Markup {
     let state = api["state"].as_str().unwrap_or_default();
     let moves: &[(&str, &str)] = &[
         ("published", "Publish"),
@@ -425,11 +416,7 @@ fn lifecycle(api: &Value, action: &str, csrf: &Markup) -> Markup {
         p { "State: " (page::badge(state)) ". The gateway refuses moves its lifecycle does not allow, and says why." }
         @for (to, label) in moves {
             @if *to != state {
-                form method="post" action=(action) class="inline" {
-                    (csrf.clone())
-                    input type="hidden" name="state" value=(to);
-                    button type="submit" class="secondary" { (label) }
-                }
+                (page::action_button(action, csrf, &[("state", to)], label, None))
             }
         }
     }
@@ -437,15 +424,11 @@ fn lifecycle(api: &Value, action: &str, csrf: &Markup) -> Markup {
 
 pub async fn act(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write {
+        session, fields, ..
+    }: AdminWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     let path = format!("/api/apis/{}", seg(&id));
     let section = match (action.as_str(), fields.get("section")) {
         ("flow", _) => "flows".to_string(),

@@ -1,8 +1,7 @@
 //! The API list (search by name, id or domain; filter by state) and the new-API form.
 
-use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use komainu_model::Kind;
 use maud::html;
@@ -10,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Web;
-use crate::form::Fields;
+use crate::form::{AdminWrite, Fields, SignedIn, Write};
 use crate::page::{self, Face, Problems};
 
 /// APIs shown per page of the list.
@@ -26,13 +25,9 @@ pub struct ListQuery {
 
 pub async fn list(
     State(web): State<Web>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let session = match super::session(&web, &headers) {
-        Ok(s) => s,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let needle = query.q.trim().to_lowercase();
     let all = web.list(Kind::Api).await;
     let apis: Vec<&Value> = all
@@ -100,11 +95,7 @@ fn new_api_page(
     fields: &Fields,
     problems: &Problems,
 ) -> Response {
-    let status = if problems.message.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = problems.status();
     let shown = ["name", "domain", "context_path", "backend"];
     page::render_with(
         status,
@@ -126,11 +117,8 @@ fn new_api_page(
     )
 }
 
-pub async fn new_form(State(web): State<Web>, headers: HeaderMap) -> Response {
-    match super::session(&web, &headers) {
-        Ok(s) => new_api_page(&s, &Fields(Vec::new()), &Problems::default()),
-        Err(to_sign_in) => to_sign_in,
-    }
+pub async fn new_form(SignedIn(session): SignedIn) -> Response {
+    new_api_page(&session, &Fields(Vec::new()), &Problems::default())
 }
 
 /// `http://host:port` as a backend target, or what is wrong with it.
@@ -157,14 +145,10 @@ fn target(url: &str) -> Result<Value, String> {
 
 pub async fn create(
     State(web): State<Web>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write {
+        session, fields, ..
+    }: AdminWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     let target = match target(fields.get("backend")) {
         Ok(t) => t,
         Err(e) => {

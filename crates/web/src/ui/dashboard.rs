@@ -2,22 +2,18 @@
 //! every two seconds from one `GET /api/stats`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use komainu_model::Kind;
 use maud::{Markup, html};
 use serde_json::Value;
 
 use crate::Web;
+use crate::form::SignedIn;
 use crate::page::{self, Face};
 
 const STATES: [&str; 4] = ["staging", "published", "deprecated", "removed"];
 
-pub async fn page(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let session = match super::session(&web, &headers) {
-        Ok(s) => s,
-        Err(to_sign_in) => return to_sign_in,
-    };
+pub async fn page(State(web): State<Web>, SignedIn(session): SignedIn) -> Response {
     let apis = web.list(Kind::Api).await;
     let count = |state: &str| apis.iter().filter(|a| a["state"] == state).count();
     let traffic = traffic_table(&web, &apis).await;
@@ -47,10 +43,7 @@ pub async fn page(State(web): State<Web>, headers: HeaderMap) -> Response {
 }
 
 /// The traffic table alone (what the page's script swaps in).
-pub async fn traffic(State(web): State<Web>, headers: HeaderMap) -> Response {
-    if let Err(to_sign_in) = super::session(&web, &headers) {
-        return to_sign_in;
-    }
+pub async fn traffic(State(web): State<Web>, _: SignedIn) -> Response {
     let apis = web.list(Kind::Api).await;
     page::fragment(traffic_table(&web, &apis).await)
 }

@@ -1,23 +1,18 @@
 //! Developer portal accounts: list, disable or enable, trust for `semi_public` plans, delete.
 //! Disabling or deleting an account ends its portal sessions at once.
 
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
 use super::seg;
 use crate::Web;
-use crate::form::Fields;
+use crate::form::{AdminWrite, SignedIn, Write};
 use crate::page::{self, Face};
 
-pub async fn list(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let session = match super::session(&web, &headers) {
-        Ok(s) => s,
-        Err(to_sign_in) => return to_sign_in,
-    };
+pub async fn list(State(web): State<Web>, SignedIn(session): SignedIn) -> Response {
     let accounts = web.0.api.list("/api/developers").await;
     page::render(
         Face::Admin,
@@ -44,10 +39,7 @@ pub async fn list(State(web): State<Web>, headers: HeaderMap) -> Response {
                                         (if trusted { "untrust" } else { "trust" }, if trusted { "Stop trusting" } else { "Trust for semi-public plans" }),
                                         ("delete", "Delete"),
                                     ] {
-                                        form method="post" action={"/ui/developers/" (seg(id)) "/" (action)} class="inline" {
-                                            (page::csrf_input(&session.csrf))
-                                            button type="submit" class="secondary" aria-label={(label) " " (a["email"].as_str().unwrap_or_default())} { (label) }
-                                        }
+                                        (page::action_button(&format!("/ui/developers/{}/{action}", seg(id)), &session.csrf, &[], label, a["email"].as_str()))
                                     }
                                 }
                             }
@@ -61,15 +53,9 @@ pub async fn list(State(web): State<Web>, headers: HeaderMap) -> Response {
 
 pub async fn act(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write { session, .. }: AdminWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     let path = format!("/api/developers/{}", seg(&id));
     let (method, body) = match action.as_str() {
         "disable" => (Method::PATCH, Some(json!({"enabled": false}))),

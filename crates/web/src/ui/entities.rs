@@ -2,9 +2,8 @@
 //! validation (service groups, API keys with their quotas, certificates, JWT verifiers,
 //! standalone routes and backends, drafts).
 
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use komainu_model::Kind;
 use maud::{Markup, html};
@@ -12,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::seg;
 use crate::Web;
-use crate::form::Fields;
+use crate::form::{AdminWrite, SignedIn, Write};
 use crate::page::{self, Face, Problems};
 use crate::session::Session;
 
@@ -44,13 +43,9 @@ fn not_found(session: &Session) -> Response {
 
 pub async fn list(
     State(web): State<Web>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path(plural): Path<String>,
 ) -> Response {
-    let session = match super::session(&web, &headers) {
-        Ok(s) => s,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };
@@ -79,11 +74,7 @@ async fn list_page(
 ) -> Response {
     let plural = kind.plural();
     let items = web.0.api.list(&format!("/api/{plural}")).await;
-    let status = if problems.message.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = problems.status();
     page::render_with(
         status,
         Face::Admin,
@@ -116,15 +107,11 @@ async fn list_page(
 
 pub async fn create(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path(plural): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write {
+        session, fields, ..
+    }: AdminWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };
@@ -150,13 +137,9 @@ pub async fn create(
 
 pub async fn edit(
     State(web): State<Web>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path((plural, id)): Path<(String, String)>,
 ) -> Response {
-    let session = match super::session(&web, &headers) {
-        Ok(s) => s,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };
@@ -179,15 +162,11 @@ async fn edit_page(
     }
     let text = text.map_or_else(|| page::pretty(&answer.body), str::to_string);
     let extra = if kind == Kind::ApiKey {
-        key_panel(web, session, id).await
+        key_panel(web, id).await
     } else {
         html! {}
     };
-    let status = if problems.message.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = problems.status();
     let base = format!("/ui/entities/{plural}/{}", seg(id));
     page::render_with(
         status,
@@ -227,7 +206,7 @@ pub(crate) const QUOTA_ROWS: [(&str, &str); 5] = [
 ];
 
 /// An API key's consumed and remaining quotas.
-async fn key_panel(web: &Web, _session: &Session, id: &str) -> Markup {
+async fn key_panel(web: &Web, id: &str) -> Markup {
     let q = web
         .0
         .api
@@ -246,15 +225,11 @@ async fn key_panel(web: &Web, _session: &Session, id: &str) -> Markup {
 
 pub async fn save(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path((plural, id)): Path<(String, String)>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write {
+        session, fields, ..
+    }: AdminWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };
@@ -301,15 +276,9 @@ pub async fn save(
 
 pub async fn delete(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path((plural, id)): Path<(String, String)>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write { session, .. }: AdminWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };

@@ -107,13 +107,7 @@ pub(crate) async fn section(
                             button type="submit" { "Save config of " (plugin) }
                         }
                     }
-                    form method="post" action=(action) class="inline" {
-                        (csrf.clone())
-                        input type="hidden" name="op" value="remove";
-                        input type="hidden" name="flow" value=(fi);
-                        input type="hidden" name="slot" value=(si);
-                        button type="submit" class="secondary" { "Remove " (plugin) }
-                    }
+                    (page::action_button(&action, &session.csrf, &[("op", "remove"), ("flow", &fi.to_string()), ("slot", &si.to_string())], &format!("Remove {plugin}"), None))
                 }
             }
             form method="post" action=(action) {

@@ -12,13 +12,11 @@ mod subscriptions;
 mod transfer;
 
 use axum::Router;
-use axum::http::HeaderMap;
-use axum::response::{Redirect, Response};
+use axum::response::Redirect;
 use axum::routing::{get, post};
 
 use crate::Web;
-use crate::form::{self, Fields};
-use crate::page::{Face, Viewer};
+use crate::page::Viewer;
 use crate::session::Session;
 
 pub fn router(web: Web) -> Router {
@@ -51,22 +49,6 @@ pub fn router(web: Web) -> Router {
         .route("/ui/transfer/export", get(transfer::export))
         .route("/ui/transfer/{action}", post(transfer::act))
         .with_state(web)
-}
-
-/// The request's admin session, or the redirect to sign-in.
-pub(crate) fn session(web: &Web, headers: &HeaderMap) -> Result<Session, Response> {
-    web.0
-        .admin_sessions
-        .get(headers)
-        .ok_or_else(|| crate::page::see_other("/ui/signin"))
-}
-
-/// The session of a form write that may act, or the answer refusing it.
-pub(crate) fn writer(web: &Web, headers: &HeaderMap, fields: &Fields) -> Result<Session, Response> {
-    match web.0.admin_sessions.get(headers) {
-        Some(s) if form::allowed(&s, headers, fields) => Ok(s),
-        _ => Err(form::refused(Face::Admin)),
-    }
 }
 
 pub(crate) fn viewer(s: &Session) -> Viewer<'_> {

@@ -2,17 +2,15 @@
 
 use std::net::SocketAddr;
 
-use axum::Form;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use komainu_admin::SignIn;
 use maud::html;
 
 use crate::Web;
-use crate::form::Fields;
+use crate::form::{AdminSide, AdminWrite, SameSite};
 use crate::page::{self, Face, Problems};
-use crate::session::same_origin;
 
 fn sign_in_page(status: StatusCode, problem: Option<&str>) -> Response {
     let problems = problem.map(Problems::message).unwrap_or_default();
@@ -43,25 +41,15 @@ pub async fn form(State(web): State<Web>, headers: HeaderMap) -> Response {
 pub async fn submit(
     State(web): State<Web>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    SameSite { fields, .. }: SameSite<AdminSide>,
 ) -> Response {
-    let fields = Fields(fields);
-    if !same_origin(&headers) {
-        return crate::form::refused(Face::Admin);
-    }
     let id = fields.get("client_id");
     match web
         .0
         .admin
         .sign_in(peer.ip(), id, fields.get("client_secret"))
     {
-        SignIn::Accepted => {
-            let cookie = web.0.admin_sessions.start(id, id);
-            let mut response = page::see_other("/ui/");
-            response.headers_mut().insert(header::SET_COOKIE, cookie);
-            response
-        }
+        SignIn::Accepted => page::see_other_with_cookie("/ui/", web.0.admin_sessions.start(id, id)),
         SignIn::Refused => sign_in_page(
             StatusCode::UNAUTHORIZED,
             Some("These are not the admin credentials."),
@@ -76,17 +64,6 @@ pub async fn submit(
     }
 }
 
-pub async fn sign_out(
-    State(web): State<Web>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
-    let fields = Fields(fields);
-    if let Err(refused) = super::writer(&web, &headers, &fields) {
-        return refused;
-    }
-    let cookie = web.0.admin_sessions.end(&headers);
-    let mut response = page::see_other("/ui/signin").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    response
+pub async fn sign_out(State(web): State<Web>, headers: HeaderMap, _: AdminWrite) -> Response {
+    page::see_other_with_cookie("/ui/signin", web.0.admin_sessions.end(&headers))
 }

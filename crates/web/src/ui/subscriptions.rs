@@ -1,9 +1,8 @@
 //! Subscriptions: the ones waiting for approval first (plans with `validation: manual`), then
 //! every other; approve, reject, pause, resume, close.
 
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::response::Response;
 use komainu_model::Kind;
 use maud::{Markup, html};
@@ -11,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::seg;
 use crate::Web;
-use crate::form::Fields;
+use crate::form::{AdminWrite, SignedIn, Write};
 use crate::page::{self, Face};
 use crate::session::Session;
 
@@ -43,11 +42,7 @@ pub(crate) fn table(subs: &[Value], session: &Session, back: &str) -> Markup {
                             td { (page::badge(status)) }
                             td {
                                 @for (action, label) in actions(status) {
-                                    form method="post" action={"/ui/subscriptions/" (seg(id)) "/" (action)} class="inline" {
-                                        (page::csrf_input(&session.csrf))
-                                        input type="hidden" name="back" value=(back);
-                                        button type="submit" class="secondary" aria-label={(label) " subscription " (id)} { (label) }
-                                    }
+                                    (page::action_button(&format!("/ui/subscriptions/{}/{action}", seg(id)), &session.csrf, &[("back", back)], label, Some(&format!("subscription {id}"))))
                                 }
                             }
                         }
@@ -58,11 +53,7 @@ pub(crate) fn table(subs: &[Value], session: &Session, back: &str) -> Markup {
     }
 }
 
-pub async fn list(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let session = match super::session(&web, &headers) {
-        Ok(s) => s,
-        Err(to_sign_in) => return to_sign_in,
-    };
+pub async fn list(State(web): State<Web>, SignedIn(session): SignedIn) -> Response {
     let subs = web.list(Kind::ApiSubscription).await;
     let (pending, others): (Vec<Value>, Vec<Value>) =
         subs.iter().cloned().partition(|s| s["status"] == "pending");
@@ -82,15 +73,11 @@ pub async fn list(State(web): State<Web>, headers: HeaderMap) -> Response {
 
 pub async fn act(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write {
+        session, fields, ..
+    }: AdminWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     let patch = match action.as_str() {
         "approve" | "resume" => json!({"status": "enabled", "enabled": true}),
         "pause" => json!({"status": "disabled", "enabled": false}),

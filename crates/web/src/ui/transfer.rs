@@ -1,15 +1,14 @@
 //! Export and import of the whole configuration, and OpenAPI import (pasted, uploaded into the
 //! text area by the page's script, or fetched from a URL).
 
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::seg;
 use crate::Web;
-use crate::form::Fields;
+use crate::form::{AdminWrite, Fields, SignedIn, Write};
 use crate::page::{self, Face, Problems};
 use crate::session::Session;
 
@@ -19,11 +18,7 @@ fn transfer_page(
     problems: &Problems,
     notice: &str,
 ) -> Response {
-    let status = if problems.message.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = problems.status();
     page::render_with(
         status,
         Face::Admin,
@@ -69,17 +64,11 @@ fn transfer_page(
     )
 }
 
-pub async fn page(State(web): State<Web>, headers: HeaderMap) -> Response {
-    match super::session(&web, &headers) {
-        Ok(s) => transfer_page(&s, &Fields(Vec::new()), &Problems::default(), ""),
-        Err(to_sign_in) => to_sign_in,
-    }
+pub async fn page(SignedIn(session): SignedIn) -> Response {
+    transfer_page(&session, &Fields(Vec::new()), &Problems::default(), "")
 }
 
-pub async fn export(State(web): State<Web>, headers: HeaderMap) -> Response {
-    if let Err(to_sign_in) = super::session(&web, &headers) {
-        return to_sign_in;
-    }
+pub async fn export(State(web): State<Web>, _: SignedIn) -> Response {
     let answer = web.0.api.get("/api/export").await;
     let mut response = (answer.status, page::pretty(&answer.body)).into_response();
     let h = response.headers_mut();
@@ -97,15 +86,11 @@ pub async fn export(State(web): State<Web>, headers: HeaderMap) -> Response {
 
 pub async fn act(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path(action): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Write {
+        session, fields, ..
+    }: AdminWrite,
 ) -> Response {
-    let fields = Fields(fields);
-    let session = match super::writer(&web, &headers, &fields) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     let answer = if action == "import" {
         let mode = if fields.get("mode") == "replace" {
             "replace"
