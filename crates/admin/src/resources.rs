@@ -284,7 +284,6 @@ pub(crate) async fn save(
     mode: WriteMode,
 ) -> ApiResult<Value> {
     describe(kind, &mut doc, admin.now_ms()).map_err(ApiError::invalid)?;
-    keep_password_hash(admin, kind, &mut doc).await?;
     let raw = doc.clone();
     let refs = KnownIds::load(&*admin.store, &[kind], admin.plugins.clone()).await?;
     let stored = prepare(kind, doc, &refs).map_err(ApiError::invalid)?;
@@ -303,6 +302,7 @@ pub(crate) async fn save(
         }
         _ => {}
     }
+    let stored = keep_password_hash(kind, stored, &raw, previous.as_ref());
     let planned =
         komainu_apim::on_write(&admin.write_ctx(), kind, stored, &raw, previous.as_ref()).await?;
     admin.store.apply(planned.ops).await?;
@@ -313,20 +313,15 @@ pub(crate) async fn save(
 
 /// A developer document written without its password hash (the admin API never shows it) keeps
 /// the stored one.
-async fn keep_password_hash(admin: &Admin, kind: Kind, doc: &mut Value) -> ApiResult<()> {
+fn keep_password_hash(kind: Kind, mut doc: Value, raw: &Value, previous: Option<&Value>) -> Value {
     const FIELD: &str = komainu_model::PASSWORD_HASH_FIELD;
-    if kind != Kind::Developer || doc.get(FIELD).is_some() {
-        return Ok(());
-    }
-    let Some(id) = kind.id_of(doc).map(str::to_string) else {
-        return Ok(());
-    };
-    if let Some(stored) = admin.store.get(kind, &id).await?
-        && let (Some(hash), Some(obj)) = (stored.get(FIELD), doc.as_object_mut())
+    if kind == Kind::Developer
+        && raw.get(FIELD).is_none()
+        && let (Some(hash), Some(obj)) = (previous.and_then(|p| p.get(FIELD)), doc.as_object_mut())
     {
         obj.insert(FIELD.into(), hash.clone());
     }
-    Ok(())
+    doc
 }
 
 /// Puts the path's id in the body, refusing a body that names another one.

@@ -226,3 +226,24 @@ fn repeated_failed_developer_sign_ins_lock_the_address_out() {
         "locked out, even with the right password"
     );
 }
+
+#[test]
+fn a_developer_replaced_without_its_hash_keeps_it() {
+    let gw = Gateway::start();
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+    let created = gw.create(
+        "developers",
+        &serde_json::json!({"id": "dev_1", "email": "Dev@Example.com", "password_hash": hash}),
+    );
+    assert!(created.get("password_hash").is_none(), "{created}");
+    assert_eq!(created["email"], "dev@example.com");
+    let (status, body) = json(gw.put(
+        "/api/developers/dev_1",
+        &serde_json::json!({"email": "dev@example.com", "enabled": false}),
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("password_hash").is_none());
+    let (_, export) = json(gw.get("/api/export"));
+    assert_eq!(export["developers"][0]["password_hash"], hash);
+    assert_eq!(export["developers"][0]["enabled"], false);
+}
