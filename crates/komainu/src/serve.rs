@@ -54,17 +54,24 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let portal_listener = std::net::TcpListener::bind(args.portal_addr)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .with_context(|| format!("cannot listen on {} (portal)", args.portal_addr))?;
-    let proxy_listener = proxy_listener.into_std()?;
+    let listening = [
+        ("admin API", admin_listener.local_addr()?),
+        ("proxy", proxy_listener.local_addr()?),
+        ("https", https_listener.local_addr()?),
+        ("portal", portal_listener.local_addr()?),
+    ];
+    // Said once: when the listeners answer, which is early if the store makes the node wait.
+    let announced = std::cell::Cell::new(false);
     let announce = || {
-        let addr =
-            |l: std::io::Result<std::net::SocketAddr>| l.map_or("?".into(), |a| a.to_string());
-        tracing::info!(addr = %addr(admin_listener.local_addr()), "admin API listening");
-        tracing::info!(addr = %addr(proxy_listener.local_addr()), "proxy listening");
-        tracing::info!(addr = %addr(https_listener.local_addr()), "https listening");
-        tracing::info!(addr = %addr(portal_listener.local_addr()), "portal listening");
+        if !announced.replace(true) {
+            for (name, addr) in &listening {
+                tracing::info!(%addr, "{name} listening");
+            }
+        }
     };
+    let proxy_listener = proxy_listener.into_std()?;
     let store =
-        crate::waiting::open(storage_args, &[&proxy_listener, &admin_listener], announce).await?;
+        crate::waiting::open(storage_args, &[&proxy_listener, &admin_listener], &announce).await?;
     let proxy_listener = TcpListener::from_std(proxy_listener)?;
     let auth = AdminAuth::bootstrap(&*store, admin_credentials_from_env()?).await?;
     let ready = Arc::new(AtomicBool::new(false));
@@ -189,15 +196,12 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         _ => "multi-threaded",
     };
     tracing::info!(scheduler, "async runtime");
-    tracing::info!(addr = %admin_listener.local_addr()?, "admin API listening");
-    tracing::info!(addr = %proxy_listener.local_addr()?, "proxy listening");
+    announce();
     if !tls.has_certificates() {
         tracing::warn!(
             "no server certificate can be served: TLS handshakes fail until one is stored (POST /api/certificates or /api/pki/certs)"
         );
     }
-    tracing::info!(addr = %https_listener.local_addr()?, "https listening");
-    tracing::info!(addr = %portal_listener.local_addr()?, "portal listening");
     let gateway_url = args.portal_gateway_url.clone().unwrap_or_else(|| {
         let port = proxy_listener.local_addr().map_or(8080, |a| a.port());
         format!("http://localhost:{port}")

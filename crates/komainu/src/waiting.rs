@@ -64,7 +64,7 @@ fn share(listener: &std::net::TcpListener) -> std::io::Result<TcpListener> {
 pub async fn open(
     args: &StorageArgs,
     listeners: &[&std::net::TcpListener],
-    announce: impl FnOnce(),
+    announce: &dyn Fn(),
 ) -> anyhow::Result<Arc<dyn Store>> {
     let first = match storage::open(args).await {
         Ok(store) => return Ok(store),
