@@ -12,6 +12,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: String,
     pub details: Vec<FieldError>,
+    /// The write lost a race with another writer (see [`Admin::atomically`](crate::Admin)): run
+    /// it again.
+    pub(crate) changed: bool,
 }
 
 impl ApiError {
@@ -20,6 +23,7 @@ impl ApiError {
             status,
             error: error.into(),
             details: Vec::new(),
+            changed: false,
         }
     }
 
@@ -32,6 +36,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             error: "invalid entity".into(),
             details,
+            changed: false,
         }
     }
 
@@ -48,6 +53,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let status = match e {
             StoreError::Conflict { .. } => StatusCode::CONFLICT,
+            StoreError::Changed { .. } => {
+                return ApiError {
+                    changed: true,
+                    ..ApiError::conflict(format!("{e}: retry"))
+                };
+            }
             StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
             StoreError::Locked(_) | StoreError::Engine(_) => {
                 tracing::error!(error = %e, "store failure");

@@ -41,13 +41,14 @@ pub type PluginCheck = Arc<
     dyn Fn(&str, &serde_json::Value) -> Result<Vec<(String, String)>, PluginProblem> + Send + Sync,
 >;
 
+/// How many times [`Admin::atomically`] runs a write that keeps losing races.
+const ATTEMPTS: u64 = 8;
+
 /// The admin API's shared state.
 #[derive(Clone)]
 pub struct Admin {
     store: Arc<dyn Store>,
     auth: AdminAuth,
-    /// Serializes read-validate-write sequences so concurrent PATCHes cannot lose updates.
-    writes: Arc<tokio::sync::Mutex<()>>,
     ready: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
     plugins: PluginCheck,
@@ -89,7 +90,6 @@ impl Admin {
         Admin {
             store,
             auth,
-            writes: Default::default(),
             ready,
             metrics,
             plugins,
@@ -179,6 +179,33 @@ impl Admin {
         self.keys = Some(keys);
         self.testing_clock = testing_clock;
         self
+    }
+
+    /// Runs a read-modify-write until it commits on what it read. Each attempt gets this state
+    /// with its store seen through a fresh [`Transaction`](komainu_store::Transaction), so its
+    /// write is refused when a document it read changed meanwhile (on this node or another);
+    /// it then runs again on fresh reads, up to [`ATTEMPTS`] times, then answers 409.
+    pub(crate) async fn atomically<T, F, Fut>(&self, mut write: F) -> Result<T, ApiError>
+    where
+        F: FnMut(Admin) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            let tx = Admin {
+                store: Arc::new(komainu_store::Transaction::new(self.store.clone())),
+                ..self.clone()
+            };
+            match write(tx).await {
+                Err(e) if e.changed && attempt < ATTEMPTS => {
+                    attempt += 1;
+                    // Apart, so writers racing for one document do not meet again at once.
+                    let pause = rand::random_range(1..5 * attempt);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// What API-management rules need to know about a write: the store, who writes, the time

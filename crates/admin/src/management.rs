@@ -53,8 +53,14 @@ pub(crate) async fn save_draft(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let mut content = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
-    let _guard = admin.writes.lock().await;
+    let content = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    admin
+        .atomically(|admin| write_draft(admin, id.clone(), content.clone()))
+        .await
+        .map(Json)
+}
+
+async fn write_draft(admin: Admin, id: String, mut content: Value) -> ApiResult<Value> {
     let live = api(&admin, &id).await?;
     let Some(obj) = content.as_object_mut() else {
         return Err(ApiError::bad_request(
@@ -89,7 +95,7 @@ pub(crate) async fn save_draft(
             doc: draft,
         }])
         .await?;
-    Ok(Json(refs.answer(content)))
+    Ok(refs.answer(content))
 }
 
 /// `DELETE /api/apis/:id/draft`.
@@ -97,7 +103,6 @@ pub(crate) async fn drop_draft(
     State(admin): State<Admin>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let _guard = admin.writes.lock().await;
     if !admin.store.delete(Kind::Draft, &id).await? {
         return Err(ApiError::not_found(format!("Api \"{id}\" has no draft")));
     }
@@ -110,14 +115,23 @@ pub(crate) async fn publish(
     State(admin): State<Admin>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let _guard = admin.writes.lock().await;
-    let (candidate, live, had_draft) = komainu_apim::publish_candidate(&*admin.store, &id).await?;
-    let refs = KnownIds::load(&*admin.store, &[Kind::Api], admin.plugins.clone()).await?;
-    let candidate = prepare(Kind::Api, candidate, &refs).map_err(ApiError::invalid)?;
-    warn_lost_plans(&live, &candidate, &refs);
-    let planned = komainu_apim::publish(&admin.write_ctx(), candidate, &live, had_draft).await?;
-    admin.store.apply(planned.ops).await?;
-    Ok(Json(refs.answer(planned.doc)))
+    admin
+        .atomically(|admin| {
+            let id = id.clone();
+            async move {
+                let (candidate, live, had_draft) =
+                    komainu_apim::publish_candidate(&*admin.store, &id).await?;
+                let refs =
+                    KnownIds::load(&*admin.store, &[Kind::Api], admin.plugins.clone()).await?;
+                let candidate = prepare(Kind::Api, candidate, &refs).map_err(ApiError::invalid)?;
+                warn_lost_plans(&live, &candidate, &refs);
+                let planned =
+                    komainu_apim::publish(&admin.write_ctx(), candidate, &live, had_draft).await?;
+                admin.store.apply(planned.ops).await?;
+                Ok(Json(refs.answer(planned.doc)))
+            }
+        })
+        .await
 }
 
 /// Warns of each flow whose plans admitted calls before the publish and none after: from now on it
@@ -231,7 +245,6 @@ pub(crate) async fn import_openapi(
     if let Some(id) = params.get("id").filter(|id| !id.trim().is_empty()) {
         api["id"] = Value::String(id.trim().to_string());
     }
-    let _guard = admin.writes.lock().await;
     let stored = resources::save(&admin, Kind::Api, api, WriteMode::Create).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }

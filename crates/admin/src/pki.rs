@@ -111,7 +111,6 @@ async fn answer(
     }
     let persist = params.get("persist").map(String::as_str) != Some("false");
     let mut stored = if persist {
-        let _guard = admin.writes.lock().await;
         resources::save(admin, Kind::Certificate, doc, WriteMode::Create).await?
     } else {
         resources::describe(Kind::Certificate, &mut doc, admin.now_ms())
@@ -194,7 +193,6 @@ pub(crate) async fn replace_global(
     if let Some(obj) = doc.as_object_mut() {
         obj.entry("id").or_insert(json!(GLOBAL_CONFIG_ID));
     }
-    let _guard = admin.writes.lock().await;
     resources::save(&admin, Kind::GlobalConfig, doc, WriteMode::Upsert)
         .await
         .map(Json)
@@ -207,9 +205,14 @@ pub(crate) async fn patch_global(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let patch = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
-    let _guard = admin.writes.lock().await;
-    let doc = resources::patched(admin.global_config().await?, patch)?;
-    resources::save(&admin, Kind::GlobalConfig, doc, WriteMode::Upsert)
+    admin
+        .atomically(|admin| {
+            let patch = patch.clone();
+            async move {
+                let doc = resources::patched(admin.global_config().await?, patch)?;
+                resources::save_once(&admin, Kind::GlobalConfig, doc, WriteMode::Upsert).await
+            }
+        })
         .await
         .map(Json)
 }

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use komainu_model::{FieldError, Kind, prepare};
 use komainu_store::{Op, WriteMode};
@@ -98,14 +98,54 @@ pub(crate) async fn schema(target: Target) -> Json<Value> {
     Json(komainu_model::schema(target.kind).clone())
 }
 
-pub(crate) async fn read(State(admin): State<Admin>, target: Target) -> ApiResult<Json<Value>> {
-    let mut doc = admin
+/// The document, with its revision as `ETag` (what `If-Match` conditions a write on).
+pub(crate) async fn read(State(admin): State<Admin>, target: Target) -> ApiResult<Response> {
+    let (mut doc, revision) = admin
         .store
-        .get(target.kind, target.id())
+        .get_versioned(target.kind, target.id())
         .await?
         .ok_or_else(|| target.missing())?;
     redact(target.kind, &mut doc);
-    Ok(Json(doc))
+    Ok(([(header::ETAG, format!("\"{revision}\""))], Json(doc)).into_response())
+}
+
+/// The revision `If-Match` names (`"12"`, as `ETag` gives it), `None` without the header.
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse().map(Some).map_err(|_| {
+        ApiError::invalid(vec![FieldError::new(
+            "If-Match",
+            "expected a revision as answered in ETag, such as \"12\"",
+        )])
+    })
+}
+
+/// Refuses (412) a write conditioned on a revision the document is no longer at. Read within the
+/// write's transaction, so the write commits on exactly that revision or not at all.
+async fn precondition(admin: &Admin, target: &Target, expected: Option<u64>) -> ApiResult<()> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let current = admin.store.get_versioned(target.kind, target.id()).await?;
+    match current.map(|(_, revision)| revision) {
+        Some(revision) if revision == expected => Ok(()),
+        Some(revision) => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            format!(
+                "{} \"{}\" is at revision {revision}, not {expected}: read it again",
+                target.kind,
+                target.id()
+            ),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            format!("{} \"{}\" does not exist", target.kind, target.id()),
+        )),
+    }
 }
 
 /// Removes what the admin API never answers: a developer's password hash.
@@ -124,7 +164,6 @@ pub(crate) async fn create(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let doc = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
-    let _guard = admin.writes.lock().await;
     let stored = save(&admin, target.kind, doc, WriteMode::Create).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
@@ -156,10 +195,19 @@ async fn write_at_id(
     body: Body,
     mode: WriteMode,
 ) -> ApiResult<Json<Value>> {
+    let expected = if_match(headers)?;
     let mut doc = body::read(headers, body, ENTITY_LIMIT, Formats::Json).await?;
     bind_id(target.kind, &mut doc, target.id())?;
-    let _guard = admin.writes.lock().await;
-    save(admin, target.kind, doc, mode).await.map(Json)
+    admin
+        .atomically(|admin| {
+            let doc = doc.clone();
+            async move {
+                precondition(&admin, target, expected).await?;
+                save_once(&admin, target.kind, doc, mode).await
+            }
+        })
+        .await
+        .map(Json)
 }
 
 /// `doc` with `patch` applied: a JSON Patch (RFC 6902) when an array, a JSON merge patch
@@ -193,27 +241,47 @@ pub(crate) async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
+    let expected = if_match(&headers)?;
     let patch = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
-    let _guard = admin.writes.lock().await;
-    let doc = admin
-        .store
-        .get(target.kind, target.id())
-        .await?
-        .ok_or_else(|| target.missing())?;
-    let doc = patched(doc, patch)?;
-    if target.kind.id_of(&doc) != Some(target.id()) {
-        return Err(ApiError::invalid(vec![FieldError::new(
-            target.kind.id_field(),
-            "the id of an entity cannot be changed",
-        )]));
-    }
-    save(&admin, target.kind, doc, WriteMode::Replace)
+    admin
+        .atomically(|admin| {
+            let patch = patch.clone();
+            let target = &target;
+            async move {
+                precondition(&admin, target, expected).await?;
+                let doc = admin
+                    .store
+                    .get(target.kind, target.id())
+                    .await?
+                    .ok_or_else(|| target.missing())?;
+                let doc = patched(doc, patch)?;
+                if target.kind.id_of(&doc) != Some(target.id()) {
+                    return Err(ApiError::invalid(vec![FieldError::new(
+                        target.kind.id_field(),
+                        "the id of an entity cannot be changed",
+                    )]));
+                }
+                save_once(&admin, target.kind, doc, WriteMode::Replace).await
+            }
+        })
         .await
         .map(Json)
 }
 
-pub(crate) async fn delete(State(admin): State<Admin>, target: Target) -> ApiResult<Json<Value>> {
-    let _guard = admin.writes.lock().await;
+pub(crate) async fn delete(
+    State(admin): State<Admin>,
+    target: Target,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let expected = if_match(&headers)?;
+    admin
+        .atomically(|admin| remove(admin, &target, expected))
+        .await
+        .map(Json)
+}
+
+async fn remove(admin: Admin, target: &Target, expected: Option<u64>) -> ApiResult<Value> {
+    precondition(&admin, target, expected).await?;
     if let Some(user) = used_by(&admin, target.kind, target.id()).await? {
         return Err(ApiError::conflict(format!(
             "{} \"{}\" is used by {user}",
@@ -235,7 +303,7 @@ pub(crate) async fn delete(State(admin): State<Admin>, target: Target) -> ApiRes
         },
     );
     admin.store.apply(ops).await?;
-    Ok(Json(json!({ "deleted": true })))
+    Ok(json!({ "deleted": true }))
 }
 
 /// `GET /apis/entities`: every resource kind with its names (and schema unless `schema=false`).
@@ -261,8 +329,6 @@ pub(crate) async fn entities(Query(params): Query<HashMap<String, String>>) -> J
     Json(json!({"version": env!("CARGO_PKG_VERSION"), "resources": resources}))
 }
 
-/// Validates `doc` as a `kind` and writes it with everything the write implies (credentials,
-/// deployments), in one transaction. Callers hold the write lock.
 /// Fills a certificate document from its PEM (see `komainu_tls::describe_certificate`); other
 /// kinds pass unchanged. Problems are named by their field.
 pub(crate) fn describe(kind: Kind, doc: &mut Value, now_ms: i64) -> Result<(), Vec<FieldError>> {
@@ -277,7 +343,25 @@ pub(crate) fn describe(kind: Kind, doc: &mut Value, now_ms: i64) -> Result<(), V
     })
 }
 
+/// Validates `doc` as a `kind` and writes it with everything the write implies (credentials,
+/// deployments), in one batch that commits only if nothing it read changed meanwhile; run again
+/// when something did.
 pub(crate) async fn save(
+    admin: &Admin,
+    kind: Kind,
+    doc: Value,
+    mode: WriteMode,
+) -> ApiResult<Value> {
+    admin
+        .atomically(|admin| {
+            let doc = doc.clone();
+            async move { save_once(&admin, kind, doc, mode).await }
+        })
+        .await
+}
+
+/// [`save`] within a read-modify-write that [`Admin::atomically`] already runs.
+pub(crate) async fn save_once(
     admin: &Admin,
     kind: Kind,
     mut doc: Value,

@@ -237,9 +237,8 @@ impl Admin {
         Ok(self.store.get(kind, id).await?.is_some())
     }
 
-    /// Imports under the admin write lock.
+    /// Imports in one batch (whole documents: nothing is read and modified).
     pub async fn import(&self, doc: Value, mode: ImportMode) -> ApiResult<Value> {
-        let _guard = self.writes.lock().await;
         import(&*self.store, doc, mode, self.plugins.clone()).await
     }
 
@@ -250,7 +249,14 @@ impl Admin {
     /// it across reloads); a value the gateway generates (an API's testing header value, a key's
     /// secret) and the file leaves out keeps the one stored.
     pub async fn import_declared(&self, doc: Value, source: &str) -> ApiResult<Value> {
-        let _guard = self.writes.lock().await;
+        self.atomically(|admin| {
+            let doc = doc.clone();
+            async move { admin.declare(doc, source).await }
+        })
+        .await
+    }
+
+    async fn declare(&self, doc: Value, source: &str) -> ApiResult<Value> {
         let Value::Object(mut doc) = doc else {
             return Err(ApiError::invalid(vec![FieldError::new(
                 "",

@@ -5,7 +5,7 @@
 //! so every node and the admin API see them.
 
 use komainu_model::{ApiKey, Kind, Rotation, parse, random_alphanumeric};
-use komainu_store::WriteMode;
+use komainu_store::{Store, StoreError, Transaction, WriteMode};
 
 use crate::KeyService;
 
@@ -71,17 +71,18 @@ pub(crate) async fn rotate_due(service: &KeyService) {
         .map(|k| k.client_id.to_string())
         .collect();
     for id in candidates {
+        // Read and written back in one transaction: an admin write of the key in between
+        // (from any node) wins, and the step is taken again on the next tick.
+        let tx = Transaction::new(service.store_handle());
         let result = async {
-            let Some(doc) = service.store().get(Kind::ApiKey, &id).await? else {
+            let Some(doc) = tx.get(Kind::ApiKey, &id).await? else {
                 return Ok(None);
             };
             let Some(key) = parse::<ApiKey>(&doc).ok().and_then(|k| due(&k, now)) else {
                 return Ok(None);
             };
             let doc = serde_json::to_value(&key).expect("keys serialize");
-            service
-                .store()
-                .put(Kind::ApiKey, &id, &doc, WriteMode::Replace)
+            tx.put(Kind::ApiKey, &id, &doc, WriteMode::Replace)
                 .await
                 .map(Some)
         }
@@ -89,6 +90,9 @@ pub(crate) async fn rotate_due(service: &KeyService) {
         match result {
             Ok(Some(())) => tracing::info!(key = %id, "API key rotation step"),
             Ok(None) => {}
+            Err(StoreError::Changed { .. }) => {
+                tracing::info!(key = %id, "API key changed while rotating: next tick")
+            }
             Err(e) => tracing::error!(key = %id, error = %e, "cannot rotate API key"),
         }
     }

@@ -355,8 +355,8 @@ impl KeyService {
         Ok(true)
     }
 
-    pub(crate) fn store(&self) -> &dyn Store {
-        &*self.store
+    pub(crate) fn store_handle(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 }
 

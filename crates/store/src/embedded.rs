@@ -2,7 +2,9 @@
 //!
 //! redb is copy-on-write with checksummed commits: every write transaction is fsynced before
 //! `commit` returns, and a crash (even `kill -9` mid-write) leaves the last committed state. Each
-//! kind of entity is a table of `id → JSON bytes`; counters are `key → (value, window end)`.
+//! kind of entity is a table of `id → JSON bytes`, with each document's revision in one table of
+//! `(kind, id) → revision` (the revision a sequence numbers, one per write transaction); counters
+//! are `key → (value, window end)`.
 //! Calls run on tokio's blocking pool so the async runtime never waits on the disk.
 
 use std::path::Path;
@@ -22,6 +24,10 @@ use crate::{Change, Op, Store, StoreError, StoreResult, Visitor, Window, WriteMo
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const COUNTERS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("counters");
+const REVISIONS: TableDefinition<(&str, &str), u64> = TableDefinition::new("revisions");
+/// The last revision given to a write, under [`DOCUMENTS`].
+const SEQUENCE: TableDefinition<&str, u64> = TableDefinition::new("sequence");
+const DOCUMENTS: &str = "documents";
 const FILE: &str = "komainu.redb";
 /// redb's page cache. The gateway reads the store at start and on admin calls, never per request
 /// (requests use the runtime's compiled state), so a small cache suffices; redb's default of 1 GiB
@@ -71,6 +77,8 @@ impl EmbeddedStore {
         }
         txn.open_table(META)?;
         txn.open_table(COUNTERS)?;
+        txn.open_table(REVISIONS)?;
+        txn.open_table(SEQUENCE)?;
         txn.commit()?;
         let (feed, _) = broadcast::channel(4096);
         Ok(EmbeddedStore {
@@ -119,21 +127,64 @@ fn add_counter(
     Ok(value)
 }
 
-fn write_op(txn: &redb::WriteTransaction, op: &Op) -> StoreResult<()> {
-    match op {
-        Op::Put { kind, id, doc } => {
-            let bytes = serde_json::to_vec(doc)?;
-            txn.open_table(docs(*kind))?
-                .insert(id.as_str(), bytes.as_slice())?;
-        }
-        Op::Delete { kind, id } => {
-            txn.open_table(docs(*kind))?.remove(id.as_str())?;
-        }
-        Op::Clear(kind) => {
-            txn.open_table(docs(*kind))?.retain(|_, _| false)?;
+/// Fails with [`StoreError::Changed`] unless every [`Op::Expect`] of `ops` holds.
+fn check_expectations(txn: &redb::WriteTransaction, ops: &[Op]) -> StoreResult<()> {
+    let revisions = txn.open_table(REVISIONS)?;
+    for op in ops {
+        let Op::Expect { kind, id, revision } = op else {
+            continue;
+        };
+        let exists = txn.open_table(docs(*kind))?.get(id.as_str())?.is_some();
+        let current = revisions
+            .get((kind.plural(), id.as_str()))?
+            .map_or(0, |v| v.value());
+        let holds = match revision {
+            None => !exists,
+            Some(r) => exists && current == *r,
+        };
+        if !holds {
+            return Err(StoreError::Changed {
+                kind: *kind,
+                id: id.clone(),
+            });
         }
     }
     Ok(())
+}
+
+/// Writes `ops` under the next revision; whether each op changed something (a delete of a
+/// missing document does not).
+fn write_ops(txn: &redb::WriteTransaction, ops: &[Op]) -> StoreResult<Vec<bool>> {
+    let revision = {
+        let mut sequence = txn.open_table(SEQUENCE)?;
+        let next = sequence.get(DOCUMENTS)?.map_or(0, |v| v.value()) + 1;
+        sequence.insert(DOCUMENTS, next)?;
+        next
+    };
+    let mut revisions = txn.open_table(REVISIONS)?;
+    let mut changed = Vec::with_capacity(ops.len());
+    for op in ops {
+        changed.push(match op {
+            Op::Put { kind, id, doc } => {
+                let bytes = serde_json::to_vec(doc)?;
+                txn.open_table(docs(*kind))?
+                    .insert(id.as_str(), bytes.as_slice())?;
+                revisions.insert((kind.plural(), id.as_str()), revision)?;
+                true
+            }
+            Op::Delete { kind, id } => {
+                revisions.remove((kind.plural(), id.as_str()))?;
+                txn.open_table(docs(*kind))?.remove(id.as_str())?.is_some()
+            }
+            Op::Clear(kind) => {
+                txn.open_table(docs(*kind))?.retain(|_, _| false)?;
+                revisions.retain(|(k, _), _| k != kind.plural())?;
+                true
+            }
+            Op::Expect { .. } => false,
+        });
+    }
+    Ok(changed)
 }
 
 #[async_trait]
@@ -147,6 +198,22 @@ impl Store for EmbeddedStore {
                 Some(bytes) => Ok(Some(serde_json::from_slice(bytes.value())?)),
                 None => Ok(None),
             }
+        })
+        .await
+    }
+
+    async fn get_versioned(&self, kind: Kind, id: &str) -> StoreResult<Option<(Value, u64)>> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let Some(bytes) = txn.open_table(docs(kind))?.get(id.as_str())? else {
+                return Ok(None);
+            };
+            let revision = txn
+                .open_table(REVISIONS)?
+                .get((kind.plural(), id.as_str()))?
+                .map_or(0, |v| v.value());
+            Ok(Some((serde_json::from_slice(bytes.value())?, revision)))
         })
         .await
     }
@@ -180,20 +247,21 @@ impl Store for EmbeddedStore {
 
     async fn put(&self, kind: Kind, id: &str, doc: &Value, mode: WriteMode) -> StoreResult<()> {
         let id = id.to_string();
-        let bytes = serde_json::to_vec(doc)?;
+        let op = Op::Put {
+            kind,
+            id: id.clone(),
+            doc: doc.clone(),
+        };
         let written = id.clone();
         self.blocking(move |db| {
             let txn = db.begin_write()?;
-            {
-                let mut table = txn.open_table(docs(kind))?;
-                let exists = table.get(id.as_str())?.is_some();
-                match (mode, exists) {
-                    (WriteMode::Create, true) => return Err(StoreError::Conflict { kind, id }),
-                    (WriteMode::Replace, false) => return Err(StoreError::NotFound { kind, id }),
-                    _ => {}
-                }
-                table.insert(id.as_str(), bytes.as_slice())?;
+            let exists = txn.open_table(docs(kind))?.get(id.as_str())?.is_some();
+            match (mode, exists) {
+                (WriteMode::Create, true) => return Err(StoreError::Conflict { kind, id }),
+                (WriteMode::Replace, false) => return Err(StoreError::NotFound { kind, id }),
+                _ => {}
             }
+            write_ops(&txn, std::slice::from_ref(&op))?;
             txn.commit()?;
             Ok(())
         })
@@ -203,12 +271,15 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete(&self, kind: Kind, id: &str) -> StoreResult<bool> {
-        let id = id.to_string();
-        let deleted = id.clone();
+        let op = Op::Delete {
+            kind,
+            id: id.to_string(),
+        };
+        let deleted = id.to_string();
         let existed = self
             .blocking(move |db| {
                 let txn = db.begin_write()?;
-                let existed = txn.open_table(docs(kind))?.remove(id.as_str())?.is_some();
+                let existed = write_ops(&txn, std::slice::from_ref(&op))?[0];
                 txn.commit()?;
                 Ok(existed)
             })
@@ -222,16 +293,13 @@ impl Store for EmbeddedStore {
     async fn apply(&self, ops: Vec<Op>) -> StoreResult<()> {
         let changes: Vec<(Kind, Option<String>)> = ops
             .iter()
-            .map(|op| match op {
-                Op::Put { kind, id, .. } | Op::Delete { kind, id } => (*kind, Some(id.clone())),
-                Op::Clear(kind) => (*kind, None),
-            })
+            .filter_map(Op::target)
+            .map(|(kind, id)| (kind, id.map(str::to_string)))
             .collect();
         self.blocking(move |db| {
             let txn = db.begin_write()?;
-            for op in &ops {
-                write_op(&txn, op)?;
-            }
+            check_expectations(&txn, &ops)?;
+            write_ops(&txn, &ops)?;
             txn.commit()?;
             Ok(())
         })

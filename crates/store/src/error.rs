@@ -8,6 +8,10 @@ pub enum StoreError {
     Conflict { kind: Kind, id: String },
     #[error("{kind} \"{id}\" does not exist")]
     NotFound { kind: Kind, id: String },
+    /// A document the write was based on changed since it was read (another writer, maybe on
+    /// another node, got there first): nothing was written.
+    #[error("{kind} \"{id}\" was changed by another write meanwhile")]
+    Changed { kind: Kind, id: String },
     #[error("the data directory is in use by another komainu process: {0}")]
     Locked(String),
     #[error("storage failure: {0}")]

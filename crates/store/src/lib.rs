@@ -7,6 +7,7 @@
 mod embedded;
 mod error;
 mod redis_store;
+mod transaction;
 
 use async_trait::async_trait;
 use komainu_model::Kind;
@@ -15,6 +16,7 @@ use tokio::sync::broadcast;
 
 pub use embedded::EmbeddedStore;
 pub use redis_store::RedisStore;
+pub use transaction::Transaction;
 
 /// Every document of `kind` parsed as `T` straight from its bytes; an unreadable one is logged and
 /// skipped.
@@ -93,6 +95,25 @@ pub enum Op {
     },
     /// Removes every document of the kind.
     Clear(Kind),
+    /// Fails the batch with [`StoreError::Changed`] unless the document's revision is still
+    /// `revision` (`None`: unless it still does not exist). What makes a read-modify-write safe
+    /// across nodes without a lock: the write commits only if what it read is unchanged.
+    Expect {
+        kind: Kind,
+        id: String,
+        revision: Option<u64>,
+    },
+}
+
+impl Op {
+    /// The document this op changes, `None` for a whole kind, nothing for a check.
+    pub(crate) fn target(&self) -> Option<(Kind, Option<&str>)> {
+        match self {
+            Op::Put { kind, id, .. } | Op::Delete { kind, id } => Some((*kind, Some(id))),
+            Op::Clear(kind) => Some((*kind, None)),
+            Op::Expect { .. } => None,
+        }
+    }
 }
 
 /// A committed change, as seen on the feed. `id` is `None` when a whole kind was cleared.
@@ -118,6 +139,9 @@ pub struct Window {
 pub trait Store: Send + Sync + 'static {
     /// The document of `kind` with `id`.
     async fn get(&self, kind: Kind, id: &str) -> StoreResult<Option<Value>>;
+    /// The document of `kind` with `id` and its revision: a number that changes with every write
+    /// of the document (0 for one stored before revisions were kept), for [`Op::Expect`].
+    async fn get_versioned(&self, kind: Kind, id: &str) -> StoreResult<Option<(Value, u64)>>;
     /// Every document of `kind`, ordered by id.
     async fn list(&self, kind: Kind) -> StoreResult<Vec<Value>>;
     /// Hands every document of `kind` (its JSON bytes) to `visit`, one at a time: what loads large
@@ -127,7 +151,7 @@ pub trait Store: Send + Sync + 'static {
     async fn put(&self, kind: Kind, id: &str, doc: &Value, mode: WriteMode) -> StoreResult<()>;
     /// Deletes one document; `false` when there was none.
     async fn delete(&self, kind: Kind, id: &str) -> StoreResult<bool>;
-    /// Applies every op or none.
+    /// Applies every op or none (every [`Op::Expect`] is checked before anything is written).
     async fn apply(&self, ops: Vec<Op>) -> StoreResult<()>;
 
     /// Adds `by` to the counter `key` within `window` and returns the new value. A counter whose

@@ -1,7 +1,8 @@
 //! The shared engine: Redis (or Valkey), for several gateway nodes on one configuration.
 //!
 //! Under a key prefix (`komainu` by default): a hash of `id → JSON` per entity kind, a global
-//! revision counter, a change feed as a Redis Stream (`XADD` in the same script as the write, so
+//! revision counter (each document's revision, the global one of its last write, in a hash per
+//! kind), a change feed as a Redis Stream (`XADD` in the same script as the write, so
 //! a committed write is always on the feed), counters as hashes `{v, e}` (value, window end) that
 //! expire with their window, and a hash of the gateway's own values. Every write is one Lua script:
 //! atomic, and numbered by the revision it commits. Each node follows the stream from where it
@@ -26,31 +27,48 @@ use crate::{Change, Op, Store, StoreError, StoreResult, Visitor, Window, WriteMo
 const FEED_LEN: u64 = 100_000;
 
 /// Writes a batch of ops: `ARGV[1]` the prefix, `ARGV[2]` the JSON list of ops, `ARGV[3]` the
-/// feed's length. A `create` on an existing id or a `replace` of a missing one fails the whole
-/// batch before anything is written. Returns the revision of the last change.
+/// feed's length. A `create` on an existing id, a `replace` of a missing one or an `expect` that
+/// no longer holds fails the whole batch before anything is written. Each change is numbered by
+/// the global revision, which also becomes the document's own revision. Returns the revision of
+/// the last change.
 const APPLY: &str = r#"
 local prefix, ops, maxlen = ARGV[1], cjson.decode(ARGV[2]), ARGV[3]
 for _, op in ipairs(ops) do
-  if op.mode == 'create' and redis.call('HEXISTS', prefix .. ':doc:' .. op.kind, op.id) == 1 then
+  local exists = op.id and redis.call('HEXISTS', prefix .. ':doc:' .. op.kind, op.id) == 1
+  if op.mode == 'create' and exists then
     return redis.error_reply('conflict ' .. op.kind .. ' ' .. op.id)
   end
-  if op.mode == 'replace' and redis.call('HEXISTS', prefix .. ':doc:' .. op.kind, op.id) == 0 then
+  if op.mode == 'replace' and not exists then
     return redis.error_reply('notfound ' .. op.kind .. ' ' .. op.id)
+  end
+  if op.op == 'expect' then
+    local rev = tonumber(redis.call('HGET', prefix .. ':docrev:' .. op.kind, op.id) or '0')
+    if (op.rev == nil and exists) or (op.rev ~= nil and (not exists or rev ~= op.rev)) then
+      return redis.error_reply('changed ' .. op.kind .. ' ' .. op.id)
+    end
   end
 end
 local rev = 0
 for _, op in ipairs(ops) do
   local docs = prefix .. ':doc:' .. op.kind
+  local revs = prefix .. ':docrev:' .. op.kind
   local changed = 1
   if op.op == 'put' then
     redis.call('HSET', docs, op.id, op.doc)
   elseif op.op == 'delete' then
     changed = redis.call('HDEL', docs, op.id)
+  elseif op.op == 'clear' then
+    redis.call('DEL', docs, revs)
   else
-    redis.call('DEL', docs)
+    changed = 0
   end
   if changed == 1 then
     rev = redis.call('INCR', prefix .. ':rev')
+    if op.op == 'put' then
+      redis.call('HSET', revs, op.id, rev)
+    elseif op.op == 'delete' then
+      redis.call('HDEL', revs, op.id)
+    end
     redis.call('XADD', prefix .. ':feed', 'MAXLEN', '~', maxlen, '*',
       'rev', rev, 'kind', op.kind, 'id', op.id or '')
   end
@@ -103,31 +121,20 @@ pub struct RedisStore {
 }
 
 impl From<redis::RedisError> for StoreError {
+    /// The scripts' refusals (`conflict`, `notfound`, `changed`, each followed by kind and id)
+    /// come back as error codes; anything else means Redis did not do the work.
     fn from(e: redis::RedisError) -> Self {
-        if let Some(detail) = e.detail()
-            && let Some(rest) = detail.strip_prefix("conflict ")
-        {
-            return conflict_or_missing(rest, true);
-        }
-        if let Some(detail) = e.detail()
-            && let Some(rest) = detail.strip_prefix("notfound ")
-        {
-            return conflict_or_missing(rest, false);
-        }
-        StoreError::Unavailable(e.to_string())
-    }
-}
-
-fn conflict_or_missing(kind_and_id: &str, conflict: bool) -> StoreError {
-    let (kind, id) = kind_and_id.split_once(' ').unwrap_or((kind_and_id, ""));
-    let Some(kind) = Kind::from_plural(kind) else {
-        return StoreError::Engine(format!("unexpected reply: {kind_and_id}"));
-    };
-    let id = id.to_string();
-    if conflict {
-        StoreError::Conflict { kind, id }
-    } else {
-        StoreError::NotFound { kind, id }
+        let refusal = e.code().zip(e.detail()).and_then(|(code, detail)| {
+            let (kind, id) = detail.split_once(' ')?;
+            let (kind, id) = (Kind::from_plural(kind)?, id.to_string());
+            match code {
+                "conflict" => Some(StoreError::Conflict { kind, id }),
+                "notfound" => Some(StoreError::NotFound { kind, id }),
+                "changed" => Some(StoreError::Changed { kind, id }),
+                _ => None,
+            }
+        });
+        refusal.unwrap_or_else(|| StoreError::Unavailable(e.to_string()))
     }
 }
 
@@ -147,6 +154,16 @@ fn op_json(op: &Op, mode: WriteMode) -> Value {
         Op::Clear(kind) => serde_json::json!({
             "op": "clear", "kind": kind.plural(), "mode": "upsert",
         }),
+        // No `rev` at all when the document must not exist (Lua reads a JSON null as a value).
+        Op::Expect { kind, id, revision } => {
+            let mut check = serde_json::json!({
+                "op": "expect", "kind": kind.plural(), "id": id, "mode": "upsert",
+            });
+            if let Some(rev) = revision {
+                check["rev"] = (*rev).into();
+            }
+            check
+        }
     }
 }
 
@@ -315,6 +332,21 @@ impl Store for RedisStore {
             .await?;
         Ok(match raw {
             Some(b) => Some(serde_json::from_slice(&b)?),
+            None => None,
+        })
+    }
+
+    async fn get_versioned(&self, kind: Kind, id: &str) -> StoreResult<Option<(Value, u64)>> {
+        let mut conn = self.conn.clone();
+        // One MULTI: the document and its revision as of the same write.
+        let (raw, rev): (Option<Vec<u8>>, Option<u64>) = redis::pipe()
+            .atomic()
+            .hget(self.key(&format!("doc:{}", kind.plural())), id)
+            .hget(self.key(&format!("docrev:{}", kind.plural())), id)
+            .query_async(&mut conn)
+            .await?;
+        Ok(match raw {
+            Some(b) => Some((serde_json::from_slice(&b)?, rev.unwrap_or(0))),
             None => None,
         })
     }

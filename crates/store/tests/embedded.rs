@@ -183,3 +183,93 @@ async fn state_survives_reopening_and_the_file_is_exclusive() {
     assert_eq!(store.counter("c", 0).await.unwrap(), 3);
     store.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_write_based_on_a_stale_read_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let put = |name: &str| Op::Put {
+        kind: Kind::Group,
+        id: "g".into(),
+        doc: json!({"id": "g", "name": name}),
+    };
+    store.apply(vec![put("first")]).await.unwrap();
+    let (_, first) = store
+        .get_versioned(Kind::Group, "g")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Two read-modify-writes of the same document: the second to commit is refused.
+    let (a, b) = (
+        komainu_store::Transaction::new(store.clone()),
+        komainu_store::Transaction::new(store.clone()),
+    );
+    a.get(Kind::Group, "g").await.unwrap();
+    b.get(Kind::Group, "g").await.unwrap();
+    a.apply(vec![put("by a")]).await.unwrap();
+    let lost = b.apply(vec![put("by b")]).await;
+    assert!(
+        matches!(lost, Err(StoreError::Changed { kind: Kind::Group, ref id }) if id == "g"),
+        "{lost:?}"
+    );
+    let (doc, second) = store
+        .get_versioned(Kind::Group, "g")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(doc["name"], "by a", "the refused write wrote nothing");
+    assert!(second > first, "every write moves the revision");
+
+    // Deleted and created again: a new revision, so a read of the old one cannot pass (no ABA).
+    store
+        .apply(vec![Op::Delete {
+            kind: Kind::Group,
+            id: "g".into(),
+        }])
+        .await
+        .unwrap();
+    let absent = Op::Expect {
+        kind: Kind::Group,
+        id: "g".into(),
+        revision: None,
+    };
+    store
+        .apply(vec![absent.clone(), put("again")])
+        .await
+        .unwrap();
+    let stale = Op::Expect {
+        kind: Kind::Group,
+        id: "g".into(),
+        revision: Some(second),
+    };
+    assert!(matches!(
+        store.apply(vec![stale, put("stale")]).await,
+        Err(StoreError::Changed { .. })
+    ));
+    assert!(matches!(
+        store.apply(vec![absent, put("stale")]).await,
+        Err(StoreError::Changed { .. })
+    ));
+    let (_, third) = store
+        .get_versioned(Kind::Group, "g")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(third > second);
+    drop(a);
+    drop(b);
+    drop(store);
+    let reopened = EmbeddedStore::open(dir.path()).unwrap();
+    let (doc, kept) = reopened
+        .get_versioned(Kind::Group, "g")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (doc["name"].as_str(), kept),
+        (Some("again"), third),
+        "revisions are durable"
+    );
+}

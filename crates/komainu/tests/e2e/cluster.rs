@@ -451,3 +451,48 @@ fn a_node_started_while_redis_is_down_answers_503_until_it_has_synced() {
     );
     eprintln!("synced {:?} after Redis came back", started.elapsed());
 }
+
+#[test]
+fn concurrent_patches_of_one_entity_from_two_nodes_lose_no_update() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    a.create("groups", &json!({"id": "shared", "name": "shared"}));
+    let (status, _) = json(b.get("/api/groups/shared"));
+    assert_eq!(status, 200);
+    // Each PATCH adds its own metadata entry to the same document: a read-modify-write that a
+    // node-local lock cannot protect across nodes.
+    const EACH: usize = 12;
+    std::thread::scope(|s| {
+        for (n, node) in [&a, &b].into_iter().enumerate() {
+            for t in 0..3 {
+                s.spawn(move || {
+                    for i in 0..EACH / 3 {
+                        let patch = json!({"metadata": {format!("n{n}-t{t}-{i}"): "x"}});
+                        let r = node.patch("/api/groups/shared", &patch);
+                        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+                    }
+                });
+            }
+        }
+    });
+    let (_, doc) = json(a.get("/api/groups/shared"));
+    let metadata = doc["metadata"].as_object().unwrap();
+    assert_eq!(metadata.len(), 2 * EACH, "every update kept: {doc}");
+
+    // A write based on an old read is refused outright when the client says which it read.
+    let etag = a.get("/api/groups/shared").headers()["etag"].clone();
+    assert_eq!(
+        b.patch("/api/groups/shared", &json!({"name": "moved"}))
+            .status(),
+        200
+    );
+    let stale = a
+        .authed(a.client.put(a.url("/api/groups/shared")))
+        .header("if-match", etag)
+        .json(&json!({"id": "shared", "name": "mine"}))
+        .send()
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let (_, doc) = json(a.get("/api/groups/shared"));
+    assert_eq!(doc["name"], "moved", "the refused write changed nothing");
+}

@@ -247,7 +247,7 @@ impl Gateway {
         format!("{}{}", self.admin, path)
     }
 
-    fn authed(&self, rb: RequestBuilder) -> RequestBuilder {
+    pub fn authed(&self, rb: RequestBuilder) -> RequestBuilder {
         match &self.credentials {
             Some((id, secret)) => rb.basic_auth(id, Some(secret)),
             None => rb,
