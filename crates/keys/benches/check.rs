@@ -51,7 +51,7 @@ fn call(service: &KeyService, presented: Presented, cfg: &ApikeyConfig, route: &
         url: "http://h/",
         xsrf_header: None,
     };
-    match service.check(presented, cfg, route, &Method::GET, &facts) {
+    match service.check(presented, cfg, route, &Method::GET, &facts, true) {
         Verdict::Passed { .. } => {}
         _ => panic!("refused"),
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::{HeaderName, Method};
 
 use crate::jwt::{self, RequestFacts, Token};
-use crate::{ApikeyConfig, CompiledKey, Denial, KeyService, Presented, RouteIdentity};
+use crate::{ApikeyConfig, CompiledKey, Denial, KeyService, Presented, RouteIdentity, Spent};
 
 /// Remaining calls in each window after this one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +25,9 @@ pub enum Verdict {
     NotRouted,
     /// Over a quota: 429 `errors.too.much.requests`.
     OverQuota(Remaining),
+    /// The node holds no granted call of the key's shared quotas: wait for
+    /// [`KeyService::grant`], then check again without waiting.
+    NeedsGrant(Arc<CompiledKey>),
     /// Go on; strip these headers from the upstream request.
     Passed {
         remaining: Remaining,
@@ -35,6 +38,8 @@ pub enum Verdict {
 }
 
 impl KeyService {
+    /// Decides a call. `may_wait`: an empty allowance of a shared quota answers
+    /// [`Verdict::NeedsGrant`] (else the quota is spent: [`Verdict::OverQuota`]).
     pub fn check(
         &self,
         presented: Presented,
@@ -42,6 +47,7 @@ impl KeyService {
         route: &RouteIdentity,
         method: &Method,
         facts: &RequestFacts<'_>,
+        may_wait: bool,
     ) -> Verdict {
         let now = self.now_ms();
         let index = self.index();
@@ -92,6 +98,24 @@ impl KeyService {
             return Verdict::Denied(Denial::Restricted(status));
         }
         let windows = self.calendar.at(now);
+        if cfg.update_quotas && self.grants() {
+            match key.counters.spend(windows.day) {
+                Spent::Taken { refill } => {
+                    if refill {
+                        self.grant_ahead(key);
+                    }
+                }
+                Spent::Empty if may_wait => return Verdict::NeedsGrant(key.clone()),
+                Spent::Empty => {
+                    let usage = key.counters.usage(&windows);
+                    return Verdict::OverQuota(Remaining {
+                        second: key.throttling_quota.saturating_sub(usage.second),
+                        day: 0,
+                        month: key.monthly_quota.saturating_sub(usage.month),
+                    });
+                }
+            }
+        }
         let usage = if cfg.update_quotas {
             let (usage, first_unsaved) = key.counters.hit(&windows, 1);
             if first_unsaved {
@@ -107,9 +131,11 @@ impl KeyService {
             day: d.daily_quota.saturating_sub(usage.day),
             month: d.monthly_quota.saturating_sub(usage.month),
         };
+        // Granted calls are within the shared quotas already; the local view of them can run
+        // ahead of the store (another node's refund does not lower it), so it only informs.
+        let granted = cfg.update_quotas && self.grants();
         if usage.second > d.throttling_quota
-            || usage.day > d.daily_quota
-            || usage.month > d.monthly_quota
+            || (!granted && (usage.day > d.daily_quota || usage.month > d.monthly_quota))
         {
             return Verdict::OverQuota(remaining);
         }

@@ -1,8 +1,12 @@
 //! A key's quota counters: calls this second, today, this month. Each counter is one atomic word
 //! holding (window id, count), so rolling into a new window and counting are one compare-and-swap,
 //! with no lock. Calls not yet persisted are kept aside, tagged with their window, for the flusher.
+//!
+//! On a shared store the daily and monthly quotas are spent from an allowance the store granted
+//! this node (tagged with its day window): a call takes one from it, lock-free; an empty
+//! allowance sends the call to the store for a new grant (see `KeyService::grant`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::Windows;
 use crate::window_cell::{add, pack, read, unpack};
@@ -22,6 +26,22 @@ pub struct KeyCounters {
     month: AtomicU64,
     unsaved_day: AtomicU64,
     unsaved_month: AtomicU64,
+    /// Calls granted to this node and not spent yet: (day window, count).
+    allowance: AtomicU64,
+    /// The size of the last grant: a spend that leaves a quarter of it asks for the next one
+    /// ahead, so calls far from the limit rarely wait for the store.
+    last_grant: AtomicU32,
+    /// One grant request at a time per key: calls that find the allowance empty wait for it.
+    pub(crate) granting: tokio::sync::Mutex<()>,
+}
+
+/// What [`KeyCounters::spend`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spent {
+    /// One granted call taken; ask for the next grant ahead when `refill` is set.
+    Taken { refill: bool },
+    /// Nothing granted left in this window.
+    Empty,
 }
 
 impl KeyCounters {
@@ -36,6 +56,62 @@ impl KeyCounters {
             month: u64::from(add(&self.month, w.month, by)),
         };
         (usage, first_unsaved)
+    }
+
+    /// Takes one granted call of day window `day`.
+    pub fn spend(&self, day: u32) -> Spent {
+        let taken = self
+            .allowance
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |word| {
+                let (w, c) = unpack(word);
+                (w == day && c > 0).then(|| pack(day, c - 1))
+            });
+        match taken {
+            Ok(word) => {
+                let left = unpack(word).1 - 1;
+                let last = self.last_grant.load(Ordering::Relaxed);
+                Spent::Taken {
+                    refill: last >= 8 && left == last / 4,
+                }
+            }
+            Err(_) => Spent::Empty,
+        }
+    }
+
+    /// Granted calls of day window `day` not spent yet.
+    pub fn allowance(&self, day: u32) -> u32 {
+        read(&self.allowance, day)
+    }
+
+    /// Adds a grant of `n` calls in day window `day` (a grant of another window replaces it).
+    pub(crate) fn add_allowance(&self, day: u32, n: u32) {
+        add(&self.allowance, day, n);
+        self.last_grant.store(n, Ordering::Relaxed);
+    }
+
+    /// Takes back the whole allowance if it is still `seen` calls of window `day`: what an idle
+    /// node gives back to the store. `false` when a call spent from it meanwhile.
+    pub(crate) fn take_allowance(&self, day: u32, seen: u32) -> bool {
+        seen > 0
+            && self
+                .allowance
+                .compare_exchange(
+                    pack(day, seen),
+                    pack(day, 0),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    /// Calls counted in window `window` and not pushed yet (day, or month when `month`).
+    pub(crate) fn unsaved(&self, month: bool, window: u32) -> u64 {
+        let cell = if month {
+            &self.unsaved_month
+        } else {
+            &self.unsaved_day
+        };
+        u64::from(read(cell, window))
     }
 
     /// The usage now, without counting.
@@ -67,20 +143,16 @@ impl KeyCounters {
             &self.month,
             &self.unsaved_day,
             &self.unsaved_month,
+            &self.allowance,
         ] {
             cell.store(0, Ordering::Relaxed);
         }
     }
 
-    /// Adopts the store's count of the day or month window `window` (every node's calls there):
-    /// the local view becomes that count plus the calls not pushed yet. Never lowers the view.
-    pub(crate) fn adopt(&self, month: bool, window: u32, stored: u64) {
-        let (cell, unsaved) = if month {
-            (&self.month, &self.unsaved_month)
-        } else {
-            (&self.day, &self.unsaved_day)
-        };
-        let view = stored.saturating_add(u64::from(read(unsaved, window)));
+    /// Adopts `view` as the count of the day or month window `window` (every node's calls there,
+    /// from the store). Never lowers the view.
+    pub(crate) fn adopt(&self, month: bool, window: u32, view: u64) {
+        let cell = if month { &self.month } else { &self.day };
         let view = view.min(u64::from(u32::MAX)) as u32;
         let _ = cell.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |current| {
             let (w, c) = unpack(current);
@@ -99,6 +171,23 @@ impl KeyCounters {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_grant_is_spent_once_per_call_and_only_in_its_window() {
+        let c = KeyCounters::default();
+        assert_eq!(c.spend(7), Spent::Empty);
+        c.add_allowance(7, 16);
+        let refills = (0..16)
+            .filter(|_| matches!(c.spend(7), Spent::Taken { refill: true }))
+            .count();
+        assert_eq!(refills, 1, "the next grant is asked for once, ahead");
+        assert_eq!(c.spend(7), Spent::Empty);
+        c.add_allowance(7, 3);
+        assert_eq!(c.spend(8), Spent::Empty, "a new day starts without a grant");
+        assert!(!c.take_allowance(7, 2), "not what is left");
+        assert!(c.take_allowance(7, 3));
+        assert_eq!(c.allowance(7), 0);
+    }
+
     use super::*;
 
     fn w(second: u32, day: u32, month: u32) -> Windows {

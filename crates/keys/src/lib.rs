@@ -25,7 +25,7 @@ pub use check::{Remaining, Verdict};
 pub use clock::Clock;
 pub use compiled::{CompiledKey, Denial};
 pub use config::{ApikeyConfig, Extractors, JwtExtractor, KeyRouting};
-pub use counters::{KeyCounters, Usage};
+pub use counters::{KeyCounters, Spent, Usage};
 pub use extract::{Presented, basic_auth, cookie, extract, query_param};
 pub use jwt::RequestFacts;
 pub use key_map::KeyMap;

@@ -56,7 +56,16 @@ struct Unsaved {
     /// Keys called on this node in the last minute, with when: each push reads their counts back
     /// (adding zero), so their view follows the other nodes' calls even while this one is idle.
     recent: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Keys holding a grant (shared store), with their allowance at the last tick: one found
+    /// unchanged a tick later is idle here and gives its allowance back, for other nodes.
+    granted: std::sync::Mutex<HashMap<Box<str>, Held>>,
 }
+
+/// A key holding a grant, and its allowance as last seen.
+type Held = (Arc<CompiledKey>, u32);
+
+/// The most calls asked of the store in one grant (it grants less near the limit).
+const GRANT_WANT: u64 = 1024;
 
 /// How long a key called on this node keeps reading the store's count back every second.
 const RECENT_MS: i64 = 60_000;
@@ -86,6 +95,10 @@ pub struct KeyService {
     pub applied: Applied,
     /// This process's claim on the cluster's once-only jobs (secret rotation).
     jobs: Jobs,
+    /// Keys whose allowance runs low: granted ahead by a background task, off the request.
+    ahead: tokio::sync::mpsc::UnboundedSender<Arc<CompiledKey>>,
+    /// The store is shared: quotas are spent from grants.
+    shared: bool,
 }
 
 /// The lease under which one node of a cluster rotates secrets.
@@ -116,13 +129,17 @@ impl KeyService {
     /// Loads keys, groups and persisted counts, then follows the store and starts the background work.
     pub async fn start(store: Arc<dyn Store>, tz: Tz) -> StoreResult<Arc<KeyService>> {
         let feed = store.changes();
+        let (ahead, low) = tokio::sync::mpsc::unbounded_channel();
         let service = Arc::new(KeyService {
+            ahead,
+            shared: store.shared(),
             index: ArcSwap::from_pointee(KeyIndex::default()),
             unsaved: Unsaved {
                 queue: ArrayQueue::new(65_536),
                 overflowed: AtomicBool::new(false),
                 unsent: Default::default(),
                 recent: Default::default(),
+                granted: Default::default(),
             },
             clock: Clock::default(),
             calendar: Calendar::new(tz),
@@ -138,6 +155,7 @@ impl KeyService {
         service.applied.set(loaded_at);
         tokio::spawn(follow(Arc::downgrade(&service), feed));
         tokio::spawn(every_second(Arc::downgrade(&service)));
+        tokio::spawn(grant_ahead(Arc::downgrade(&service), low));
         Ok(service)
     }
 
@@ -229,6 +247,122 @@ impl KeyService {
         }
     }
 
+    /// Whether quotas are spent from grants (a shared store) rather than counted here alone.
+    pub fn grants(&self) -> bool {
+        self.shared
+    }
+
+    /// Asks the store for calls of `key`'s daily and monthly quotas (see
+    /// [`Store::grant`](komainu_store::Store::grant)). Calls that find the allowance empty wait
+    /// here, one request per key at a time; `ahead` asks while some allowance is left. When the
+    /// store does not answer, the node grants itself what its own view of the quota allows and
+    /// pushes that once the store is back, so traffic goes on through an outage.
+    pub async fn grant(&self, key: &Arc<CompiledKey>, ahead: bool) {
+        let _one = key.counters.granting.lock().await;
+        let w = self.calendar.at(self.now_ms());
+        if !ahead && key.counters.allowance(w.day) > 0 {
+            return;
+        }
+        let limits = [
+            (
+                day_key(&key.client_id),
+                key.daily_quota,
+                Window {
+                    ends_at_ms: w.day_end_ms as u64,
+                },
+            ),
+            (
+                month_key(&key.client_id),
+                key.monthly_quota,
+                Window {
+                    ends_at_ms: w.month_end_ms as u64,
+                },
+            ),
+        ];
+        let granted = match self.store.grant(&limits, GRANT_WANT).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(key = %key.client_id, error = %e, "quota grant unavailable: counting on this node's view");
+                let usage = key.counters.usage(&w);
+                let left = key
+                    .daily_quota
+                    .saturating_sub(usage.day)
+                    .min(key.monthly_quota.saturating_sub(usage.month))
+                    .saturating_sub(u64::from(key.counters.allowance(w.day)));
+                let n = komainu_store::grant_size(GRANT_WANT, left);
+                let mut unsent = self.unsaved.unsent.lock().expect("unsent");
+                for (counter, _, window) in &limits {
+                    *unsent
+                        .entry((counter.clone(), window.ends_at_ms))
+                        .or_default() += n;
+                }
+                n
+            }
+        };
+        if granted > 0 {
+            key.counters
+                .add_allowance(w.day, granted.min(u64::from(u32::MAX)) as u32);
+            let mut held = self.unsaved.granted.lock().expect("granted");
+            held.insert(key.client_id.clone(), (key.clone(), 0));
+        }
+    }
+
+    /// Asks for `key`'s next grant in the background (its allowance runs low).
+    pub(crate) fn grant_ahead(&self, key: &Arc<CompiledKey>) {
+        let _ = self.ahead.send(key.clone());
+    }
+
+    /// Gives back every unspent allowance (the node stops): other nodes can spend it.
+    pub async fn give_back_grants(&self) {
+        self.give_back(false).await
+    }
+
+    /// Gives back the allowance of keys not called here since the last tick (`idle_only`), or
+    /// of every key.
+    async fn give_back(&self, idle_only: bool) {
+        let w = self.calendar.at(self.now_ms());
+        let idle: Vec<(Arc<CompiledKey>, u32)> = {
+            let mut held = self.unsaved.granted.lock().expect("granted");
+            let mut idle = Vec::new();
+            held.retain(|_, (key, seen)| {
+                let now = key.counters.allowance(w.day);
+                if now == 0 {
+                    return false;
+                }
+                if (now == *seen || !idle_only) && key.counters.take_allowance(w.day, now) {
+                    idle.push((key.clone(), now));
+                    return false;
+                }
+                *seen = now;
+                true
+            });
+            idle
+        };
+        for (key, n) in idle {
+            let counters = [
+                (
+                    day_key(&key.client_id),
+                    Window {
+                        ends_at_ms: w.day_end_ms as u64,
+                    },
+                ),
+                (
+                    month_key(&key.client_id),
+                    Window {
+                        ends_at_ms: w.month_end_ms as u64,
+                    },
+                ),
+            ];
+            if let Err(e) = self.store.refund(&counters, u64::from(n)).await {
+                // Still this node's to spend, and to give back once the store answers.
+                tracing::warn!(key = %key.client_id, error = %e, "unspent quota not given back yet");
+                key.counters.add_allowance(w.day, n);
+                let mut held = self.unsaved.granted.lock().expect("granted");
+                held.insert(key.client_id.clone(), (key.clone(), 0));
+            }
+        }
+    }
+
     /// Writes the counts made since the last flush, in one transaction.
     pub async fn flush(&self) -> StoreResult<()> {
         let w = self.calendar.at(self.now_ms());
@@ -252,7 +386,9 @@ impl KeyService {
                     u64::from(d),
                 ));
             }
-            if d > 0 && day == w.day {
+            // Granted calls are in the store's quota counters already.
+            let granted = self.grants();
+            if !granted && d > 0 && day == w.day {
                 batch.push((
                     day_key(id),
                     u64::from(d),
@@ -261,7 +397,7 @@ impl KeyService {
                     },
                 ));
             }
-            if m > 0 && month == w.month {
+            if !granted && m > 0 && month == w.month {
                 batch.push((
                     month_key(id),
                     u64::from(m),
@@ -311,7 +447,14 @@ impl KeyService {
                     };
                     if let Some(key) = index.keys.get(id) {
                         let window = if month { w.month } else { w.day };
-                        key.counters.adopt(month, window, stored);
+                        // Granted: the store counts this node's unspent allowance as used.
+                        // Counted here: the store lacks the calls not pushed yet.
+                        let view = if self.grants() {
+                            stored.saturating_sub(u64::from(key.counters.allowance(w.day)))
+                        } else {
+                            stored.saturating_add(key.counters.unsaved(month, window))
+                        };
+                        key.counters.adopt(month, window, view);
                     }
                 }
                 Ok(())
@@ -413,6 +556,19 @@ async fn follow(service: Weak<KeyService>, mut feed: tokio::sync::broadcast::Rec
     }
 }
 
+/// Grants ahead the keys whose allowance runs low, each on its own task.
+async fn grant_ahead(
+    service: Weak<KeyService>,
+    mut low: tokio::sync::mpsc::UnboundedReceiver<Arc<CompiledKey>>,
+) {
+    while let Some(key) = low.recv().await {
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move { service.grant(&key, true).await });
+    }
+}
+
 /// Persists counts and rotates secrets, once a second, while the service lives.
 async fn every_second(service: Weak<KeyService>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -423,6 +579,9 @@ async fn every_second(service: Weak<KeyService>) {
         };
         if let Err(e) = service.flush().await {
             tracing::error!(error = %e, "cannot persist quota counts");
+        }
+        if service.grants() {
+            service.give_back(true).await;
         }
         let jobs = &service.jobs;
         let held = match service

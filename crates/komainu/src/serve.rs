@@ -277,6 +277,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     if let Err(e) = keys.flush().await {
         tracing::error!(error = %e, "cannot persist the last quota counts");
     }
+    keys.give_back_grants().await;
     if let Err(e) = komainu_runtime::flush_counters(&counters, &*store, &keys).await {
         tracing::error!(error = %e, "cannot persist the last counts of the limit plugins");
     }

@@ -27,7 +27,7 @@ const THROTTLING_REMAINING: HeaderName =
     HeaderName::from_static("otoroshi-throttling-calls-remaining");
 
 struct ApikeyCalls {
-    cfg: ApikeyConfig,
+    cfg: Arc<ApikeyConfig>,
     keys: Option<Arc<KeyService>>,
 }
 
@@ -55,110 +55,131 @@ impl Plugin for ApikeyCalls {
                 "API keys unavailable",
             );
         };
-        let Some(presented) = extract(&req.headers, req.uri.query(), &self.cfg.extractors) else {
-            return if self.cfg.mandatory {
-                refuse(
-                    ctx,
-                    StatusCode::BAD_REQUEST,
-                    "errors.no.api.key",
-                    "no apikey",
-                )
-            } else {
-                Outcome::Continue
-            };
-        };
-        // The full URL is only read by a JWT's `aud` check: not built for other credentials.
-        let url = if matches!(presented, Presented::Jwt { .. }) {
-            format!(
-                "{}://{}{}",
-                if ctx.https { "https" } else { "http" },
-                ctx.host,
-                ctx.path_and_query()
-            )
-        } else {
-            String::new()
-        };
-        let facts = RequestFacts {
-            method: req.method.as_str(),
-            host: &ctx.host,
-            path: ctx.path(),
-            url: &url,
-            xsrf_header: req
-                .headers
-                .get("x-xsrf-token")
-                .and_then(|v| v.to_str().ok()),
-        };
-        let verdict = keys.check(presented, &self.cfg, &ctx.route, &req.method, &facts);
-        let outcome = match verdict {
-            Verdict::Passed {
-                remaining,
-                strip,
-                key,
-            } => {
-                remaining_headers(ctx, &remaining);
-                ctx.apikey = Some(key);
-                for name in strip {
-                    req.headers.remove(name);
-                }
-                if self.cfg.wipe_backend_request == Some(true) {
-                    req.headers.remove(header::AUTHORIZATION);
-                }
-                return Outcome::Continue;
-            }
-            Verdict::Unknown | Verdict::Denied(Denial::NotAuthorized) => refuse(
+        decide(&self.cfg, keys, req, ctx, true)
+    }
+}
+
+/// The plugin's decision. `may_wait`: a key whose shared quota has no granted call on this node
+/// waits for a grant (once), then is decided again.
+fn decide(
+    cfg: &Arc<ApikeyConfig>,
+    keys: &Arc<KeyService>,
+    req: &mut Parts,
+    ctx: &mut RequestCtx,
+    may_wait: bool,
+) -> Outcome {
+    let Some(presented) = extract(&req.headers, req.uri.query(), &cfg.extractors) else {
+        return if cfg.mandatory {
+            refuse(
                 ctx,
                 StatusCode::BAD_REQUEST,
-                "errors.invalid.api.key.tuple",
-                "invalid apikey tuple",
-            ),
-            Verdict::Denied(Denial::Bad) => refuse(
-                ctx,
-                StatusCode::UNAUTHORIZED,
-                "errors.bad.api.key",
-                "bad apikey",
-            ),
-            Verdict::NotRouted => refuse(
-                ctx,
-                StatusCode::UNAUTHORIZED,
-                "errors.invalid.api.key",
-                "invalid apikey",
-            ),
-            Verdict::Denied(Denial::ReadOnly) => refuse(
-                ctx,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "errors.method.not.allowed",
-                "Method not allowed. Can only handle GET, HEAD, OPTIONS",
-            ),
-            Verdict::Denied(Denial::Restricted(status)) => {
-                let (cause, message) = if status == StatusCode::FORBIDDEN {
-                    ("errors.forbidden", "forbidden by the key's restrictions")
-                } else {
-                    ("errors.not.found", "not found")
-                };
-                refuse(ctx, status, cause, message)
-            }
-            Verdict::OverQuota(remaining) => {
-                remaining_headers(ctx, &remaining);
-                refuse(
-                    ctx,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "errors.too.much.requests",
-                    "You performed too much requests",
-                )
-            }
-        };
-        if !self.cfg.validate && !self.cfg.mandatory {
-            Outcome::Continue
+                "errors.no.api.key",
+                "no apikey",
+            )
         } else {
-            outcome
+            Outcome::Continue
+        };
+    };
+    // The full URL is only read by a JWT's `aud` check: not built for other credentials.
+    let url = if matches!(presented, Presented::Jwt { .. }) {
+        format!(
+            "{}://{}{}",
+            if ctx.https { "https" } else { "http" },
+            ctx.host,
+            ctx.path_and_query()
+        )
+    } else {
+        String::new()
+    };
+    let facts = RequestFacts {
+        method: req.method.as_str(),
+        host: &ctx.host,
+        path: ctx.path(),
+        url: &url,
+        xsrf_header: req
+            .headers
+            .get("x-xsrf-token")
+            .and_then(|v| v.to_str().ok()),
+    };
+    let verdict = keys.check(presented, cfg, &ctx.route, &req.method, &facts, may_wait);
+    let outcome = match verdict {
+        Verdict::Passed {
+            remaining,
+            strip,
+            key,
+        } => {
+            remaining_headers(ctx, &remaining);
+            ctx.apikey = Some(key);
+            for name in strip {
+                req.headers.remove(name);
+            }
+            if cfg.wipe_backend_request == Some(true) {
+                req.headers.remove(header::AUTHORIZATION);
+            }
+            return Outcome::Continue;
         }
+        Verdict::Unknown | Verdict::Denied(Denial::NotAuthorized) => refuse(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "errors.invalid.api.key.tuple",
+            "invalid apikey tuple",
+        ),
+        Verdict::Denied(Denial::Bad) => refuse(
+            ctx,
+            StatusCode::UNAUTHORIZED,
+            "errors.bad.api.key",
+            "bad apikey",
+        ),
+        Verdict::NotRouted => refuse(
+            ctx,
+            StatusCode::UNAUTHORIZED,
+            "errors.invalid.api.key",
+            "invalid apikey",
+        ),
+        Verdict::Denied(Denial::ReadOnly) => refuse(
+            ctx,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "errors.method.not.allowed",
+            "Method not allowed. Can only handle GET, HEAD, OPTIONS",
+        ),
+        Verdict::Denied(Denial::Restricted(status)) => {
+            let (cause, message) = if status == StatusCode::FORBIDDEN {
+                ("errors.forbidden", "forbidden by the key's restrictions")
+            } else {
+                ("errors.not.found", "not found")
+            };
+            refuse(ctx, status, cause, message)
+        }
+        Verdict::NeedsGrant(key) => {
+            let (cfg, keys) = (cfg.clone(), keys.clone());
+            return Outcome::Await(Box::pin(async move {
+                keys.grant(&key, false).await;
+                let resume: crate::phase::Resume =
+                    Box::new(move |req, ctx| decide(&cfg, &keys, req, ctx, false));
+                resume
+            }));
+        }
+        Verdict::OverQuota(remaining) => {
+            remaining_headers(ctx, &remaining);
+            refuse(
+                ctx,
+                StatusCode::TOO_MANY_REQUESTS,
+                "errors.too.much.requests",
+                "You performed too much requests",
+            )
+        }
+    };
+    if !cfg.validate && !cfg.mandatory {
+        Outcome::Continue
+    } else {
+        outcome
     }
 }
 
 pub(crate) fn build(config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: ApikeyConfig = config::parse(config)?;
     Ok(Arc::new(ApikeyCalls {
-        cfg,
+        cfg: Arc::new(cfg),
         keys: services.keys.clone(),
     }))
 }

@@ -380,6 +380,55 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn grant(&self, limits: &[(String, u64, Window)], want: u64) -> StoreResult<u64> {
+        let limits = limits.to_vec();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let mut left = u64::MAX;
+            {
+                let table = txn.open_table(COUNTERS)?;
+                for (key, limit, window) in &limits {
+                    let used = match table.get(key.as_str())? {
+                        Some(v) if v.value().1 == window.ends_at_ms => v.value().0,
+                        _ => 0,
+                    };
+                    left = left.min(limit.saturating_sub(used));
+                }
+            }
+            let granted = crate::grant_size(want, left);
+            if granted > 0 {
+                for (key, _, window) in &limits {
+                    add_counter(&txn, key, granted, *window)?;
+                }
+                txn.commit()?;
+            }
+            Ok(granted)
+        })
+        .await
+    }
+
+    async fn refund(&self, counters: &[(String, Window)], n: u64) -> StoreResult<()> {
+        let counters = counters.to_vec();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(COUNTERS)?;
+                for (key, window) in &counters {
+                    let current = match table.get(key.as_str())? {
+                        Some(v) if v.value().1 == window.ends_at_ms => Some(v.value().0),
+                        _ => None,
+                    };
+                    if let Some(v) = current {
+                        table.insert(key.as_str(), (v.saturating_sub(n), window.ends_at_ms))?;
+                    }
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn meta(&self, key: &str) -> StoreResult<Option<Value>> {
         let key = key.to_string();
         self.blocking(move |db| {

@@ -125,6 +125,17 @@ pub struct Change {
     pub id: Option<String>,
 }
 
+/// A grant is at most this share of the quota left (see [`Store::grant`]).
+pub const GRANT_SHARE: u64 = 16;
+
+/// The grant [`Store::grant`] makes of `want` when `left` calls remain.
+pub fn grant_size(want: u64, left: u64) -> u64 {
+    if left == 0 {
+        return 0;
+    }
+    want.min((left / GRANT_SHARE).max(1))
+}
+
 /// Receives stored documents as JSON bytes, in id order.
 pub type Visitor = Box<dyn FnMut(&[u8]) + Send>;
 
@@ -166,6 +177,18 @@ pub trait Store: Send + Sync + 'static {
     async fn counters(&self, prefix: &str, now_ms: u64) -> StoreResult<Vec<(String, u64)>>;
     /// Sets counter `key` back to zero.
     async fn reset_counter(&self, key: &str) -> StoreResult<()>;
+    /// Grants up to `want` calls of the quotas `limits` (counter key, limit, window), atomically:
+    /// the grant is added to every counter and never takes one past its limit, and it is at most a
+    /// [`GRANT_SHARE`]th of the smallest quota left (at least 1), so nodes asking near the limit
+    /// get less and less and the last calls go one by one. Returns the grant (0: a quota is spent).
+    /// What lets several nodes spend one quota exactly without a store round trip per call.
+    async fn grant(&self, limits: &[(String, u64, Window)], want: u64) -> StoreResult<u64>;
+    /// Gives back `n` granted calls not spent (never below zero; nothing once a window ended).
+    async fn refund(&self, counters: &[(String, Window)], n: u64) -> StoreResult<()>;
+    /// Whether other nodes share this store (and its counters).
+    fn shared(&self) -> bool {
+        false
+    }
 
     /// A small value of the gateway's own (admin credentials, format version).
     async fn meta(&self, key: &str) -> StoreResult<Option<Value>>;

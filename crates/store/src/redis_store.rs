@@ -108,6 +108,50 @@ end
 return out
 "#;
 
+/// Grants quota: `ARGV[1]` the prefix, `ARGV[2]` the calls wanted, `ARGV[3]` the share, then
+/// (key, limit, window end in ms) triples. The grant is the least quota left over the counters,
+/// divided by the share (at least 1), at most what was wanted; added to every counter (see
+/// `Store::grant`, and `grant_size`, which this mirrors).
+const GRANT: &str = r#"
+local left = nil
+local used = {}
+for i = 4, #ARGV, 3 do
+  local key = ARGV[1] .. ':ctr:' .. ARGV[i]
+  local v = 0
+  if redis.call('HGET', key, 'e') == ARGV[i + 2] then
+    v = tonumber(redis.call('HGET', key, 'v') or '0')
+  end
+  used[i] = v
+  local l = tonumber(ARGV[i + 1]) - v
+  if l < 0 then l = 0 end
+  if left == nil or l < left then left = l end
+end
+if left == nil or left == 0 then return 0 end
+local share = math.floor(left / tonumber(ARGV[3]))
+if share < 1 then share = 1 end
+local granted = math.min(tonumber(ARGV[2]), share)
+for i = 4, #ARGV, 3 do
+  local key = ARGV[1] .. ':ctr:' .. ARGV[i]
+  redis.call('HSET', key, 'v', used[i] + granted, 'e', ARGV[i + 2])
+  redis.call('PEXPIREAT', key, ARGV[i + 2])
+end
+return granted
+"#;
+
+/// Gives back unspent calls: `ARGV[1]` the prefix, `ARGV[2]` how many, then (key, window end)
+/// pairs; a counter of another window is left alone.
+const REFUND: &str = r#"
+for i = 3, #ARGV, 2 do
+  local key = ARGV[1] .. ':ctr:' .. ARGV[i]
+  if redis.call('HGET', key, 'e') == ARGV[i + 1] then
+    local v = tonumber(redis.call('HGET', key, 'v') or '0') - tonumber(ARGV[2])
+    if v < 0 then v = 0 end
+    redis.call('HSET', key, 'v', v)
+  end
+end
+return 0
+"#;
+
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -118,6 +162,8 @@ pub struct RedisStore {
     apply: Arc<redis::Script>,
     incr: Arc<redis::Script>,
     lease: Arc<redis::Script>,
+    grant: Arc<redis::Script>,
+    refund: Arc<redis::Script>,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -191,6 +237,8 @@ impl RedisStore {
             apply: Arc::new(redis::Script::new(APPLY)),
             incr: Arc::new(redis::Script::new(INCR)),
             lease: Arc::new(redis::Script::new(LEASE)),
+            grant: Arc::new(redis::Script::new(GRANT)),
+            refund: Arc::new(redis::Script::new(REFUND)),
         };
         tokio::spawn(follow(client, store.clone()));
         Ok(store)
@@ -460,6 +508,31 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let _: () = conn.del(self.key(&format!("ctr:{key}"))).await?;
         Ok(())
+    }
+
+    async fn grant(&self, limits: &[(String, u64, Window)], want: u64) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        let mut call = self.grant.prepare_invoke();
+        call.arg(&*self.prefix).arg(want).arg(crate::GRANT_SHARE);
+        for (key, limit, window) in limits {
+            call.arg(key).arg(*limit).arg(window.ends_at_ms);
+        }
+        Ok(call.invoke_async(&mut conn).await?)
+    }
+
+    async fn refund(&self, counters: &[(String, Window)], n: u64) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let mut call = self.refund.prepare_invoke();
+        call.arg(&*self.prefix).arg(n);
+        for (key, window) in counters {
+            call.arg(key).arg(window.ends_at_ms);
+        }
+        let _: i64 = call.invoke_async(&mut conn).await?;
+        Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     async fn meta(&self, key: &str) -> StoreResult<Option<Value>> {

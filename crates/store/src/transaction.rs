@@ -130,6 +130,18 @@ impl Store for Transaction {
         self.inner.reset_counter(key).await
     }
 
+    async fn grant(&self, limits: &[(String, u64, Window)], want: u64) -> StoreResult<u64> {
+        self.inner.grant(limits, want).await
+    }
+
+    async fn refund(&self, counters: &[(String, Window)], n: u64) -> StoreResult<()> {
+        self.inner.refund(counters, n).await
+    }
+
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
     async fn meta(&self, key: &str) -> StoreResult<Option<Value>> {
         self.inner.meta(key).await
     }

@@ -136,6 +136,22 @@ fn a_redis_outage_keeps_traffic_flowing_refuses_writes_and_resyncs() {
         assert!(Instant::now() < deadline, "the key works");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A key first called during the outage: the node cannot be granted its quota and spends on
+    // its own view instead.
+    a.create(
+        "apikeys",
+        &json!({"clientId": "fresh-key", "clientSecret": "fresh-secret", "clientName": "f",
+                "authorizedEntities": ["group_default"], "dailyQuota": 1000}),
+    );
+    let fresh = |n: &Gateway| {
+        n.client
+            .get(format!("{}/", n.proxy))
+            .header("host", "metered.test")
+            .basic_auth("fresh-key", Some("fresh-secret"))
+            .send()
+            .unwrap()
+            .status()
+    };
 
     // Traffic on both nodes through the outage.
     let stop = Arc::new(AtomicBool::new(false));
@@ -172,6 +188,9 @@ fn a_redis_outage_keeps_traffic_flowing_refuses_writes_and_resyncs() {
     for _ in 0..10 {
         assert_eq!(metered(&a), 200);
     }
+    for _ in 0..5 {
+        assert_eq!(fresh(&a), 200);
+    }
     std::thread::sleep(Duration::from_millis(1500));
 
     redis.resume();
@@ -198,13 +217,15 @@ fn a_redis_outage_keeps_traffic_flowing_refuses_writes_and_resyncs() {
     assert_eq!(failed, 0, "no request fails for an existing route");
     // The write refused during the outage was never stored.
     assert_eq!(a.get("/api/routes/during").status(), 404);
-    let stored = || -> u64 {
+    // Every call is counted once: what the node was granted and did not spend went back, and
+    // what it granted itself during the outage was pushed.
+    let stored = |key: &str| -> u64 {
         let out = std::process::Command::new("redis-cli")
             .args([
                 "-p",
                 &redis.port.to_string(),
                 "HGET",
-                "komainu:ctr:quota:day:metered-key",
+                &format!("komainu:ctr:quota:day:{key}"),
                 "v",
             ])
             .output()
@@ -214,12 +235,13 @@ fn a_redis_outage_keeps_traffic_flowing_refuses_writes_and_resyncs() {
             .parse()
             .unwrap_or(0)
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while stored() < 11 {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while (stored("metered-key"), stored("fresh-key")) != (11, 5) {
         assert!(
             Instant::now() < deadline,
-            "counts kept through the outage: {}",
-            stored()
+            "counts kept through the outage: {} and {}",
+            stored("metered-key"),
+            stored("fresh-key")
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -293,17 +315,17 @@ fn cluster_members_are_listed_while_their_heartbeat_is_current() {
 }
 
 #[test]
-fn a_keys_daily_quota_is_counted_across_nodes() {
+fn a_daily_quota_is_exact_across_three_nodes_under_a_simultaneous_burst() {
     let redis = Redis::start();
     let up = Upstream::start("q");
-    let (a, b) = (node(&redis), node(&redis));
-    a.create(
+    let nodes = [node(&redis), node(&redis), node(&redis)];
+    nodes[0].create(
         "routes",
         &json!({"id": "quota", "groups": ["default"], "frontend": {"domains": ["quota.test"]},
                 "backend": {"targets": [up.target()]},
                 "plugins": [{"plugin": "cp:otoroshi.next.plugins.ApikeyCalls", "enabled": true, "config": {}}]}),
     );
-    a.create(
+    nodes[0].create(
         "apikeys",
         &json!({"clientId": "q-key", "clientSecret": "q-secret", "clientName": "q",
                 "authorizedEntities": ["group_default"], "dailyQuota": 300, "monthlyQuota": 100000}),
@@ -318,40 +340,96 @@ fn a_keys_daily_quota_is_counted_across_nodes() {
             .status()
             .as_u16()
     };
+    // The key is known everywhere before the burst (a call that is not counted: wrong secret).
+    for n in &nodes[1..] {
+        n.wait_status("quota.test", "/", 400);
+    }
     let deadline = Instant::now() + Duration::from_secs(3);
-    while call(&b) != 200 {
-        assert!(Instant::now() < deadline, "the key reached node b");
-        std::thread::sleep(Duration::from_millis(20));
+    for n in &nodes {
+        loop {
+            let unknown = n
+                .client
+                .get(format!("{}/", n.proxy))
+                .header("host", "quota.test")
+                .basic_auth("q-key", Some("wrong"))
+                .send()
+                .unwrap()
+                .status();
+            if unknown == 401 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the key never reached a node");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
-    for _ in 0..199 {
-        assert_eq!(call(&a), 200);
+
+    // 900 calls at once: 6 clients per node, released together.
+    let accepted = AtomicUsize::new(0);
+    let refused = AtomicUsize::new(0);
+    let start = std::sync::Barrier::new(18);
+    std::thread::scope(|s| {
+        for n in &nodes {
+            for _ in 0..6 {
+                let (accepted, refused, start, call) = (&accepted, &refused, &start, &call);
+                s.spawn(move || {
+                    start.wait();
+                    for _ in 0..50 {
+                        match call(n) {
+                            200 => accepted.fetch_add(1, Ordering::Relaxed),
+                            429 => refused.fetch_add(1, Ordering::Relaxed),
+                            other => panic!("unexpected {other}"),
+                        };
+                    }
+                });
+            }
+        }
+    });
+    let burst = accepted.load(Ordering::Relaxed);
+    eprintln!(
+        "burst: {burst} accepted, {} refused",
+        refused.load(Ordering::Relaxed)
+    );
+    assert!(
+        burst <= 300,
+        "the quota was overspent: {burst} calls of 300"
+    );
+    assert!(
+        burst >= 297,
+        "more than 1% of the quota refused: {burst} of 300"
+    );
+
+    // Calls a node was granted and did not spend go back within seconds: the day ends at
+    // exactly 300, and every node then refuses.
+    let mut total = burst;
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while total < 300 {
+        assert!(
+            Instant::now() < deadline,
+            "unspent grants never came back: {total}"
+        );
+        for n in &nodes {
+            if call(n) == 200 {
+                total += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    // Each node pushes its counts every second and takes the store's total back.
-    let synced = |n: &Gateway, at_least: u64| {
+    assert_eq!(total, 300);
+    for n in &nodes {
+        assert_eq!(call(n), 429);
+    }
+    // Every node's report converges on the total.
+    for n in &nodes {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let (_, q) = json(n.get("/api/apikeys/q-key/quotas"));
-            if q["currentCallsPerDay"].as_u64().unwrap_or(0) >= at_least {
-                return;
+            if q["currentCallsPerDay"] == 300 {
+                break;
             }
-            assert!(Instant::now() < deadline, "never saw {at_least} calls: {q}");
+            assert!(Instant::now() < deadline, "never reported 300: {q}");
             std::thread::sleep(Duration::from_millis(100));
         }
-    };
-    synced(&b, 1);
-    assert_eq!(call(&b), 200);
-    // b's push returns the total: 199 from a, 2 from b.
-    synced(&b, 201);
-    // 201 calls were made: node b lets 99 more through, then refuses.
-    let mut accepted = 0;
-    while call(&b) == 200 {
-        accepted += 1;
-        assert!(accepted <= 150, "node b ignores node a's calls");
     }
-    assert_eq!(accepted, 99, "300 calls a day across both nodes");
-    // Node a, idle meanwhile, reads the total back every second for the keys it served lately.
-    synced(&a, 300);
-    assert_eq!(call(&a), 429);
 }
 
 #[test]
