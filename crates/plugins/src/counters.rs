@@ -207,21 +207,41 @@ impl Counters {
         out
     }
 
+    /// The counter a store key names, with its current window id, while that window is the
+    /// key's.
+    fn current(&self, store_key: &str, now_ms: i64, w: &Windows) -> Option<(Arc<Cell>, u32)> {
+        let (key, window) = store_key.strip_prefix("plugins:")?.rsplit_once(':')?;
+        let shard = &self.cells[self.shard(key)];
+        let cell = shard.read().expect("counters lock").get(key)?.clone();
+        let id = cell.window.id(now_ms, w);
+        (window.parse() == Ok(id)).then_some((cell, id))
+    }
+
     /// Gives back counts whose write failed: the next write carries them.
     pub fn unsaved_again(&self, items: &[(String, u64, i64)], now_ms: i64, w: &Windows) {
         for (store_key, count, _) in items {
-            let Some((key, window)) = store_key
-                .strip_prefix("plugins:")
-                .and_then(|k| k.rsplit_once(':'))
-            else {
+            if let Some((cell, id)) = self.current(store_key, now_ms, w) {
+                add(&cell.unsaved, id, *count as u32);
+            }
+        }
+    }
+
+    /// Takes in the store's totals after a write of `items` (with several nodes on one store,
+    /// every node's calls): a counter's count becomes that total plus what it counted since.
+    /// Never lowers a count.
+    pub fn adopt(&self, items: &[(String, u64, i64)], totals: &[u64], now_ms: i64, w: &Windows) {
+        for ((store_key, _, _), total) in items.iter().zip(totals) {
+            let Some((cell, id)) = self.current(store_key, now_ms, w) else {
                 continue;
             };
-            let shard = &self.cells[self.shard(key)];
-            if let Some(cell) = shard.read().expect("counters lock").get(key)
-                && window.parse() == Ok(cell.window.id(now_ms, w))
-            {
-                add(&cell.unsaved, cell.window.id(now_ms, w), *count as u32);
-            }
+            let since = u64::from(unpack(cell.unsaved.load(Ordering::Acquire)).1);
+            let view = total.saturating_add(since).min(u64::from(u32::MAX)) as u32;
+            let _ = cell
+                .count
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |word| {
+                    let (window, count) = unpack(word);
+                    (window == id && view > count).then_some(pack(id, view))
+                });
         }
     }
 
@@ -295,6 +315,24 @@ mod tests {
         let again = Counters::default();
         again.seed(vec![("plugins:q:10".into(), 3)]);
         assert_eq!(again.hit("q", Window::Day, 0, &w), Some(4));
+    }
+
+    #[test]
+    fn the_stores_total_is_taken_in_without_losing_local_calls() {
+        let c = Counters::default();
+        let w = windows(10);
+        c.hit("q", Window::Day, 0, &w);
+        let out = c.unsaved(0, &w);
+        c.hit("q", Window::Day, 0, &w);
+        // Another node counted 40 meanwhile: the store says 41 after this node's 1.
+        c.adopt(&out, &[41], 0, &w);
+        assert_eq!(
+            c.hit("q", Window::Day, 0, &w),
+            Some(43),
+            "41 and 1 since, then this one"
+        );
+        c.adopt(&out, &[5], 0, &w);
+        assert_eq!(c.hit("q", Window::Day, 0, &w), Some(44), "never lowered");
     }
 
     #[test]

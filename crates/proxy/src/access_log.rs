@@ -1,12 +1,14 @@
-//! The access log: one JSON line per request on standard output, written by a background task so a
-//! request never waits on the terminal or a pipe. When the writer falls behind, lines are dropped
+//! The access log: one JSON line per request on standard output, written by a background thread so
+//! a request never waits on the terminal or a pipe. When the writer falls behind, lines are dropped
 //! and counted rather than slowing traffic down.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::mpsc::TryRecvError;
+use std::time::Duration;
+
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 /// Query parameters that carry credentials: their values never reach the log.
 const SECRET_PARAMS: [&str; 12] = [
@@ -44,25 +46,40 @@ pub(crate) fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
 }
 
 pub struct AccessLog {
-    tx: mpsc::Sender<Value>,
+    tx: std::sync::mpsc::SyncSender<Value>,
     dropped: AtomicU64,
 }
 
+/// How long the writer sleeps once it has written everything queued. The writer polls rather
+/// than waits on the queue, so a request queues its line without waking a thread: under load the
+/// writer finds a batch at each look, and an idle gateway's lines appear within this.
+const TICK: Duration = Duration::from_millis(50);
+
 impl AccessLog {
-    /// Starts the writer task.
+    /// Starts the writer thread.
     pub fn start() -> Self {
-        let (tx, mut rx) = mpsc::channel::<Value>(16_384);
-        tokio::task::spawn_blocking(move || {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            while let Some(line) = rx.blocking_recv() {
-                let _ = serde_json::to_writer(&mut out, &line);
-                let _ = out.write_all(b"\n");
-                if rx.is_empty() {
-                    let _ = out.flush();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Value>(16_384);
+        std::thread::Builder::new()
+            .name("komainu-access-log".into())
+            .spawn(move || {
+                let stdout = std::io::stdout();
+                let mut out = std::io::BufWriter::new(stdout.lock());
+                loop {
+                    match rx.try_recv() {
+                        Ok(line) => {
+                            let _ = serde_json::to_writer(&mut out, &line);
+                            let _ = out.write_all(b"\n");
+                        }
+                        Err(TryRecvError::Empty) => {
+                            let _ = out.flush();
+                            std::thread::sleep(TICK);
+                        }
+                        Err(TryRecvError::Disconnected) => break,
+                    }
                 }
-            }
-        });
+                let _ = out.flush();
+            })
+            .expect("the access log thread starts");
         AccessLog {
             tx,
             dropped: AtomicU64::new(0),

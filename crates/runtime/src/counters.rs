@@ -40,11 +40,17 @@ pub async fn flush_counters(
             )
         })
         .collect();
-    let written = store.incr_many(writes).await;
-    if written.is_err() {
-        counters.unsaved_again(&items, now, &windows);
+    match store.incr_many(writes).await {
+        // The totals include the other nodes' calls on a shared store.
+        Ok(totals) => {
+            counters.adopt(&items, &totals, now, &windows);
+            Ok(())
+        }
+        Err(e) => {
+            counters.unsaved_again(&items, now, &windows);
+            Err(e)
+        }
     }
-    written.map(|_| ())
 }
 
 /// Flushes every second and sweeps ended windows, until the task is dropped.

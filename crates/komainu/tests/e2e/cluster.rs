@@ -574,3 +574,40 @@ fn concurrent_patches_of_one_entity_from_two_nodes_lose_no_update() {
     let (_, doc) = json(a.get("/api/groups/shared"));
     assert_eq!(doc["name"], "moved", "the refused write changed nothing");
 }
+
+#[test]
+fn a_limit_plugins_daily_quota_takes_in_the_other_nodes_calls() {
+    let redis = Redis::start();
+    let up = Upstream::start("l");
+    let (a, b) = (node(&redis), node(&redis));
+    a.create(
+        "routes",
+        &json!({"id": "limited", "frontend": {"domains": ["limited.test"]},
+                "backend": {"targets": [up.target()]},
+                "plugins": [{"plugin": "cp:otoroshi.next.plugins.FixedWindow", "enabled": true,
+                             "config": {"windowDurationMs": 60000,
+                                        "quota": {"window": 1000000, "daily": 100}}}]}),
+    );
+    b.wait_status("limited.test", "/", 200);
+    // b made 1 call; a spends the rest of the day's 100.
+    let mut passed_a = 0;
+    while a.proxy_get("limited.test", "/").status() == 200 {
+        passed_a += 1;
+        assert!(passed_a <= 100, "node a ignores its own count");
+    }
+    assert!(passed_a >= 99 - 2, "{passed_a}");
+    // b learns the total at its next push (every second): from then on it refuses too. Until
+    // then it admits what it is asked, here 10 calls a second.
+    let started = Instant::now();
+    let mut passed_b = 0;
+    while b.proxy_get("limited.test", "/").status() == 200 {
+        passed_b += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "node b never took in node a's calls"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("FixedWindow daily 100: node a {passed_a}, node b {passed_b} more");
+    assert!(passed_b <= 25, "{passed_b}");
+}
