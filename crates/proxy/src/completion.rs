@@ -22,6 +22,7 @@ use komainu_upstream::Target;
 use opentelemetry::KeyValue;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::io::Write;
 
 use crate::access_log::AccessLog;
 
@@ -63,7 +64,7 @@ pub(crate) struct Record {
     pub stats: Option<Arc<RouteStats>>,
     pub target: Option<Arc<Target>>,
     /// The path and query the backend was sent.
-    pub upstream_uri: Option<String>,
+    pub upstream_uri: Option<http::Uri>,
     pub upstream: Option<Duration>,
     pub attempts: u32,
     /// The Otoroshi cause id of a gateway error.
@@ -158,44 +159,6 @@ impl Record {
     }
 }
 
-/// A value serialised through its `Display`, written straight into the output.
-struct Shown<T>(T);
-
-impl<T: std::fmt::Display> Serialize for Shown<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
-    }
-}
-
-#[derive(Serialize)]
-struct Location<'a> {
-    scheme: Option<&'a str>,
-    host: Option<&'a str>,
-    uri: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DataInOut {
-    data_in: u64,
-    data_out: u64,
-}
-
-#[derive(Serialize)]
-struct Named<'a> {
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Identity<'a> {
-    identity_type: &'static str,
-    identity: &'a str,
-    label: &'a str,
-}
-
 #[derive(Serialize)]
 struct Captured<'a> {
     body: std::borrow::Cow<'a, str>,
@@ -210,50 +173,59 @@ struct Capture<'a> {
     response: Option<Captured<'a>>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventJson<'a> {
-    #[serde(rename = "@type")]
-    kind: &'static str,
-    #[serde(rename = "@id")]
-    id: &'a str,
-    #[serde(rename = "@timestamp")]
-    timestamp: i64,
-    #[serde(rename = "@callAt")]
-    call_at: i64,
-    #[serde(rename = "@product")]
-    product: &'static str,
-    #[serde(rename = "@serviceId")]
-    service_id: Option<&'a str>,
-    #[serde(rename = "@service")]
-    service: Option<&'a str>,
-    req_id: &'a str,
-    protocol: &'static str,
-    to: Location<'a>,
-    target: Location<'a>,
-    url: Shown<std::fmt::Arguments<'a>>,
-    method: Option<&'a str>,
-    from: Option<Shown<IpAddr>>,
-    status: u16,
-    duration: u64,
-    backend_duration: u64,
-    overhead: u64,
-    call_attempts: u32,
-    data: DataInOut,
-    route: Option<Named<'a>>,
-    api: Option<Named<'a>>,
-    plan: Option<&'a str>,
-    identity: Option<Identity<'a>>,
-    gw_error: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_detail: Option<&'a str>,
-    err: bool,
-    user_agent: Option<&'a str>,
-    trace_id: Option<Shown<komainu_observe::trace::Hex<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    report: Option<&'a [Step]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    capture: Option<Capture<'a>>,
+/// JSON written by hand for the one document made per request: keys are literals written as they
+/// are, numbers go through `itoa`, and only the strings that come from the request are escaped
+/// (serde would escape every key too: most of an event's cost).
+struct Json<'a>(&'a mut Vec<u8>);
+
+impl Json<'_> {
+    fn raw(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    /// `s` as a JSON string's contents.
+    fn escaped(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+            self.0.extend_from_slice(bytes);
+            return;
+        }
+        for c in s.chars() {
+            match c {
+                '"' => self.raw("\\\""),
+                '\\' => self.raw("\\\\"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(self.0, "\\u{:04x}", c as u32);
+                }
+                c => {
+                    let mut buf = [0u8; 4];
+                    self.raw(c.encode_utf8(&mut buf));
+                }
+            }
+        }
+    }
+
+    fn str(&mut self, s: &str) {
+        self.0.push(b'"');
+        self.escaped(s);
+        self.0.push(b'"');
+    }
+
+    fn opt(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.raw("null"),
+        }
+    }
+
+    fn num<N: itoa::Integer>(&mut self, n: N) {
+        self.raw(itoa::Buffer::new().format(n));
+    }
+
+    /// A value's `Display` as a JSON string (addresses, hex ids: nothing to escape).
+    fn shown(&mut self, v: impl std::fmt::Display) {
+        let _ = write!(self.0, "\"{v}\"");
+    }
 }
 
 /// A finished request is its own `GatewayEvent` (Otoroshi's field names), serialised by the events
@@ -262,84 +234,152 @@ impl Event for Completion {
     fn write_json(&self, out: &mut Vec<u8>) {
         let r = &self.record;
         let ms = |d: Duration| d.as_millis() as u64;
-        let id = r.request_id.to_string();
         let host = r.host.as_deref().unwrap_or("");
         let path = r.logged_path.as_deref().unwrap_or("");
         let upstream = r.upstream.unwrap_or_default();
-        let request_capture = r.upload.as_ref().and_then(Upload::captured);
-        fn captured(b: Option<&[u8]>, total: u64) -> Option<Captured<'_>> {
-            b.map(|b| Captured {
-                body: String::from_utf8_lossy(b),
-                size: total,
-                truncated: total > b.len() as u64,
-            })
-        }
-        let event = EventJson {
-            kind: "GatewayEvent",
-            id: &id,
-            timestamp: r.started_ms,
-            call_at: r.started_ms,
-            product: "komainu",
-            service_id: r.route.as_ref().map(|x| x.id.as_str()),
-            service: r.route_name.as_deref(),
-            req_id: &id,
-            protocol: if r.http2 { "HTTP/2.0" } else { "HTTP/1.1" },
-            to: Location {
-                scheme: Some(r.scheme()),
-                host: Some(host),
-                uri: Some(path),
-            },
-            target: Location {
-                scheme: r
-                    .target
-                    .as_ref()
-                    .map(|t| if t.is_tls() { "https" } else { "http" }),
-                host: r.target_address(),
-                uri: r.upstream_uri.as_deref(),
-            },
-            url: Shown(format_args!("{}://{host}{path}", r.scheme())),
-            method: r.method.as_ref().map(Method::as_str),
-            from: r.client_ip.map(Shown),
-            status: r.status,
-            duration: ms(r.total),
-            backend_duration: ms(upstream),
-            overhead: ms(r.total.saturating_sub(upstream)),
-            call_attempts: r.attempts,
-            data: DataInOut {
-                data_in: r.bytes_in(),
-                data_out: self.bytes_out,
-            },
-            route: r.route.as_ref().map(|x| Named {
-                id: &x.id,
-                name: r.route_name.as_deref(),
-            }),
-            api: r
-                .route
+        let route = r.route.as_deref();
+        let mut j = Json(out);
+        j.raw("{\"@type\":\"GatewayEvent\",\"@id\":\"");
+        j.num(r.request_id);
+        j.raw("\",\"@timestamp\":");
+        j.num(r.started_ms);
+        j.raw(",\"@callAt\":");
+        j.num(r.started_ms);
+        j.raw(",\"@product\":\"komainu\",\"@serviceId\":");
+        j.opt(route.map(|x| x.id.as_str()));
+        j.raw(",\"@service\":");
+        j.opt(r.route_name.as_deref());
+        j.raw(",\"reqId\":\"");
+        j.num(r.request_id);
+        j.raw(if r.http2 {
+            "\",\"protocol\":\"HTTP/2.0\",\"to\":{\"scheme\":\""
+        } else {
+            "\",\"protocol\":\"HTTP/1.1\",\"to\":{\"scheme\":\""
+        });
+        j.raw(r.scheme());
+        j.raw("\",\"host\":");
+        j.str(host);
+        j.raw(",\"uri\":");
+        j.str(path);
+        j.raw("},\"target\":{\"scheme\":");
+        j.opt(
+            r.target
                 .as_ref()
-                .and_then(|x| x.api_id.as_deref())
-                .map(|id| Named { id, name: None }),
-            plan: r.plan.as_deref(),
-            identity: r.apikey.as_ref().map(|k| Identity {
-                identity_type: "APIKEY",
-                identity: &k.client_id,
-                label: k
-                    .metadata()
-                    .get("name")
-                    .map_or(&*k.client_id, String::as_str),
-            }),
-            gw_error: r.error,
-            error_detail: r.error_detail.as_deref(),
-            err: r.error.is_some() || r.status >= 500,
-            user_agent: r.user_agent.as_ref().and_then(|v| v.to_str().ok()),
-            trace_id: r.trace.as_ref().map(|t| Shown(t.trace_id_hex())),
-            report: r.report.as_deref(),
-            capture: r.capture.then(|| Capture {
+                .map(|t| if t.is_tls() { "https" } else { "http" }),
+        );
+        j.raw(",\"host\":");
+        j.opt(r.target_address());
+        j.raw(",\"uri\":");
+        j.opt(
+            r.upstream_uri
+                .as_ref()
+                .and_then(|u| u.path_and_query())
+                .map(|p| p.as_str()),
+        );
+        j.raw("},\"url\":\"");
+        j.raw(r.scheme());
+        j.raw("://");
+        j.escaped(host);
+        j.escaped(path);
+        j.raw("\",\"method\":");
+        j.opt(r.method.as_ref().map(Method::as_str));
+        j.raw(",\"from\":");
+        match r.client_ip {
+            Some(ip) => j.shown(ip),
+            None => j.raw("null"),
+        }
+        j.raw(",\"status\":");
+        j.num(r.status);
+        j.raw(",\"duration\":");
+        j.num(ms(r.total));
+        j.raw(",\"backendDuration\":");
+        j.num(ms(upstream));
+        j.raw(",\"overhead\":");
+        j.num(ms(r.total.saturating_sub(upstream)));
+        j.raw(",\"callAttempts\":");
+        j.num(r.attempts);
+        j.raw(",\"data\":{\"dataIn\":");
+        j.num(r.bytes_in());
+        j.raw(",\"dataOut\":");
+        j.num(self.bytes_out);
+        j.raw("},\"route\":");
+        match route {
+            Some(x) => {
+                j.raw("{\"id\":");
+                j.str(&x.id);
+                if let Some(name) = r.route_name.as_deref() {
+                    j.raw(",\"name\":");
+                    j.str(name);
+                }
+                j.raw("}");
+            }
+            None => j.raw("null"),
+        }
+        j.raw(",\"api\":");
+        match route.and_then(|x| x.api_id.as_deref()) {
+            Some(id) => {
+                j.raw("{\"id\":");
+                j.str(id);
+                j.raw("}");
+            }
+            None => j.raw("null"),
+        }
+        j.raw(",\"plan\":");
+        j.opt(r.plan.as_deref());
+        j.raw(",\"identity\":");
+        match &r.apikey {
+            Some(k) => {
+                j.raw("{\"identityType\":\"APIKEY\",\"identity\":");
+                j.str(&k.client_id);
+                j.raw(",\"label\":");
+                j.str(
+                    k.metadata()
+                        .get("name")
+                        .map_or(&*k.client_id, String::as_str),
+                );
+                j.raw("}");
+            }
+            None => j.raw("null"),
+        }
+        j.raw(",\"gwError\":");
+        j.opt(r.error);
+        if let Some(detail) = r.error_detail.as_deref() {
+            j.raw(",\"errorDetail\":");
+            j.str(detail);
+        }
+        j.raw(if r.error.is_some() || r.status >= 500 {
+            ",\"err\":true,\"userAgent\":"
+        } else {
+            ",\"err\":false,\"userAgent\":"
+        });
+        j.opt(r.user_agent.as_ref().and_then(|v| v.to_str().ok()));
+        j.raw(",\"traceId\":");
+        match &r.trace {
+            Some(t) => j.shown(t.trace_id_hex()),
+            None => j.raw("null"),
+        }
+        if let Some(report) = r.report.as_deref() {
+            j.raw(",\"report\":");
+            let _ = serde_json::to_writer(&mut *j.0, report);
+        }
+        if r.capture {
+            fn captured(b: Option<&[u8]>, total: u64) -> Option<Captured<'_>> {
+                b.map(|b| Captured {
+                    body: String::from_utf8_lossy(b),
+                    size: total,
+                    truncated: total > b.len() as u64,
+                })
+            }
+            let request = r.upload.as_ref().and_then(Upload::captured);
+            let capture = Capture {
                 max: self.sinks.capture_max,
-                request: captured(request_capture.as_deref(), r.bytes_in()),
+                request: captured(request.as_deref(), r.bytes_in()),
                 response: captured(self.captured.as_deref(), self.bytes_out),
-            }),
-        };
-        let _ = serde_json::to_writer(out, &event);
+            };
+            j.raw(",\"capture\":");
+            let _ = serde_json::to_writer(&mut *j.0, &capture);
+        }
+        j.raw("}");
     }
 }
 

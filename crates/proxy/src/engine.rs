@@ -505,10 +505,11 @@ impl Proxy {
             ctx.path(),
             ctx.query(),
         );
-        if self.sinks.detailed() {
-            trace.upstream_uri = Some(target.clone());
-        }
         parts.uri = Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"));
+        if self.sinks.detailed() {
+            // Shares the URI's bytes: no copy.
+            trace.upstream_uri = Some(parts.uri.clone());
+        }
         let client_upgrade = websocket::is_upgrade(&parts)
             .then(|| parts.extensions.remove::<OnUpgrade>())
             .flatten();
