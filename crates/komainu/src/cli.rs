@@ -32,9 +32,13 @@ pub struct StorageArgs {
         global = true
     )]
     pub data_dir: PathBuf,
-    /// Store engine: `embedded`, or a `redis://host:port/db` URL.
+    /// Store engine: `embedded`, or a `redis://host:port/db` URL (`rediss://` for TLS).
     #[arg(long, env = "KOMAINU_STORE", default_value = "embedded", global = true)]
     pub store: String,
+    /// PEM file of the CA that signs the Redis server's certificate (`rediss://`), instead of the
+    /// public roots.
+    #[arg(long, env = "KOMAINU_STORE_CA", global = true)]
+    pub store_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

@@ -20,7 +20,14 @@ pub async fn open(args: &StorageArgs) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            let store = komainu_store::RedisStore::connect(url, REDIS_PREFIX)
+            let ca = match &args.store_ca {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .with_context(|| format!("--store-ca {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let store = komainu_store::RedisStore::connect(url, REDIS_PREFIX, ca)
                 .await
                 .context("cannot connect to the Redis store")?;
             Ok(Arc::new(store))

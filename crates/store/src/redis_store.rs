@@ -215,10 +215,20 @@ fn op_json(op: &Op, mode: WriteMode) -> Value {
 
 impl RedisStore {
     /// Connects to `url` (`redis://[user:pass@]host:port/db`, `rediss://...`) and starts following
-    /// the change feed. Fails when Redis does not answer.
-    pub async fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Engine(format!("--store {}: {e}", redact(url))))?;
+    /// the change feed. `root_ca` (PEM): the CA a `rediss://` server's certificate is checked
+    /// against instead of the public roots. Fails when Redis does not answer.
+    pub async fn connect(url: &str, prefix: &str, root_ca: Option<Vec<u8>>) -> StoreResult<Self> {
+        let client = match root_ca {
+            None => redis::Client::open(url),
+            Some(ca) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca),
+                },
+            ),
+        }
+        .map_err(|e| StoreError::Engine(format!("--store {}: {e}", redact(url))))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))

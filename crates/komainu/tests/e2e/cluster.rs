@@ -611,3 +611,43 @@ fn a_limit_plugins_daily_quota_takes_in_the_other_nodes_calls() {
     eprintln!("FixedWindow daily 100: node a {passed_a}, node b {passed_b} more");
     assert!(passed_b <= 25, "{passed_b}");
 }
+
+#[test]
+fn nodes_reach_redis_over_tls_checked_against_the_given_ca() {
+    let redis = Redis::start_tls();
+    let tls_node = || {
+        Gateway::start_with(Options {
+            extra_args: vec![
+                "--store".into(),
+                redis.url(),
+                "--store-ca".into(),
+                redis.ca_file().display().to_string(),
+            ],
+            ..Default::default()
+        })
+    };
+    let up = Upstream::start("t");
+    let (a, b) = (tls_node(), tls_node());
+    a.create("routes", &route("over-tls", "tls.test", &up));
+    b.wait_status("tls.test", "/", 200);
+    let (_, ready) = json(b.get("/ready"));
+    assert!(ready["revision"].as_u64().unwrap() >= 1, "{ready}");
+
+    // Without the CA the server's certificate is not trusted: nothing is read or written.
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = crate::support::run_cli(&["export", "--store", &redis.url()], dir.path());
+    assert!(!ok, "an untrusted server was used: {out}");
+    assert!(err.contains("Redis"), "{err}");
+    let (ok, out, err) = crate::support::run_cli(
+        &[
+            "export",
+            "--store",
+            &redis.url(),
+            "--store-ca",
+            redis.ca_file().to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("over-tls"), "{out}");
+}

@@ -10,6 +10,8 @@ pub struct Redis {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Speaks TLS only (`ca.pem`, `redis.pem`, `redis.key` in its directory).
+    tls: bool,
 }
 
 fn free_port() -> u16 {
@@ -26,14 +28,48 @@ impl Redis {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            tls: false,
         };
         r.resume();
         r
     }
 
-    /// `redis://127.0.0.1:port/0`.
+    /// A server that accepts TLS connections only, with a certificate for 127.0.0.1 issued by a
+    /// CA of its own ([`ca_file`](Redis::ca_file)).
+    pub fn start_tls() -> Redis {
+        let mut r = Redis {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            tls: true,
+        };
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "redis test CA");
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::write(r.path().join("ca.pem"), ca.as_ref().pem()).unwrap();
+        std::fs::write(r.path().join("redis.pem"), leaf.pem()).unwrap();
+        std::fs::write(r.path().join("redis.key"), key.serialize_pem()).unwrap();
+        r.resume();
+        r
+    }
+
+    /// The CA that issued a TLS server's certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.path().join("ca.pem")
+    }
+
+    /// `redis://127.0.0.1:port/0` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     fn path(&self) -> PathBuf {
@@ -50,8 +86,20 @@ impl Redis {
 
     /// Starts the server again on its port, with its data.
     pub fn resume(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let mut command = Command::new("redis-server");
+        if self.tls {
+            let file = |name: &str| self.path().join(name).display().to_string();
+            command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args(["--tls-cert-file", &file("redis.pem")])
+                .args(["--tls-key-file", &file("redis.key")])
+                .args(["--tls-ca-cert-file", &file("ca.pem")])
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            command.args(["--port", &self.port.to_string()]);
+        }
+        let child = command
+            .args(["--bind", "127.0.0.1"])
             .args([
                 "--save",
                 "",
