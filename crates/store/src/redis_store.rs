@@ -152,9 +152,15 @@ end
 return 0
 "#;
 
+/// A batch with more ops than this (an import) goes over [`RedisStore::bulk`].
+const BULK_OPS: usize = 256;
+
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// For large batches: a script writing 100,000 documents runs for seconds, past the 2 s in
+    /// which an ordinary call must answer (or the store is deemed unreachable).
+    bulk: ConnectionManager,
     prefix: Arc<str>,
     feed: broadcast::Sender<Change>,
     /// The highest revision this node committed or read on the feed.
@@ -233,14 +239,21 @@ impl RedisStore {
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(1);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
+        let mut conn = ConnectionManager::new_with_config(client.clone(), config.clone())
             .await
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact(url))))?;
+        let bulk = ConnectionManager::new_with_config(
+            client.clone(),
+            config.set_response_timeout(Some(Duration::from_secs(120))),
+        )
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact(url))))?;
         let prefix: Arc<str> = Arc::from(prefix);
         let rev: Option<u64> = conn.get(format!("{prefix}:rev")).await?;
         let (feed, _) = broadcast::channel(4096);
         let store = RedisStore {
             conn,
+            bulk,
             prefix,
             feed,
             seen: Arc::new(AtomicU64::new(rev.unwrap_or(0))),
@@ -274,7 +287,11 @@ impl RedisStore {
 
     async fn run(&self, ops: &[(Op, WriteMode)]) -> StoreResult<u64> {
         let list: Vec<Value> = ops.iter().map(|(op, mode)| op_json(op, *mode)).collect();
-        let mut conn = self.conn.clone();
+        let mut conn = if ops.len() > BULK_OPS {
+            self.bulk.clone()
+        } else {
+            self.conn.clone()
+        };
         let rev: u64 = self
             .apply
             .prepare_invoke()

@@ -651,3 +651,62 @@ fn nodes_reach_redis_over_tls_checked_against_the_given_ca() {
     assert!(ok, "{err}");
     assert!(out.contains("over-tls"), "{out}");
 }
+
+#[test]
+fn a_throttling_quota_is_counted_per_node_within_its_documented_bound() {
+    let redis = Redis::start();
+    let up = Upstream::start("th");
+    let (a, b) = (node(&redis), node(&redis));
+    a.create(
+        "routes",
+        &json!({"id": "throttled", "groups": ["default"], "frontend": {"domains": ["throttled.test"]},
+                "backend": {"targets": [up.target()]},
+                "plugins": [{"plugin": "cp:otoroshi.next.plugins.ApikeyCalls", "enabled": true, "config": {}}]}),
+    );
+    a.create(
+        "apikeys",
+        &json!({"clientId": "t-key", "clientSecret": "t-secret", "clientName": "t",
+                "authorizedEntities": ["group_default"], "throttlingQuota": 10}),
+    );
+    let call = |n: &Gateway| {
+        n.client
+            .get(format!("{}/", n.proxy))
+            .header("host", "throttled.test")
+            .basic_auth("t-key", Some("t-secret"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while call(&b) != 200 {
+        assert!(Instant::now() < deadline, "the key reached node b");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Wait for the start of a second, then 60 calls on each node within it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000 - u64::from(now.subsec_millis())));
+    let started = Instant::now();
+    let passed = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for n in [&a, &b] {
+            let (passed, call) = (&passed, &call);
+            s.spawn(move || {
+                for _ in 0..60 {
+                    if call(n) == 200 {
+                        passed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let took = started.elapsed();
+    let passed = passed.load(Ordering::Relaxed);
+    eprintln!("throttling 10/s on two nodes: {passed} of 120 passed in {took:?}");
+    // Each node admits its own 10 a second: at most 2 nodes × 10 per second the burst spans.
+    let seconds = took.as_secs() as usize + 1;
+    assert!(passed <= 2 * 10 * seconds, "{passed} in {took:?}");
+    assert!(passed >= 10, "{passed}");
+}
