@@ -31,8 +31,6 @@ pub struct KeyCounters {
     /// The size of the last grant: a spend that leaves a quarter of it asks for the next one
     /// ahead, so calls far from the limit rarely wait for the store.
     last_grant: AtomicU32,
-    /// One grant request at a time per key: calls that find the allowance empty wait for it.
-    pub(crate) granting: tokio::sync::Mutex<()>,
 }
 
 /// What [`KeyCounters::spend`] found.

@@ -99,7 +99,12 @@ pub struct KeyService {
     ahead: tokio::sync::mpsc::UnboundedSender<Arc<CompiledKey>>,
     /// The store is shared: quotas are spent from grants.
     shared: bool,
+    /// One grant request at a time per key (keys share these by hash: a lock per key would
+    /// weigh on 100,000 keys): calls that find the allowance empty wait for it.
+    granting: Box<[tokio::sync::Mutex<()>]>,
 }
+
+const GRANT_LOCKS: usize = 64;
 
 /// The lease under which one node of a cluster rotates secrets.
 const JOBS_LEASE: &str = "jobs";
@@ -133,6 +138,7 @@ impl KeyService {
         let service = Arc::new(KeyService {
             ahead,
             shared: store.shared(),
+            granting: (0..GRANT_LOCKS).map(|_| Default::default()).collect(),
             index: ArcSwap::from_pointee(KeyIndex::default()),
             unsaved: Unsaved {
                 queue: ArrayQueue::new(65_536),
@@ -258,7 +264,11 @@ impl KeyService {
     /// store does not answer, the node grants itself what its own view of the quota allows and
     /// pushes that once the store is back, so traffic goes on through an outage.
     pub async fn grant(&self, key: &Arc<CompiledKey>, ahead: bool) {
-        let _one = key.counters.granting.lock().await;
+        let lock = std::hash::BuildHasher::hash_one(
+            &foldhash::fast::FixedState::default(),
+            &*key.client_id,
+        ) as usize;
+        let _one = self.granting[lock % GRANT_LOCKS].lock().await;
         let w = self.calendar.at(self.now_ms());
         if !ahead && key.counters.allowance(w.day) > 0 {
             return;
