@@ -42,7 +42,7 @@ pub type PluginCheck = Arc<
 >;
 
 /// How many times [`Admin::atomically`] runs a write that keeps losing races.
-const ATTEMPTS: u64 = 8;
+const ATTEMPTS: u32 = 10;
 
 /// The admin API's shared state.
 #[derive(Clone)]
@@ -198,9 +198,10 @@ impl Admin {
             };
             match write(tx).await {
                 Err(e) if e.changed && attempt < ATTEMPTS => {
+                    // Apart, and further apart each time (up to 64 ms), so writers racing for one
+                    // document do not meet again at once.
+                    let pause = rand::random_range(0..1u64 << attempt.min(6));
                     attempt += 1;
-                    // Apart, so writers racing for one document do not meet again at once.
-                    let pause = rand::random_range(1..5 * attempt);
                     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 }
                 other => return other,
