@@ -110,6 +110,18 @@ impl EmbeddedStore {
     }
 }
 
+/// Counter `key`'s value while its window is `window` (`None` once the window changed).
+fn counted(
+    table: &impl ReadableTable<&'static str, (u64, u64)>,
+    key: &str,
+    window: Window,
+) -> StoreResult<Option<u64>> {
+    Ok(table
+        .get(key)?
+        .map(|v| v.value())
+        .and_then(|(value, ends)| (ends == window.ends_at_ms).then_some(value)))
+}
+
 /// Adds `by` to counter `key` in `window` (restarting it when the window changed).
 fn add_counter(
     txn: &redb::WriteTransaction,
@@ -118,11 +130,9 @@ fn add_counter(
     window: Window,
 ) -> StoreResult<u64> {
     let mut table = txn.open_table(COUNTERS)?;
-    let current = match table.get(key)? {
-        Some(v) if v.value().1 == window.ends_at_ms => v.value().0,
-        _ => 0,
-    };
-    let value = current.saturating_add(by);
+    let value = counted(&table, key, window)?
+        .unwrap_or(0)
+        .saturating_add(by);
     table.insert(key, (value, window.ends_at_ms))?;
     Ok(value)
 }
@@ -388,10 +398,7 @@ impl Store for EmbeddedStore {
             {
                 let table = txn.open_table(COUNTERS)?;
                 for (key, limit, window) in &limits {
-                    let used = match table.get(key.as_str())? {
-                        Some(v) if v.value().1 == window.ends_at_ms => v.value().0,
-                        _ => 0,
-                    };
+                    let used = counted(&table, key, *window)?.unwrap_or(0);
                     left = left.min(limit.saturating_sub(used));
                 }
             }
@@ -414,11 +421,7 @@ impl Store for EmbeddedStore {
             {
                 let mut table = txn.open_table(COUNTERS)?;
                 for (key, window) in &counters {
-                    let current = match table.get(key.as_str())? {
-                        Some(v) if v.value().1 == window.ends_at_ms => Some(v.value().0),
-                        _ => None,
-                    };
-                    if let Some(v) = current {
+                    if let Some(v) = counted(&table, key, *window)? {
                         table.insert(key.as_str(), (v.saturating_sub(n), window.ends_at_ms))?;
                     }
                 }

@@ -90,37 +90,50 @@ end
 return 0
 "#;
 
+/// A counter script: `$body` after `counted(key, ends)`, a counter's value while its window is the
+/// one ending at `ends` (nil once the window changed), the rule every counter script reads by.
+macro_rules! counter_script {
+    ($body:literal) => {
+        concat!(
+            r#"
+local function counted(key, ends)
+  if redis.call('HGET', key, 'e') == ends then
+    return tonumber(redis.call('HGET', key, 'v') or '0')
+  end
+  return nil
+end
+"#,
+            $body
+        )
+    };
+}
+
 /// Adds to counters: `ARGV[1]` the prefix, then (key, by, window end in ms) triples. A counter
 /// restarts when its window changed and expires with its window. Returns the new values.
-const INCR: &str = r#"
+const INCR: &str = counter_script!(
+    r#"
 local out = {}
 for i = 2, #ARGV, 3 do
   local key = ARGV[1] .. ':ctr:' .. ARGV[i]
-  local v = 0
-  if redis.call('HGET', key, 'e') == ARGV[i + 2] then
-    v = tonumber(redis.call('HGET', key, 'v') or '0')
-  end
-  v = v + tonumber(ARGV[i + 1])
+  local v = (counted(key, ARGV[i + 2]) or 0) + tonumber(ARGV[i + 1])
   redis.call('HSET', key, 'v', v, 'e', ARGV[i + 2])
   redis.call('PEXPIREAT', key, ARGV[i + 2])
   out[#out + 1] = v
 end
 return out
-"#;
+"#
+);
 
 /// Grants quota: `ARGV[1]` the prefix, `ARGV[2]` the calls wanted, `ARGV[3]` the share, then
 /// (key, limit, window end in ms) triples. The grant is the least quota left over the counters,
 /// divided by the share (at least 1), at most what was wanted; added to every counter (see
 /// `Store::grant`, and `grant_size`, which this mirrors).
-const GRANT: &str = r#"
+const GRANT: &str = counter_script!(
+    r#"
 local left = nil
 local used = {}
 for i = 4, #ARGV, 3 do
-  local key = ARGV[1] .. ':ctr:' .. ARGV[i]
-  local v = 0
-  if redis.call('HGET', key, 'e') == ARGV[i + 2] then
-    v = tonumber(redis.call('HGET', key, 'v') or '0')
-  end
+  local v = counted(ARGV[1] .. ':ctr:' .. ARGV[i], ARGV[i + 2]) or 0
   used[i] = v
   local l = tonumber(ARGV[i + 1]) - v
   if l < 0 then l = 0 end
@@ -136,21 +149,23 @@ for i = 4, #ARGV, 3 do
   redis.call('PEXPIREAT', key, ARGV[i + 2])
 end
 return granted
-"#;
+"#
+);
 
 /// Gives back unspent calls: `ARGV[1]` the prefix, `ARGV[2]` how many, then (key, window end)
 /// pairs; a counter of another window is left alone.
-const REFUND: &str = r#"
+const REFUND: &str = counter_script!(
+    r#"
 for i = 3, #ARGV, 2 do
   local key = ARGV[1] .. ':ctr:' .. ARGV[i]
-  if redis.call('HGET', key, 'e') == ARGV[i + 1] then
-    local v = tonumber(redis.call('HGET', key, 'v') or '0') - tonumber(ARGV[2])
-    if v < 0 then v = 0 end
-    redis.call('HSET', key, 'v', v)
+  local v = counted(key, ARGV[i + 1])
+  if v then
+    redis.call('HSET', key, 'v', math.max(0, v - tonumber(ARGV[2])))
   end
 end
 return 0
-"#;
+"#
+);
 
 /// A batch with more ops than this (an import) goes over [`RedisStore::bulk`].
 const BULK_OPS: usize = 256;

@@ -273,3 +273,35 @@ async fn a_write_based_on_a_stale_read_is_refused_and_writes_nothing() {
         "revisions are durable"
     );
 }
+
+#[tokio::test]
+async fn grants_shrink_near_the_limit_never_pass_it_and_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let w = Window {
+        ends_at_ms: u64::MAX,
+    };
+    let limits = [("day".to_string(), 40, w), ("month".to_string(), 1000, w)];
+    // A sixteenth of what is left (at least one), at most what is asked.
+    assert_eq!(store.grant(&limits, 100).await.unwrap(), 2);
+    let mut granted = 2;
+    while let n @ 1.. = store.grant(&limits, 100).await.unwrap() {
+        assert!(
+            n <= (40 - granted).max(16) / 16,
+            "{n} with {} left",
+            40 - granted
+        );
+        granted += n;
+    }
+    assert_eq!(
+        granted, 40,
+        "granted up to the smallest limit, never past it"
+    );
+    assert_eq!(store.counter("month", 0).await.unwrap(), 40);
+    store
+        .refund(&[("day".to_string(), w), ("month".to_string(), w)], 5)
+        .await
+        .unwrap();
+    assert_eq!(store.counter("day", 0).await.unwrap(), 35);
+    assert_eq!(store.grant(&limits, 100).await.unwrap(), 1);
+}

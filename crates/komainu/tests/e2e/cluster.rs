@@ -17,6 +17,18 @@ fn node(redis: &Redis) -> Gateway {
     })
 }
 
+/// The status of a call through node `n`'s proxy to `host` with API key `id:secret` (Basic).
+fn keyed(n: &Gateway, host: &str, id: &str, secret: &str) -> u16 {
+    n.client
+        .get(format!("{}/", n.proxy))
+        .header("host", host)
+        .basic_auth(id, Some(secret))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 fn route(id: &str, host: &str, up: &Upstream) -> serde_json::Value {
     json!({"id": id, "frontend": {"domains": [host]}, "backend": {"targets": [up.target()]}})
 }
@@ -85,20 +97,13 @@ fn api_keys_created_on_one_node_open_the_others() {
     );
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let r = b
-            .client
-            .get(format!("{}/", b.proxy))
-            .header("host", "keyed.test")
-            .basic_auth("shared-key", Some("shared-secret"))
-            .send()
-            .unwrap();
-        if r.status() == 200 {
+        let status = keyed(&b, "keyed.test", "shared-key", "shared-secret");
+        if status == 200 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the key never reached node b: {}",
-            r.status()
+            "the key never reached node b: {status}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -122,15 +127,7 @@ fn a_redis_outage_keeps_traffic_flowing_refuses_writes_and_resyncs() {
                 "authorizedEntities": ["group_default"]}),
     );
     b.wait_status("steady.test", "/", 200);
-    let metered = |n: &Gateway| {
-        n.client
-            .get(format!("{}/", n.proxy))
-            .header("host", "metered.test")
-            .basic_auth("metered-key", Some("metered-secret"))
-            .send()
-            .unwrap()
-            .status()
-    };
+    let metered = |n: &Gateway| keyed(n, "metered.test", "metered-key", "metered-secret");
     let deadline = Instant::now() + Duration::from_secs(2);
     while metered(&a) != 200 {
         assert!(Instant::now() < deadline, "the key works");
@@ -143,15 +140,7 @@ fn a_redis_outage_keeps_traffic_flowing_refuses_writes_and_resyncs() {
         &json!({"clientId": "fresh-key", "clientSecret": "fresh-secret", "clientName": "f",
                 "authorizedEntities": ["group_default"], "dailyQuota": 1000}),
     );
-    let fresh = |n: &Gateway| {
-        n.client
-            .get(format!("{}/", n.proxy))
-            .header("host", "metered.test")
-            .basic_auth("fresh-key", Some("fresh-secret"))
-            .send()
-            .unwrap()
-            .status()
-    };
+    let fresh = |n: &Gateway| keyed(n, "metered.test", "fresh-key", "fresh-secret");
 
     // Traffic on both nodes through the outage.
     let stop = Arc::new(AtomicBool::new(false));
@@ -330,16 +319,7 @@ fn a_daily_quota_is_exact_across_three_nodes_under_a_simultaneous_burst() {
         &json!({"clientId": "q-key", "clientSecret": "q-secret", "clientName": "q",
                 "authorizedEntities": ["group_default"], "dailyQuota": 300, "monthlyQuota": 100000}),
     );
-    let call = |n: &Gateway| {
-        n.client
-            .get(format!("{}/", n.proxy))
-            .header("host", "quota.test")
-            .basic_auth("q-key", Some("q-secret"))
-            .send()
-            .unwrap()
-            .status()
-            .as_u16()
-    };
+    let call = |n: &Gateway| keyed(n, "quota.test", "q-key", "q-secret");
     // The key is known everywhere before the burst (a call that is not counted: wrong secret).
     for n in &nodes[1..] {
         n.wait_status("quota.test", "/", 400);
@@ -347,15 +327,7 @@ fn a_daily_quota_is_exact_across_three_nodes_under_a_simultaneous_burst() {
     let deadline = Instant::now() + Duration::from_secs(3);
     for n in &nodes {
         loop {
-            let unknown = n
-                .client
-                .get(format!("{}/", n.proxy))
-                .header("host", "quota.test")
-                .basic_auth("q-key", Some("wrong"))
-                .send()
-                .unwrap()
-                .status();
-            if unknown == 401 {
+            if keyed(n, "quota.test", "q-key", "wrong") == 401 {
                 break;
             }
             assert!(Instant::now() < deadline, "the key never reached a node");
@@ -678,16 +650,7 @@ fn a_throttling_quota_is_counted_per_node_within_its_documented_bound() {
         &json!({"clientId": "t-key", "clientSecret": "t-secret", "clientName": "t",
                 "authorizedEntities": ["group_default"], "throttlingQuota": 10}),
     );
-    let call = |n: &Gateway| {
-        n.client
-            .get(format!("{}/", n.proxy))
-            .header("host", "throttled.test")
-            .basic_auth("t-key", Some("t-secret"))
-            .send()
-            .unwrap()
-            .status()
-            .as_u16()
-    };
+    let call = |n: &Gateway| keyed(n, "throttled.test", "t-key", "t-secret");
     let deadline = Instant::now() + Duration::from_secs(3);
     while call(&b) != 200 {
         assert!(Instant::now() < deadline, "the key reached node b");

@@ -23,13 +23,17 @@ fn free_port() -> u16 {
 }
 
 impl Redis {
-    pub fn start() -> Redis {
-        let mut r = Redis {
+    fn new(tls: bool) -> Redis {
+        Redis {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
-            tls: false,
-        };
+            tls,
+        }
+    }
+
+    pub fn start() -> Redis {
+        let mut r = Redis::new(false);
         r.resume();
         r
     }
@@ -37,12 +41,7 @@ impl Redis {
     /// A server that accepts TLS connections only, with a certificate for 127.0.0.1 issued by a
     /// CA of its own ([`ca_file`](Redis::ca_file)).
     pub fn start_tls() -> Redis {
-        let mut r = Redis {
-            port: free_port(),
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-            tls: true,
-        };
+        let mut r = Redis::new(true);
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca.distinguished_name
