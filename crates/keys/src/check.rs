@@ -98,7 +98,9 @@ impl KeyService {
             return Verdict::Denied(Denial::Restricted(status));
         }
         let windows = self.calendar.at(now);
-        if cfg.update_quotas && self.grants() {
+        // Spent from grants: what is spent is within the shared quotas already.
+        let granted = cfg.update_quotas && self.grants();
+        if granted {
             match key.counters.spend(windows.day) {
                 Spent::Taken { refill } => {
                     if refill {
@@ -131,9 +133,8 @@ impl KeyService {
             day: d.daily_quota.saturating_sub(usage.day),
             month: d.monthly_quota.saturating_sub(usage.month),
         };
-        // Granted calls are within the shared quotas already; the local view of them can run
-        // ahead of the store (another node's refund does not lower it), so it only informs.
-        let granted = cfg.update_quotas && self.grants();
+        // The local view of granted quotas can run ahead of the store (another node's refund
+        // does not lower it), so it only informs.
         if usage.second > d.throttling_quota
             || (!granted && (usage.day > d.daily_quota || usage.month > d.monthly_quota))
         {
