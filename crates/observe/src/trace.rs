@@ -205,11 +205,13 @@ impl Tracer {
         }
     }
 
-    /// Exports the span of a sampled request.
-    pub fn finish(&self, cx: &TraceContext, span: SpanRecord) {
+    /// Exports the span of a sampled request; `span` is only built for one (an unsampled request
+    /// must not pay for the attributes' strings).
+    pub fn finish(&self, cx: &TraceContext, span: impl FnOnce() -> SpanRecord) {
         if !cx.sampled {
             return;
         }
+        let span = span();
         if self.log {
             let took = span.end.duration_since(span.start).unwrap_or_default();
             tracing::info!(

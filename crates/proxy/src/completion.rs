@@ -418,7 +418,7 @@ impl Completion {
             log.log(r.access_line(sent));
         }
         if let (Some(tracer), Some(cx)) = (r.tracer.as_ref().or(sinks.tracer.as_ref()), &r.trace) {
-            tracer.finish(cx, r.span(SystemTime::now()));
+            tracer.finish(cx, || r.span(SystemTime::now()));
         }
         if r.debug_flow
             && let Some(report) = &r.report
