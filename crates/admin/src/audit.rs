@@ -90,7 +90,7 @@ pub async fn audit(State(admin): State<Admin>, request: Request, next: Next) -> 
     let response = next.run(request).await;
     if response.status().is_success() {
         let audit = audit_of(&method, &path, secret_sent);
-        events.emit(Box::new(event(
+        events.emit(&event(
             "AdminApiEvent",
             audit,
             json!({
@@ -101,7 +101,7 @@ pub async fn audit(State(admin): State<Admin>, request: Request, next: Next) -> 
                 "user": user,
                 "from": ip.to_string(),
             }),
-        )));
+        ));
     }
     response
 }
@@ -109,7 +109,7 @@ pub async fn audit(State(admin): State<Admin>, request: Request, next: Next) -> 
 /// A failed admin sign-in, as a security event (the client id presented, never a secret).
 pub(crate) fn login_failed(admin: &Admin, ip: IpAddr, client_id: Option<&str>, locked: bool) {
     if let Some(events) = &admin.events {
-        events.emit(Box::new(event(
+        events.emit(&event(
             "AuditEvent",
             "ADMIN_LOGIN_FAILED",
             json!({
@@ -117,7 +117,7 @@ pub(crate) fn login_failed(admin: &Admin, ip: IpAddr, client_id: Option<&str>, l
                 "from": ip.to_string(),
                 "user": client_id,
             }),
-        )));
+        ));
     }
 }
 

@@ -290,6 +290,9 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     if let Ok(Err(e)) = portal_task.await {
         tracing::error!(error = %e, "portal listener failed");
     }
+    if let Some(events) = &events {
+        events.close(drain).await;
+    }
     drop(admin_rt);
     tracing::info!("stopped");
     Ok(())

@@ -228,8 +228,7 @@ impl Json<'_> {
     }
 }
 
-/// A finished request is its own `GatewayEvent` (Otoroshi's field names), serialised by the events
-/// thread: handing it over moves one pointer.
+/// A finished request is its own `GatewayEvent` (Otoroshi's field names).
 impl Event for Completion {
     fn write_json(&self, out: &mut Vec<u8>) {
         let r = &self.record;
@@ -397,7 +396,7 @@ pub(crate) struct Completion {
 }
 
 impl Completion {
-    fn done(mut self: Box<Self>, sent: u64, complete: bool, captured: Option<Vec<u8>>) {
+    fn done(mut self, sent: u64, complete: bool, captured: Option<Vec<u8>>) {
         let r = &self.record;
         if let Some(stats) = &r.stats {
             stats.sent(sent);
@@ -432,10 +431,10 @@ impl Completion {
                 "debug flow"
             );
         }
-        if let (Some(events), true) = (sinks.events.clone(), r.route.is_some()) {
+        if let (Some(events), true) = (&self.sinks.events, self.record.route.is_some()) {
             self.bytes_out = sent;
             self.captured = captured;
-            events.emit(self);
+            events.emit(&self);
         }
     }
 }
@@ -447,7 +446,7 @@ pub(crate) fn after_sent(resp: Response<Body>, completion: Completion) -> Respon
         .then(|| Vec::with_capacity(completion.sinks.capture_max.min(8192)));
     let body = Finish {
         inner,
-        pending: Some(Box::new(completion)),
+        pending: Some(completion),
         sent: 0,
         capture,
     };
@@ -467,7 +466,7 @@ pub(crate) fn count_sent(resp: Response<Body>, stats: Arc<RouteStats>) -> Respon
 
 struct Finish {
     inner: Body,
-    pending: Option<Box<Completion>>,
+    pending: Option<Completion>,
     sent: u64,
     /// The first bytes of the response body, for a `capture` API's event.
     capture: Option<Vec<u8>>,

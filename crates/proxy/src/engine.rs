@@ -212,7 +212,6 @@ impl Proxy {
         &self,
         tracer: &Arc<komainu_observe::Tracer>,
         parts: &Parts,
-        admitted: &Admitted,
         trace: &mut Record,
         client_ip: std::net::IpAddr,
     ) {
@@ -225,9 +224,6 @@ impl Proxy {
         trace.method.get_or_insert_with(|| parts.method.clone());
         trace.http2 = parts.version == Version::HTTP_2;
         trace.client_ip.get_or_insert(client_ip);
-        if trace.logged_path.is_none() {
-            note_target(trace, admitted, parts.uri.query());
-        }
     }
 
     /// Handles one request from `client`; never fails (errors become gateway error responses).
@@ -346,9 +342,6 @@ impl Proxy {
             }
         };
         let detailed = self.sinks.detailed();
-        if detailed || trace.trace.is_some() {
-            note_target(trace, &admitted, parts.uri.query());
-        }
         let snapshot = self.runtime.snapshot();
         let found = {
             let view = RequestView {
@@ -365,6 +358,10 @@ impl Proxy {
         let Some(found) = found else {
             self.metrics.not_found();
             trace.error = Some("not_found");
+            if detailed || trace.trace.as_ref().is_some_and(|t| t.sampled) {
+                note_path(trace, admitted.path, parts.uri.query());
+                trace.host = Some(admitted.host);
+            }
             let resp = gateway_error(StatusCode::NOT_FOUND, "not_found", "no route found !", html);
             return (resp, None);
         };
@@ -372,7 +369,7 @@ impl Proxy {
         if trace.trace.is_none()
             && let Some(tracer) = route.chain.tracer()
         {
-            self.trace_route(tracer, &parts, &admitted, trace, origin.ip);
+            self.trace_route(tracer, &parts, trace, origin.ip);
         }
         trace.route = Some(route.identity.clone());
         trace.stats = Some(route.stats.clone());
@@ -391,6 +388,12 @@ impl Proxy {
             parts.uri.query(),
             html,
         );
+        // Reports (and a sampled span) keep the client's path and host: moved, not copied (the
+        // host once the chain is done with the context).
+        let noted = detailed || trace.trace.as_ref().is_some_and(|t| t.sampled);
+        if noted {
+            note_path(trace, admitted.path, parts.uri.query());
+        }
         ctx.client_certs = client.certs.clone();
         drop_untrusted(&mut parts.headers, &origin);
         ctx.host_header = Some(admitted.host_header.clone());
@@ -478,7 +481,15 @@ impl Proxy {
         if detailed {
             trace.apikey = ctx.apikey.clone();
         }
-        let chain_log = chain.needs().log.then(|| (chain.clone(), Box::new(ctx)));
+        let logs = chain.needs().log;
+        if noted {
+            trace.host = Some(if logs {
+                ctx.host.clone()
+            } else {
+                std::mem::take(&mut ctx.host)
+            });
+        }
+        let chain_log = logs.then(|| (chain.clone(), Box::new(ctx)));
         (resp, chain_log)
     }
 
@@ -629,17 +640,15 @@ impl Proxy {
     }
 }
 
-/// What reports show of where a request went: its host, and its canonical path with the query
-/// (credentials redacted).
-fn note_target(trace: &mut Record, admitted: &Admitted, query: Option<&str>) {
-    let mut logged = admitted.path.clone();
+/// What reports show of where a request went: its canonical path with the query (credentials
+/// redacted).
+fn note_path(trace: &mut Record, mut path: String, query: Option<&str>) {
     if let Some(q) = query {
-        logged.push('?');
-        logged.push_str(&redact_query(q));
+        path.push('?');
+        path.push_str(&redact_query(q));
         trace.has_query = true;
     }
-    trace.logged_path = Some(logged);
-    trace.host = Some(admitted.host.clone());
+    trace.logged_path = Some(path);
 }
 
 /// The `komainu_upstream_errors_total{cause}` a failed backend call counts under.
