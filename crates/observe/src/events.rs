@@ -109,6 +109,17 @@ enum Writer {
 const WAKE_AT: usize = 256 << 10;
 
 impl Shared {
+    fn new(lanes: usize, capacity: u64) -> Shared {
+        Shared {
+            lanes: (0..lanes).map(|_| Mutex::default()).collect(),
+            capacity,
+            held: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            tally: Tally::default(),
+            writer: OnceLock::new(),
+        }
+    }
+
     fn wake(&self) {
         match self.writer.get() {
             Some(Writer::Thread(t)) => t.unpark(),
@@ -164,14 +175,7 @@ impl Events {
         let lanes = std::thread::available_parallelism()
             .map_or(2, |n| n.get() * 2)
             .clamp(2, 64);
-        let shared = Arc::new(Shared {
-            lanes: (0..lanes).map(|_| Mutex::default()).collect(),
-            capacity: buffer.max(1) as u64,
-            held: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
-            tally: Tally::default(),
-            writer: OnceLock::new(),
-        });
+        let shared = Arc::new(Shared::new(lanes, buffer.max(1) as u64));
         let (done, stopped) = oneshot::channel();
         match dest {
             Destination::File {
@@ -487,18 +491,21 @@ mod tests {
         assert!("file:".parse::<Destination>().is_err());
     }
 
-    #[tokio::test]
-    async fn a_file_rotates_past_its_size_and_keeps_its_last_files() {
+    /// Events to `events.jsonl` in a new directory, rotated past `max_bytes`, two files kept.
+    fn file_events(max_bytes: u64) -> (tempfile::TempDir, PathBuf, Arc<Events>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
-        let events = Events::start(
-            Destination::File {
-                path: path.clone(),
-                max_bytes: 1000,
-                keep: 2,
-            },
-            10_000,
-        );
+        let dest = Destination::File {
+            path: path.clone(),
+            max_bytes,
+            keep: 2,
+        };
+        (dir, path, Events::start(dest, 10_000))
+    }
+
+    #[tokio::test]
+    async fn a_file_rotates_past_its_size_and_keeps_its_last_files() {
+        let (dir, path, events) = file_events(1000);
         for i in 0..100 {
             events.emit(&serde_json::json!({"n": i, "pad": "x".repeat(40)}));
         }
@@ -534,16 +541,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_writes_what_is_held_without_waiting_for_a_tick() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.jsonl");
-        let events = Events::start(
-            Destination::File {
-                path: path.clone(),
-                max_bytes: 1 << 20,
-                keep: 2,
-            },
-            10_000,
-        );
+        let (_dir, path, events) = file_events(1 << 20);
         for i in 0..500 {
             events.emit(&serde_json::json!({ "n": i }));
         }
@@ -556,16 +554,8 @@ mod tests {
 
     #[test]
     fn past_the_buffer_events_are_dropped_and_counted() {
-        let shared = Shared {
-            lanes: (0..2).map(|_| Mutex::default()).collect(),
-            capacity: 3,
-            held: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
-            tally: Tally::default(),
-            writer: OnceLock::new(),
-        };
         let events = Events {
-            shared: Arc::new(shared),
+            shared: Arc::new(Shared::new(2, 3)),
             stopped: Mutex::new(None),
         };
         for i in 0..5 {

@@ -84,6 +84,11 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// Whether this request's span is exported.
+    pub(crate) fn sampled(&self) -> bool {
+        self.trace.as_ref().is_some_and(|t| t.sampled)
+    }
+
     fn bytes_in(&self) -> u64 {
         self.upload.as_ref().map_or(0, Upload::bytes)
     }

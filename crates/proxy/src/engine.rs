@@ -287,8 +287,7 @@ impl Proxy {
                 upstream_error: trace.upstream_error,
             });
         }
-        let sampled = trace.trace.as_ref().is_some_and(|t| t.sampled);
-        if self.sinks.detailed() || sampled || chain_log.is_some() || trace.debug_flow {
+        if self.sinks.detailed() || trace.sampled() || chain_log.is_some() || trace.debug_flow {
             return completion::after_sent(
                 resp,
                 Completion {
@@ -358,7 +357,7 @@ impl Proxy {
         let Some(found) = found else {
             self.metrics.not_found();
             trace.error = Some("not_found");
-            if detailed || trace.trace.as_ref().is_some_and(|t| t.sampled) {
+            if detailed || trace.sampled() {
                 note_path(trace, admitted.path, parts.uri.query());
                 trace.host = Some(admitted.host);
             }
@@ -390,7 +389,7 @@ impl Proxy {
         );
         // Reports (and a sampled span) keep the client's path and host: moved, not copied (the
         // host once the chain is done with the context).
-        let noted = detailed || trace.trace.as_ref().is_some_and(|t| t.sampled);
+        let noted = detailed || trace.sampled();
         if noted {
             note_path(trace, admitted.path, parts.uri.query());
         }
