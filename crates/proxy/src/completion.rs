@@ -190,8 +190,20 @@ impl Json<'_> {
 
     /// `s` as a JSON string's contents.
     fn escaped(&mut self, s: &str) {
+        /// The bytes a JSON string cannot hold as they are: one lookup per byte.
+        const ESCAPE: [bool; 256] = {
+            let mut t = [false; 256];
+            let mut b = 0;
+            while b < 0x20 {
+                t[b] = true;
+                b += 1;
+            }
+            t[b'"' as usize] = true;
+            t[b'\\' as usize] = true;
+            t
+        };
         let bytes = s.as_bytes();
-        if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        if !bytes.iter().any(|&b| ESCAPE[b as usize]) {
             self.0.extend_from_slice(bytes);
             return;
         }
@@ -227,9 +239,34 @@ impl Json<'_> {
         self.raw(itoa::Buffer::new().format(n));
     }
 
-    /// A value's `Display` as a JSON string (addresses, hex ids: nothing to escape).
-    fn shown(&mut self, v: impl std::fmt::Display) {
-        let _ = write!(self.0, "\"{v}\"");
+    /// Bytes as a JSON string of lowercase hex (trace ids).
+    fn hex(&mut self, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        self.0.push(b'"');
+        for b in bytes {
+            self.0.push(DIGITS[(b >> 4) as usize]);
+            self.0.push(DIGITS[(b & 15) as usize]);
+        }
+        self.0.push(b'"');
+    }
+
+    /// An address as a JSON string; an IPv4 one without the formatting machinery.
+    fn ip(&mut self, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                self.0.push(b'"');
+                self.num(a);
+                for o in [b, c, d] {
+                    self.0.push(b'.');
+                    self.num(o);
+                }
+                self.0.push(b'"');
+            }
+            IpAddr::V6(v6) => {
+                let _ = write!(self.0, "\"{v6}\"");
+            }
+        }
     }
 }
 
@@ -289,7 +326,7 @@ impl Event for Completion {
         j.opt(r.method.as_ref().map(Method::as_str));
         j.raw(",\"from\":");
         match r.client_ip {
-            Some(ip) => j.shown(ip),
+            Some(ip) => j.ip(ip),
             None => j.raw("null"),
         }
         j.raw(",\"status\":");
@@ -359,7 +396,7 @@ impl Event for Completion {
         j.opt(r.user_agent.as_ref().and_then(|v| v.to_str().ok()));
         j.raw(",\"traceId\":");
         match &r.trace {
-            Some(t) => j.shown(t.trace_id_hex()),
+            Some(t) => j.hex(&t.trace_id),
             None => j.raw("null"),
         }
         if let Some(report) = r.report.as_deref() {
@@ -565,5 +602,30 @@ impl HttpBody for Counted {
 impl Drop for Counted {
     fn drop(&mut self) {
         self.stats.sent(self.sent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(f: impl FnOnce(&mut Json)) -> Value {
+        let mut out = Vec::new();
+        f(&mut Json(&mut out));
+        serde_json::from_slice(&out).expect("valid JSON")
+    }
+
+    #[test]
+    fn strings_addresses_and_ids_are_valid_json() {
+        let tricky = "a\"b\\c\u{1}d\ne\u{e9}\u{1f600}";
+        assert_eq!(written(|j| j.str(tricky)), tricky);
+        assert_eq!(written(|j| j.str("/plain/path")), "/plain/path");
+        assert_eq!(
+            written(|j| j.ip("192.168.0.254".parse().unwrap())),
+            "192.168.0.254"
+        );
+        assert_eq!(written(|j| j.ip("::1".parse().unwrap())), "::1");
+        assert_eq!(written(|j| j.ip("0.0.0.0".parse().unwrap())), "0.0.0.0");
+        assert_eq!(written(|j| j.hex(&[0x00, 0x0f, 0xa0, 0xff])), "000fa0ff");
     }
 }
