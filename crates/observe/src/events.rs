@@ -379,6 +379,7 @@ async fn post_batches(shared: &Shared, url: String, batch: usize, wake: &Notify)
         .build()
         .expect("an HTTP client");
     let mut taken = Vec::new();
+    let mut emptied: Vec<Vec<u8>> = Vec::new();
     let mut spare = Vec::with_capacity(64 << 10);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -388,9 +389,12 @@ async fn post_batches(shared: &Shared, url: String, batch: usize, wake: &Notify)
             _ = wake.notified() => {}
         }
         let closing = shared.closing.load(Ordering::Relaxed);
-        // Taken whole (a swap per lane), posted after the lanes' locks are let go.
-        shared.take(&mut spare, |lines, _| taken.push(std::mem::take(lines)));
-        for lines in taken.drain(..) {
+        // Taken whole (a swap per lane), posted after the lanes' locks are let go; each lane gets
+        // an emptied buffer back (the bodies are copies), so it does not regrow from nothing.
+        shared.take(&mut spare, |lines, _| {
+            taken.push(std::mem::replace(lines, emptied.pop().unwrap_or_default()))
+        });
+        for mut lines in taken.drain(..) {
             let mut rest = &lines[..];
             while !rest.is_empty() {
                 let (body, count, used) = json_array(rest, batch);
@@ -401,6 +405,10 @@ async fn post_batches(shared: &Shared, url: String, batch: usize, wake: &Notify)
                     shared.held.fetch_sub(count, Ordering::Relaxed);
                     shared.tally.dropped.fetch_add(count, Ordering::Relaxed);
                 }
+            }
+            if lines.capacity() <= 4 << 20 {
+                lines.clear();
+                emptied.push(lines);
             }
         }
         if closing {
