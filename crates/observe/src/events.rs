@@ -108,6 +108,9 @@ enum Writer {
 /// cache, rather than a tick's worth (megabytes at full load) streaming through it.
 const WAKE_AT: usize = 256 << 10;
 
+/// The largest lane buffer the writer hands back for reuse once written.
+const KEPT_BUFFER: usize = 4 << 20;
+
 impl Shared {
     fn new(lanes: usize, capacity: u64) -> Shared {
         Shared {
@@ -151,7 +154,7 @@ impl Shared {
             write(spare, count);
             spare.clear();
             // A burst (large captured bodies) leaves a large buffer behind: not kept.
-            if spare.capacity() > 4 << 20 {
+            if spare.capacity() > KEPT_BUFFER {
                 *spare = Vec::with_capacity(64 << 10);
             }
         }
@@ -406,7 +409,7 @@ async fn post_batches(shared: &Shared, url: String, batch: usize, wake: &Notify)
                     shared.tally.dropped.fetch_add(count, Ordering::Relaxed);
                 }
             }
-            if lines.capacity() <= 4 << 20 {
+            if lines.capacity() <= KEPT_BUFFER {
                 lines.clear();
                 emptied.push(lines);
             }

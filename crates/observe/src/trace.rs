@@ -63,17 +63,14 @@ pub fn parse_traceparent(v: &str) -> Option<([u8; 16], [u8; 8], bool)> {
 impl TraceContext {
     /// The `traceparent` the upstream receives: this request's span as the parent.
     pub fn traceparent(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut s = String::with_capacity(55);
         s.push_str("00-");
         for b in self.trace_id {
-            s.push(HEX[(b >> 4) as usize] as char);
-            s.push(HEX[(b & 15) as usize] as char);
+            s.extend(hex_pair(b).map(char::from));
         }
         s.push('-');
         for b in self.span_id {
-            s.push(HEX[(b >> 4) as usize] as char);
-            s.push(HEX[(b & 15) as usize] as char);
+            s.extend(hex_pair(b).map(char::from));
         }
         s.push_str(if self.sampled { "-01" } else { "-00" });
         s
@@ -85,17 +82,21 @@ impl TraceContext {
     }
 }
 
+/// A byte's two lowercase hex digits.
+pub fn hex_pair(b: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    [DIGITS[(b >> 4) as usize], DIGITS[(b & 15) as usize]]
+}
+
 /// Bytes shown as lowercase hex.
 pub struct Hex<'a>(pub &'a [u8]);
 
 impl std::fmt::Display for Hex<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut buf = [0u8; 64];
         let n = self.0.len().min(32);
         for (i, b) in self.0[..n].iter().enumerate() {
-            buf[2 * i] = DIGITS[(b >> 4) as usize];
-            buf[2 * i + 1] = DIGITS[(b & 15) as usize];
+            buf[2 * i..2 * i + 2].copy_from_slice(&hex_pair(*b));
         }
         f.write_str(std::str::from_utf8(&buf[..2 * n]).unwrap_or_default())
     }

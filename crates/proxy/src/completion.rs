@@ -241,11 +241,10 @@ impl Json<'_> {
 
     /// Bytes as a JSON string of lowercase hex (trace ids).
     fn hex(&mut self, bytes: &[u8]) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         self.0.push(b'"');
         for b in bytes {
-            self.0.push(DIGITS[(b >> 4) as usize]);
-            self.0.push(DIGITS[(b & 15) as usize]);
+            self.0
+                .extend_from_slice(&komainu_observe::trace::hex_pair(*b));
         }
         self.0.push(b'"');
     }
