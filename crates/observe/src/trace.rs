@@ -62,18 +62,14 @@ pub fn parse_traceparent(v: &str) -> Option<([u8; 16], [u8; 8], bool)> {
 
 impl TraceContext {
     /// The `traceparent` the upstream receives: this request's span as the parent.
-    pub fn traceparent(&self) -> String {
-        let mut s = String::with_capacity(55);
-        s.push_str("00-");
-        for b in self.trace_id {
-            s.extend(hex_pair(b).map(char::from));
+    pub fn traceparent(&self) -> [u8; 55] {
+        let mut out = *b"00-________________________________-________________-00";
+        out[3..35].copy_from_slice(&hex_digits::<16, 32>(&self.trace_id));
+        out[36..52].copy_from_slice(&hex_digits::<8, 16>(&self.span_id));
+        if self.sampled {
+            out[54] = b'1';
         }
-        s.push('-');
-        for b in self.span_id {
-            s.extend(hex_pair(b).map(char::from));
-        }
-        s.push_str(if self.sampled { "-01" } else { "-00" });
-        s
+        out
     }
 
     /// The trace id in lowercase hex, written where it is displayed (no allocation).
@@ -82,10 +78,49 @@ impl TraceContext {
     }
 }
 
-/// A byte's two lowercase hex digits.
-pub fn hex_pair(b: u8) -> [u8; 2] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    [DIGITS[(b >> 4) as usize], DIGITS[(b & 15) as usize]]
+/// A random id that is not all zeros (W3C forbids those). Ids need to be unpredictable enough not
+/// to collide, not secret: a per-thread Xoshiro generator seeded from the OS, as OpenTelemetry's
+/// own id generator uses, instead of a cryptographic one for every request.
+fn random_id<const N: usize>() -> [u8; N] {
+    use rand::{Rng, SeedableRng};
+    thread_local! {
+        static IDS: std::cell::RefCell<rand::rngs::SmallRng> =
+            std::cell::RefCell::new(rand::rngs::SmallRng::from_os_rng());
+    }
+    IDS.with_borrow_mut(|rng| {
+        loop {
+            let mut id = [0u8; N];
+            rng.fill(&mut id[..]);
+            if id != [0; N] {
+                return id;
+            }
+        }
+    })
+}
+
+/// A byte's two lowercase hex digits: one lookup.
+fn hex_pair(b: u8) -> [u8; 2] {
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [[0u8; 2]; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = [DIGITS[b >> 4], DIGITS[b & 15]];
+            b += 1;
+        }
+        t
+    };
+    PAIRS[b as usize]
+}
+
+/// `N` bytes as their `M` = 2`N` lowercase hex digits, built on the stack.
+pub fn hex_digits<const N: usize, const M: usize>(bytes: &[u8; N]) -> [u8; M] {
+    const { assert!(M == 2 * N) };
+    let mut out = [0u8; M];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&hex_pair(*b));
+    }
+    out
 }
 
 /// Bytes shown as lowercase hex.
@@ -114,7 +149,10 @@ pub struct SpanRecord {
 
 /// Decides sampling and exports sampled spans.
 pub struct Tracer {
-    ratio: f64,
+    /// A new trace is sampled when the low 63 bits of its id fall under this bound: the ratio
+    /// decided from the id itself, as OpenTelemetry's `TraceIdRatioBased` sampler does, so every
+    /// service sampling a trace at the same ratio keeps the same traces.
+    sample_below: u64,
     export: Option<(SdkTracerProvider, SdkTracer)>,
     /// Sampled spans go to the log instead (W3CTracing's `logger` kind).
     log: bool,
@@ -176,7 +214,7 @@ impl Tracer {
             }
         };
         Ok(Tracer {
-            ratio: ratio.clamp(0.0, 1.0),
+            sample_below: (ratio.clamp(0.0, 1.0) * (1u64 << 63) as f64) as u64,
             export,
             log: false,
         })
@@ -184,12 +222,7 @@ impl Tracer {
 
     /// This request's trace context, continuing `traceparent` when valid.
     pub fn start(&self, traceparent: Option<&str>) -> TraceContext {
-        let span_id = loop {
-            let id: [u8; 8] = rand::random();
-            if id != [0; 8] {
-                break id;
-            }
-        };
+        let span_id = random_id::<8>();
         match traceparent.and_then(parse_traceparent) {
             Some((trace_id, parent, sampled)) => TraceContext {
                 trace_id,
@@ -197,12 +230,16 @@ impl Tracer {
                 span_id,
                 sampled,
             },
-            None => TraceContext {
-                trace_id: rand::random::<u128>().max(1).to_be_bytes(),
-                parent: None,
-                span_id,
-                sampled: self.ratio > 0.0 && rand::random::<f64>() < self.ratio,
-            },
+            None => {
+                let trace_id = random_id::<16>();
+                let low = u64::from_be_bytes(trace_id[8..].try_into().expect("8 bytes"));
+                TraceContext {
+                    trace_id,
+                    parent: None,
+                    span_id,
+                    sampled: low >> 1 < self.sample_below,
+                }
+            }
         }
     }
 
@@ -295,7 +332,7 @@ mod tests {
             cx.trace_id_hex().to_string(),
             "4bf92f3577b34da6a3ce929d0e0e4736"
         );
-        let out = cx.traceparent();
+        let out = String::from_utf8(cx.traceparent().to_vec()).unwrap();
         assert!(
             out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
             "{out}"
@@ -305,5 +342,25 @@ mod tests {
         let fresh = t.start(None);
         assert!(!fresh.sampled && fresh.parent.is_none());
         assert!(Tracer::new(None, 1.0).unwrap().start(Some("nope")).sampled);
+    }
+
+    #[test]
+    fn new_traces_are_sampled_at_the_ratio_and_propagate_their_decision() {
+        let t = Tracer::new(None, 0.25).unwrap();
+        let mut sampled = 0;
+        for _ in 0..20_000 {
+            let cx = t.start(None);
+            sampled += cx.sampled as u32;
+            // What the upstream receives parses back to this trace, this span and this decision.
+            let header = String::from_utf8(cx.traceparent().to_vec()).unwrap();
+            let (trace, parent, flag) = parse_traceparent(&header).expect("valid traceparent");
+            assert_eq!((trace, parent, flag), (cx.trace_id, cx.span_id, cx.sampled));
+        }
+        // 5,000 expected; 4,700..5,300 is over six standard deviations wide.
+        assert!(
+            (4_700..5_300).contains(&sampled),
+            "{sampled} of 20,000 sampled"
+        );
+        assert!(!Tracer::new(None, 0.0).unwrap().start(None).sampled);
     }
 }

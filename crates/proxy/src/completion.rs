@@ -184,11 +184,14 @@ struct Capture<'a> {
 struct Json<'a>(&'a mut Vec<u8>);
 
 impl Json<'_> {
+    /// A literal: inlined, its length is a constant and the copy a few moves.
+    #[inline(always)]
     fn raw(&mut self, s: &str) {
         self.0.extend_from_slice(s.as_bytes());
     }
 
     /// `s` as a JSON string's contents.
+    #[inline]
     fn escaped(&mut self, s: &str) {
         /// The bytes a JSON string cannot hold as they are: one lookup per byte.
         const ESCAPE: [bool; 256] = {
@@ -202,11 +205,15 @@ impl Json<'_> {
             t[b'\\' as usize] = true;
             t
         };
-        let bytes = s.as_bytes();
-        if !bytes.iter().any(|&b| ESCAPE[b as usize]) {
-            self.0.extend_from_slice(bytes);
-            return;
+        if s.bytes().any(|b| ESCAPE[b as usize]) {
+            self.escaped_slowly(s);
+        } else {
+            self.0.extend_from_slice(s.as_bytes());
         }
+    }
+
+    #[cold]
+    fn escaped_slowly(&mut self, s: &str) {
         for c in s.chars() {
             match c {
                 '"' => self.raw("\\\""),
@@ -222,12 +229,31 @@ impl Json<'_> {
         }
     }
 
+    #[inline]
     fn str(&mut self, s: &str) {
         self.0.push(b'"');
         self.escaped(s);
         self.0.push(b'"');
     }
 
+    /// `s` as a JSON string; gives where its contents were written, for [`Json::again`].
+    #[inline]
+    fn str_marked(&mut self, s: &str) -> std::ops::Range<usize> {
+        self.0.push(b'"');
+        let start = self.0.len();
+        self.escaped(s);
+        let end = self.0.len();
+        self.0.push(b'"');
+        start..end
+    }
+
+    /// Contents written earlier in this document, copied.
+    #[inline]
+    fn again(&mut self, written: std::ops::Range<usize>) {
+        self.0.extend_from_within(written);
+    }
+
+    #[inline]
     fn opt(&mut self, s: Option<&str>) {
         match s {
             Some(s) => self.str(s),
@@ -235,17 +261,17 @@ impl Json<'_> {
         }
     }
 
+    #[inline]
     fn num<N: itoa::Integer>(&mut self, n: N) {
-        self.raw(itoa::Buffer::new().format(n));
+        self.0
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }
 
-    /// Bytes as a JSON string of lowercase hex (trace ids).
-    fn hex(&mut self, bytes: &[u8]) {
+    /// A trace id as a JSON string of lowercase hex.
+    fn trace_id(&mut self, id: &[u8; 16]) {
         self.0.push(b'"');
-        for b in bytes {
-            self.0
-                .extend_from_slice(&komainu_observe::trace::hex_pair(*b));
-        }
+        self.0
+            .extend_from_slice(&komainu_observe::trace::hex_digits::<16, 32>(id));
         self.0.push(b'"');
     }
 
@@ -279,18 +305,30 @@ impl Event for Completion {
         let upstream = r.upstream.unwrap_or_default();
         let route = r.route.as_deref();
         let mut j = Json(out);
+        // The id and the time are written twice, as are the route's id and name, the host and
+        // the path: each is formatted or escaped once, then copied.
+        let mut id = itoa::Buffer::new();
+        let id = id.format(r.request_id);
+        let mut at = itoa::Buffer::new();
+        let at = at.format(r.started_ms);
         j.raw("{\"@type\":\"GatewayEvent\",\"@id\":\"");
-        j.num(r.request_id);
+        j.raw(id);
         j.raw("\",\"@timestamp\":");
-        j.num(r.started_ms);
+        j.raw(at);
         j.raw(",\"@callAt\":");
-        j.num(r.started_ms);
+        j.raw(at);
         j.raw(",\"@product\":\"komainu\",\"@serviceId\":");
-        j.opt(route.map(|x| x.id.as_str()));
+        let route_id = route.map(|x| j.str_marked(&x.id));
+        if route_id.is_none() {
+            j.raw("null");
+        }
         j.raw(",\"@service\":");
-        j.opt(r.route_name.as_deref());
+        let route_name = r.route_name.as_deref().map(|n| j.str_marked(n));
+        if route_name.is_none() {
+            j.raw("null");
+        }
         j.raw(",\"reqId\":\"");
-        j.num(r.request_id);
+        j.raw(id);
         j.raw(if r.http2 {
             "\",\"protocol\":\"HTTP/2.0\",\"to\":{\"scheme\":\""
         } else {
@@ -298,9 +336,9 @@ impl Event for Completion {
         });
         j.raw(r.scheme());
         j.raw("\",\"host\":");
-        j.str(host);
+        let host = j.str_marked(host);
         j.raw(",\"uri\":");
-        j.str(path);
+        let path = j.str_marked(path);
         j.raw("},\"target\":{\"scheme\":");
         j.opt(
             r.target
@@ -319,8 +357,8 @@ impl Event for Completion {
         j.raw("},\"url\":\"");
         j.raw(r.scheme());
         j.raw("://");
-        j.escaped(host);
-        j.escaped(path);
+        j.again(host);
+        j.again(path);
         j.raw("\",\"method\":");
         j.opt(r.method.as_ref().map(Method::as_str));
         j.raw(",\"from\":");
@@ -343,15 +381,15 @@ impl Event for Completion {
         j.raw(",\"dataOut\":");
         j.num(self.bytes_out);
         j.raw("},\"route\":");
-        match route {
-            Some(x) => {
-                j.raw("{\"id\":");
-                j.str(&x.id);
-                if let Some(name) = r.route_name.as_deref() {
-                    j.raw(",\"name\":");
-                    j.str(name);
+        match route_id {
+            Some(id) => {
+                j.raw("{\"id\":\"");
+                j.again(id);
+                if let Some(name) = route_name {
+                    j.raw("\",\"name\":\"");
+                    j.again(name);
                 }
-                j.raw("}");
+                j.raw("\"}");
             }
             None => j.raw("null"),
         }
@@ -395,7 +433,7 @@ impl Event for Completion {
         j.opt(r.user_agent.as_ref().and_then(|v| v.to_str().ok()));
         j.raw(",\"traceId\":");
         match &r.trace {
-            Some(t) => j.hex(&t.trace_id),
+            Some(t) => j.trace_id(&t.trace_id),
             None => j.raw("null"),
         }
         if let Some(report) = r.report.as_deref() {
@@ -625,6 +663,70 @@ mod tests {
         );
         assert_eq!(written(|j| j.ip("::1".parse().unwrap())), "::1");
         assert_eq!(written(|j| j.ip("0.0.0.0".parse().unwrap())), "0.0.0.0");
-        assert_eq!(written(|j| j.hex(&[0x00, 0x0f, 0xa0, 0xff])), "000fa0ff");
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&[0x00, 0x0f, 0xa0, 0xff]);
+        assert_eq!(
+            written(|j| j.trace_id(&id)),
+            format!("000fa0ff{}", "0".repeat(24))
+        );
+    }
+
+    #[test]
+    fn a_gateway_event_repeats_its_escaped_fields_exactly() {
+        let record = Record {
+            request_id: 917301493698381553,
+            started_ms: 1796538518735,
+            method: Some(Method::POST),
+            client_ip: Some("203.0.113.9".parse().unwrap()),
+            host: Some("shop.test".into()),
+            logged_path: Some("/items/\"quoted\"\\x?page=2".into()),
+            has_query: true,
+            status: 502,
+            route: Some(Arc::new(RouteIdentity {
+                id: "r\"1".into(),
+                api_id: Some("shop".into()),
+                groups: Vec::new(),
+            })),
+            route_name: Some(Arc::from("items \u{1}")),
+            error: Some("errors.proxy.error"),
+            trace: Some(TraceContext {
+                trace_id: [0xab; 16],
+                parent: None,
+                span_id: [1; 8],
+                sampled: false,
+            }),
+            ..Record::default()
+        };
+        let completion = Completion {
+            record,
+            started: Instant::now(),
+            chain_log: None,
+            sinks: Arc::new(Sinks::default()),
+            bytes_out: 20,
+            captured: None,
+        };
+        let mut out = Vec::new();
+        completion.write_json(&mut out);
+        let e: Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(e["@id"], "917301493698381553");
+        assert_eq!(e["reqId"], e["@id"]);
+        assert_eq!(e["@timestamp"], 1796538518735u64);
+        assert_eq!(e["@callAt"], e["@timestamp"]);
+        assert_eq!(e["@serviceId"], "r\"1");
+        assert_eq!(e["route"]["id"], "r\"1");
+        assert_eq!(e["@service"], "items \u{1}");
+        assert_eq!(e["route"]["name"], "items \u{1}");
+        assert_eq!(e["to"]["uri"], "/items/\"quoted\"\\x?page=2");
+        assert_eq!(e["url"], "http://shop.test/items/\"quoted\"\\x?page=2");
+        assert_eq!(e["api"]["id"], "shop");
+        assert_eq!(e["from"], "203.0.113.9");
+        assert_eq!(
+            (e["status"].as_u64(), e["err"].as_bool()),
+            (Some(502), Some(true))
+        );
+        assert_eq!(e["gwError"], "errors.proxy.error");
+        assert_eq!(e["data"]["dataOut"], 20);
+        assert_eq!(e["traceId"], "ab".repeat(16));
+        assert!(e["target"]["host"].is_null() && e["identity"].is_null());
     }
 }

@@ -535,7 +535,7 @@ impl Proxy {
         );
         parts.headers.insert(header::HOST, upstream.host);
         if let Some(cx) = &trace.trace
-            && let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(cx.traceparent()))
+            && let Ok(v) = HeaderValue::from_bytes(&cx.traceparent())
         {
             parts.headers.insert(TRACEPARENT, v);
         }
