@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::Write;
 
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, redact_query};
 
 /// Where finished requests are reported, from the command line.
 #[derive(Default)]
@@ -348,12 +348,19 @@ impl Event for Completion {
         j.raw(",\"host\":");
         j.opt(r.target_address());
         j.raw(",\"uri\":");
-        j.opt(
-            r.upstream_uri
-                .as_ref()
-                .and_then(|u| u.path_and_query())
-                .map(|p| p.as_str()),
-        );
+        match r.upstream_uri.as_ref().and_then(|u| u.path_and_query()) {
+            // Credentials in the query never reach an event, as in `to.uri`.
+            Some(target) => {
+                j.raw("\"");
+                j.escaped(target.path());
+                if let Some(q) = target.query() {
+                    j.raw("?");
+                    j.escaped(&redact_query(q));
+                }
+                j.raw("\"");
+            }
+            None => j.raw("null"),
+        }
         j.raw("},\"url\":\"");
         j.raw(r.scheme());
         j.raw("://");
@@ -689,6 +696,7 @@ mod tests {
             })),
             route_name: Some(Arc::from("items \u{1}")),
             error: Some("errors.proxy.error"),
+            upstream_uri: Some(http::Uri::from_static("/v1/items?password=hunter2&page=2")),
             trace: Some(TraceContext {
                 trace_id: [0xab; 16],
                 parent: None,
@@ -727,6 +735,7 @@ mod tests {
         assert_eq!(e["gwError"], "errors.proxy.error");
         assert_eq!(e["data"]["dataOut"], 20);
         assert_eq!(e["traceId"], "ab".repeat(16));
+        assert_eq!(e["target"]["uri"], "/v1/items?password=REDACTED&page=2");
         assert!(e["target"]["host"].is_null() && e["identity"].is_null());
     }
 }

@@ -386,7 +386,11 @@ fn gateway_and_admin_events_go_to_a_file_with_the_seed_switches() {
     gw.create("apis", &shop(&up, switches));
     gw.wait_status("shop.test", "/items", 200);
     let resp = gw
-        .call(Method::POST, "shop.test", "/items/big?page=2")
+        .call(
+            Method::POST,
+            "shop.test",
+            "/items/big?page=2&access_token=tok-secret-99",
+        )
         .header("user-agent", r#"observe-test/1 "quoted" \ back"#)
         .body(vec![b'a'; 10_000])
         .send()
@@ -435,7 +439,10 @@ fn gateway_and_admin_events_go_to_a_file_with_the_seed_switches() {
     assert_eq!(call["status"], 200);
     assert_eq!(call["protocol"], "HTTP/1.1");
     assert_eq!(call["to"]["host"], "shop.test");
-    assert_eq!(call["to"]["uri"], "/items/big?page=2");
+    // A credential in the query is redacted wherever the event shows the request.
+    assert_eq!(call["to"]["uri"], "/items/big?page=2&access_token=REDACTED");
+    // The route strips its prefix: the backend was sent `/big`.
+    assert_eq!(call["target"]["uri"], "/big?page=2&access_token=REDACTED");
     assert_eq!(call["target"]["host"], format!("127.0.0.1:{}", up.port()));
     assert_eq!(call["route"]["id"], "r_items");
     assert_eq!(call["api"]["id"], "shop");
@@ -446,7 +453,10 @@ fn gateway_and_admin_events_go_to_a_file_with_the_seed_switches() {
     assert_eq!(call["err"], false);
     // Written by hand: what a client sends is escaped (the line parsed above).
     assert_eq!(call["userAgent"], r#"observe-test/1 "quoted" \ back"#);
-    assert_eq!(call["url"], "http://shop.test/items/big?page=2");
+    assert_eq!(
+        call["url"],
+        "http://shop.test/items/big?page=2&access_token=REDACTED"
+    );
     // capture: bounded bodies.
     let req_body = &call["capture"]["request"];
     assert_eq!(req_body["body"].as_str().unwrap().len(), 100);
@@ -492,6 +502,22 @@ fn gateway_and_admin_events_go_to_a_file_with_the_seed_switches() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(!text.contains("sekret-"), "no key secret in events");
     assert!(!text.contains("guess"), "no password in events");
+    // Bodies are captured as they were sent (this upstream echoes the request's target back).
+    let shown: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if let Some(o) = e.as_object_mut() {
+                o.remove("capture");
+            }
+            e
+        })
+        .collect();
+    let shown = serde_json::to_string(&shown).unwrap();
+    assert!(
+        !shown.contains("tok-secret-99"),
+        "no query credential in events"
+    );
 
     // The access log line: request id, query presence, bytes, user agent, target address.
     let line = until("the access log line", || {
