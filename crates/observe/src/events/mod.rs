@@ -5,8 +5,10 @@
 //! slow or down further events are dropped and counted (`komainu_events_dropped_total`) rather
 //! than held in growing memory.
 
+mod file;
+mod http;
+
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -111,6 +113,10 @@ const WAKE_AT: usize = 256 << 10;
 /// The largest lane buffer the writer hands back for reuse once written.
 const KEPT_BUFFER: usize = 4 << 20;
 
+/// How often at least the writers take what the lanes hold (sooner when one holds
+/// [`WAKE_AT`]): the destination trails by at most this much.
+const TICK: Duration = Duration::from_millis(50);
+
 impl Shared {
     fn new(lanes: usize, capacity: u64) -> Shared {
         Shared {
@@ -190,7 +196,7 @@ impl Events {
                 let thread = std::thread::Builder::new()
                     .name("komainu-events".into())
                     .spawn(move || {
-                        write_file(&writing, path, max_bytes, keep);
+                        file::write(&writing, path, max_bytes, keep);
                         let _ = done.send(());
                     })
                     .expect("the events thread starts");
@@ -201,7 +207,7 @@ impl Events {
                 let _ = shared.writer.set(Writer::Task(notify.clone()));
                 let writing = shared.clone();
                 tokio::spawn(async move {
-                    post_batches(&writing, url, batch, &notify).await;
+                    http::post_batches(&writing, url, batch, &notify).await;
                     let _ = done.send(());
                 });
             }
@@ -288,201 +294,6 @@ impl Events {
     }
 }
 
-type Open = (std::fs::File, u64);
-
-fn open(path: &PathBuf) -> std::io::Result<Open> {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    let len = f.metadata()?.len();
-    Ok((f, len))
-}
-
-fn rotate(path: &PathBuf, keep: u32) {
-    let name = |i: u32| {
-        let mut p = path.clone().into_os_string();
-        p.push(format!(".{i}"));
-        PathBuf::from(p)
-    };
-    let _ = std::fs::remove_file(name(keep));
-    for i in (1..keep).rev() {
-        let _ = std::fs::rename(name(i), name(i + 1));
-    }
-    let _ = std::fs::rename(path, name(1));
-}
-
-/// How often at least the writers take what the lanes hold (sooner when one holds
-/// [`WAKE_AT`]): the destination trails by at most this much.
-const TICK: Duration = Duration::from_millis(50);
-
-/// The length of the longest run of whole lines of `lines` within `room` bytes; one line at
-/// least, so that a line larger than a file still goes somewhere.
-fn whole_lines(lines: &[u8], room: u64) -> usize {
-    let within = &lines[..lines.len().min(room as usize)];
-    match memchr::memrchr(b'\n', within) {
-        Some(end) => end + 1,
-        None => memchr::memchr(b'\n', lines).map_or(lines.len(), |end| end + 1),
-    }
-}
-
-fn write_file(shared: &Shared, path: PathBuf, max_bytes: u64, keep: u32) {
-    let mut file: Option<Open> = None;
-    let mut spare = Vec::with_capacity(64 << 10);
-    loop {
-        let closing = shared.closing.load(Ordering::Relaxed);
-        shared.take(&mut spare, |lines, count| {
-            let mut rest = &lines[..];
-            while !rest.is_empty() {
-                let Some((out, len)) = file.as_mut() else {
-                    match open(&path) {
-                        Ok(f) => file = Some(f),
-                        Err(e) => {
-                            shared.tally.failed_pushes.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(path = %path.display(), error = %e, "cannot open the events file");
-                            std::thread::sleep(Duration::from_secs(1));
-                        }
-                    }
-                    continue;
-                };
-                // Whole lines only, as many as the file has room for; a new file past it.
-                let n = if *len + rest.len() as u64 > max_bytes {
-                    let fits = whole_lines(rest, max_bytes.saturating_sub(*len));
-                    if *len > 0 && *len + fits as u64 > max_bytes {
-                        file = None;
-                        rotate(&path, keep);
-                        continue;
-                    }
-                    fits
-                } else {
-                    rest.len()
-                };
-                if let Err(e) = out.write_all(&rest[..n]) {
-                    shared.tally.failed_pushes.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(path = %path.display(), error = %e, "cannot write the events file");
-                    file = None;
-                    std::thread::sleep(Duration::from_millis(200));
-                    continue;
-                }
-                *len += n as u64;
-                rest = &rest[n..];
-            }
-            shared.written(count);
-        });
-        if closing {
-            return;
-        }
-        std::thread::park_timeout(TICK);
-    }
-}
-
-async fn post_batches(shared: &Shared, url: String, batch: usize, wake: &Notify) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("an HTTP client");
-    let mut taken = Vec::new();
-    let mut emptied: Vec<Vec<u8>> = Vec::new();
-    let mut spare = Vec::with_capacity(64 << 10);
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = wake.notified() => {}
-        }
-        let closing = shared.closing.load(Ordering::Relaxed);
-        // Taken whole (a swap per lane), posted after the lanes' locks are let go; each lane gets
-        // an emptied buffer back (the bodies are copies), so it does not regrow from nothing.
-        shared.take(&mut spare, |lines, _| {
-            taken.push(std::mem::replace(lines, emptied.pop().unwrap_or_default()))
-        });
-        for mut lines in taken.drain(..) {
-            let mut rest = &lines[..];
-            while !rest.is_empty() {
-                let (body, count, used) = json_array(rest, batch);
-                rest = &rest[used..];
-                if post(shared, &client, &url, body, count).await {
-                    shared.written(count);
-                } else {
-                    shared.held.fetch_sub(count, Ordering::Relaxed);
-                    shared.tally.dropped.fetch_add(count, Ordering::Relaxed);
-                }
-            }
-            if lines.capacity() <= KEPT_BUFFER {
-                lines.clear();
-                emptied.push(lines);
-            }
-        }
-        if closing {
-            return;
-        }
-    }
-}
-
-/// Up to `batch` JSON lines of `lines` as one JSON array, with how many it holds and how many
-/// bytes of `lines` it used.
-fn json_array(lines: &[u8], batch: usize) -> (bytes::Bytes, u64, usize) {
-    let mut used = 0;
-    let mut count = 0;
-    for end in memchr::memchr_iter(b'\n', lines) {
-        used = end + 1;
-        count += 1;
-        if count == batch {
-            break;
-        }
-    }
-    let mut body = Vec::with_capacity(used + 1);
-    body.push(b'[');
-    body.extend_from_slice(&lines[..used]);
-    // Each line's newline becomes the separator; the last one the closing bracket.
-    for b in &mut body[1..] {
-        if *b == b'\n' {
-            *b = b',';
-        }
-    }
-    match body.last_mut() {
-        Some(last @ b',') => *last = b']',
-        _ => body.push(b']'),
-    }
-    (bytes::Bytes::from(body), count as u64, used)
-}
-
-/// POSTs `body` until the receiver accepts it; false when it still refuses at shutdown.
-async fn post(
-    shared: &Shared,
-    client: &reqwest::Client,
-    url: &str,
-    body: bytes::Bytes,
-    count: u64,
-) -> bool {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let sent = client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => return true,
-            outcome => {
-                shared.tally.failed_pushes.fetch_add(1, Ordering::Relaxed);
-                let why = match outcome {
-                    Ok(r) => r.status().to_string(),
-                    Err(e) => e.to_string(),
-                };
-                tracing::warn!(%url, error = %why, events = count, "events receiver unavailable, retrying");
-                if shared.closing.load(Ordering::Relaxed) {
-                    return false;
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,25 +340,6 @@ mod tests {
         assert!(size(&path) <= 1000);
         assert!(size(&dir.path().join("events.jsonl.2")) > 0);
         assert!(!dir.path().join("events.jsonl.3").exists());
-    }
-
-    #[test]
-    fn lines_become_json_arrays_of_at_most_a_batch() {
-        let lines = b"{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n";
-        let (body, count, used) = json_array(lines, 2);
-        assert_eq!((&body[..], count), (&b"[{\"n\":1},{\"n\":2}]"[..], 2));
-        let (body, count, rest) = json_array(&lines[used..], 2);
-        assert_eq!((&body[..], count), (&b"[{\"n\":3}]"[..], 1));
-        assert_eq!(used + rest, lines.len());
-    }
-
-    #[test]
-    fn a_file_takes_whole_lines_up_to_its_room() {
-        let lines = b"aaaa\nbbbb\ncccc\n";
-        assert_eq!(whole_lines(lines, 12), 10);
-        assert_eq!(whole_lines(lines, 100), 15);
-        // Not even one line fits: one line all the same (a fresh file takes it).
-        assert_eq!(whole_lines(lines, 2), 5);
     }
 
     #[tokio::test]
