@@ -191,7 +191,7 @@ impl Json<'_> {
     }
 
     /// `s` as a JSON string's contents.
-    #[inline]
+    #[inline(always)]
     fn escaped(&mut self, s: &str) {
         /// The bytes a JSON string cannot hold as they are: one lookup per byte.
         const ESCAPE: [bool; 256] = {
@@ -229,7 +229,7 @@ impl Json<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn str(&mut self, s: &str) {
         self.0.push(b'"');
         self.escaped(s);
@@ -237,7 +237,7 @@ impl Json<'_> {
     }
 
     /// `s` as a JSON string; gives where its contents were written, for [`Json::again`].
-    #[inline]
+    #[inline(always)]
     fn str_marked(&mut self, s: &str) -> std::ops::Range<usize> {
         self.0.push(b'"');
         let start = self.0.len();
@@ -253,7 +253,7 @@ impl Json<'_> {
         self.0.extend_from_within(written);
     }
 
-    #[inline]
+    #[inline(always)]
     fn opt(&mut self, s: Option<&str>) {
         match s {
             Some(s) => self.str(s),

@@ -534,8 +534,10 @@ impl Proxy {
             Some(upstream.host.clone()),
         );
         parts.headers.insert(header::HOST, upstream.host);
+        // Owned by a shared allocation: the retry template's copy of the headers shares it.
         if let Some(cx) = &trace.trace
-            && let Ok(v) = HeaderValue::from_bytes(&cx.traceparent())
+            && let Ok(v) =
+                HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(cx.traceparent()))
         {
             parts.headers.insert(TRACEPARENT, v);
         }
