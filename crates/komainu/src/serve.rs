@@ -196,6 +196,16 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         _ => "multi-threaded",
     };
     tracing::info!(scheduler, "async runtime");
+    start_heartbeat(
+        store.clone(),
+        node_id(&args, proxy_listener.local_addr()?.port()),
+        proxy_listener.local_addr()?.to_string(),
+        admin_listener.local_addr()?.to_string(),
+        runtime_applied_for_members,
+        engine_name(&storage_args.store).to_string(),
+        keys.clone(),
+    )
+    .await;
     announce();
     if !tls.has_certificates() {
         tracing::warn!(
@@ -207,15 +217,6 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         format!("http://localhost:{port}")
     });
 
-    spawn_heartbeat(
-        store.clone(),
-        node_id(&args, proxy_listener.local_addr()?.port()),
-        proxy_listener.local_addr()?.to_string(),
-        admin_listener.local_addr()?.to_string(),
-        runtime_applied_for_members,
-        engine_name(&storage_args.store).to_string(),
-        keys.clone(),
-    );
     release_unused_memory();
     ready.store(true, Ordering::Release);
 
@@ -317,9 +318,10 @@ fn node_id(args: &ServeArgs, port: u16) -> String {
     })
 }
 
-/// Every 2 s, this node's heartbeat in the store (what `/api/cluster/members` lists), current for
-/// 10 s: a node that stops is gone from the list within 10 s.
-fn spawn_heartbeat(
+/// This node's heartbeat in the store (what `/api/cluster/members` lists), current for 10 s and
+/// renewed every 2 s. The first is stored before the node announces its listeners, so a node is
+/// listed from its first answer; one that stops is gone from the list within 10 s.
+async fn start_heartbeat(
     store: Arc<dyn Store>,
     id: String,
     address: String,
@@ -328,30 +330,39 @@ fn spawn_heartbeat(
     engine: String,
     keys: Arc<KeyService>,
 ) {
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(2));
-        loop {
-            tick.tick().await;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let member = serde_json::json!({
-                "id": id,
-                "address": address,
-                "admin": admin,
-                "version": env!("CARGO_PKG_VERSION"),
-                "revision": applied.get(),
-                "started_at": started,
-                "last_seen": now,
-                "store": engine,
-                "jobs": keys.runs_jobs(),
-            });
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    };
+    let started = now_ms();
+    let beat = move || {
+        let now = now_ms();
+        let member = serde_json::json!({
+            "id": id,
+            "address": address,
+            "admin": admin,
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": applied.get(),
+            "started_at": started,
+            "last_seen": now,
+            "store": engine,
+            "jobs": keys.runs_jobs(),
+        });
+        let store = store.clone();
+        async move {
             if let Err(e) = store.heartbeat(&member, now, 10_000).await {
                 tracing::debug!(error = %e, "heartbeat not stored");
             }
+        }
+    };
+    beat().await;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        tick.tick().await; // the first tick is immediate: that beat was just stored
+        loop {
+            tick.tick().await;
+            beat().await;
         }
     });
 }
