@@ -61,6 +61,37 @@ struct Unsaved {
     granted: std::sync::Mutex<HashMap<Box<str>, Held>>,
 }
 
+impl Unsaved {
+    /// Takes up to `n` from each counter's unsent count, returning what each gave.
+    fn take_unsent(&self, counters: &[(String, Window); 2], n: u64) -> [u64; 2] {
+        let mut unsent = self.unsent.lock().expect("unsent");
+        counters.each_ref().map(|(counter, window)| {
+            let entry = (counter.clone(), window.ends_at_ms);
+            let Some(held) = unsent.get_mut(&entry) else {
+                return 0;
+            };
+            let took = (*held).min(n);
+            *held -= took;
+            if *held == 0 {
+                unsent.remove(&entry);
+            }
+            took
+        })
+    }
+
+    /// Puts back what [`Unsaved::take_unsent`] took (the refund failed).
+    fn put_unsent(&self, counters: &[(String, Window); 2], taken: &[u64; 2]) {
+        let mut unsent = self.unsent.lock().expect("unsent");
+        for ((counter, window), took) in counters.iter().zip(taken) {
+            if *took > 0 {
+                *unsent
+                    .entry((counter.clone(), window.ends_at_ms))
+                    .or_default() += took;
+            }
+        }
+    }
+}
+
 /// A key holding a grant, and its allowance as last seen.
 type Held = (Arc<CompiledKey>, u32);
 
@@ -363,14 +394,41 @@ impl KeyService {
                     },
                 ),
             ];
-            if let Err(e) = self.store.refund(&counters, u64::from(n)).await {
+            // What the node granted itself in an outage and has not pushed is taken back here:
+            // refunded to the store before its push, it would find no counter to take from.
+            let taken = self.unsaved.take_unsent(&counters, u64::from(n));
+            if let Err(e) = self.refund_rest(&counters, u64::from(n), &taken).await {
                 // Still this node's to spend, and to give back once the store answers.
                 tracing::warn!(key = %key.client_id, error = %e, "unspent quota not given back yet");
+                self.unsaved.put_unsent(&counters, &taken);
                 key.counters.add_allowance(w.day, n);
                 let mut held = self.unsaved.granted.lock().expect("granted");
                 held.insert(key.client_id.clone(), (key.clone(), 0));
             }
         }
+    }
+
+    /// Refunds `n` less what each counter `taken` locally: one call when they took alike.
+    async fn refund_rest(
+        &self,
+        counters: &[(String, Window); 2],
+        n: u64,
+        taken: &[u64; 2],
+    ) -> StoreResult<()> {
+        if taken[0] == taken[1] {
+            if taken[0] < n {
+                self.store.refund(counters, n - taken[0]).await?;
+            }
+            return Ok(());
+        }
+        for (counter, took) in counters.iter().zip(taken) {
+            if *took < n {
+                self.store
+                    .refund(std::slice::from_ref(counter), n - took)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the counts made since the last flush, in one transaction.
@@ -611,5 +669,56 @@ async fn every_second(service: Weak<KeyService>) {
         if held {
             rotation::rotate_due(&service).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsaved() -> Unsaved {
+        Unsaved {
+            queue: ArrayQueue::new(1),
+            overflowed: AtomicBool::new(false),
+            unsent: Default::default(),
+            recent: Default::default(),
+            granted: Default::default(),
+        }
+    }
+
+    fn counters() -> [(String, Window); 2] {
+        [
+            (day_key("k"), Window { ends_at_ms: 100 }),
+            (month_key("k"), Window { ends_at_ms: 900 }),
+        ]
+    }
+
+    fn unsent(u: &Unsaved) -> Vec<u64> {
+        let unsent = u.unsent.lock().unwrap();
+        counters()
+            .iter()
+            .map(|(c, w)| unsent.get(&(c.clone(), w.ends_at_ms)).copied().unwrap_or(0))
+            .collect()
+    }
+
+    #[test]
+    fn an_allowance_granted_in_an_outage_is_given_back_before_its_push() {
+        // Granted 62 by itself while the store was down, 5 spent: the 57 left are taken off the
+        // count still to push, which then stores the 5 calls made, not 62.
+        let u = unsaved();
+        u.put_unsent(&counters(), &[62, 62]);
+        assert_eq!(u.take_unsent(&counters(), 57), [57, 57]);
+        assert_eq!(unsent(&u), [5, 5]);
+        // More given back than is unsent (the rest came from the store): the store refunds the
+        // rest, and a counter with nothing left to push is gone from the map.
+        assert_eq!(u.take_unsent(&counters(), 9), [5, 5]);
+        assert_eq!(unsent(&u), [0, 0]);
+        assert!(u.unsent.lock().unwrap().is_empty());
+        // A failed refund puts back exactly what was taken.
+        u.put_unsent(&counters(), &[3, 8]);
+        let taken = u.take_unsent(&counters(), 6);
+        assert_eq!(taken, [3, 6]);
+        u.put_unsent(&counters(), &taken);
+        assert_eq!(unsent(&u), [3, 8]);
     }
 }
