@@ -1,9 +1,12 @@
 //! Real peers for Komainu's tests and benches, the programs a gateway sits between: a gRPC echo
 //! service (every streaming shape, delays for deadlines, errors for trailers) and a WebSocket echo
-//! server, and an HTTP sink (OTLP collector, events receiver). Nothing here is part of the gateway.
+//! server, an HTTP sink (OTLP collector, events receiver) and a redis-server per test. Nothing here
+//! is part of the gateway.
 
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sink")]
 pub mod sink;
 pub mod ws;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::redis::Redis;
 use crate::support::upstream::Upstream;
 use crate::support::{Gateway, Options, json};
+use komainu_test_peers::redis::Redis;
 use serde_json::json;
 
 fn node(redis: &Redis) -> Gateway {

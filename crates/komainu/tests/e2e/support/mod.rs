@@ -2,7 +2,6 @@
 
 pub mod browser;
 pub mod raw;
-pub mod redis;
 pub mod tls;
 pub mod upstream;
 

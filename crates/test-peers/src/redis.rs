@@ -1,6 +1,7 @@
 //! A real `redis-server` per test, on a free port, persisting to its own directory (append-only,
 //! fsync on every write) so that a restart on the same port brings the data back.
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -33,15 +34,28 @@ impl Redis {
     }
 
     pub fn start() -> Redis {
-        let mut r = Redis::new(false);
-        r.resume();
-        r
+        Redis::first_start(Redis::new(false))
+    }
+
+    /// Starts a new server, on another free port when the chosen one was taken before the server
+    /// bound it (another test's connection may hold it: the port was only free when chosen).
+    fn first_start(mut r: Redis) -> Redis {
+        for _ in 0..5 {
+            match r.spawn() {
+                Ok(()) => return r,
+                Err(why) => {
+                    eprintln!("redis-server on port {}: {why}; another port", r.port);
+                    r.port = free_port();
+                }
+            }
+        }
+        panic!("redis-server did not start on any of 5 ports");
     }
 
     /// A server that accepts TLS connections only, with a certificate for 127.0.0.1 issued by a
     /// CA of its own ([`ca_file`](Redis::ca_file)).
     pub fn start_tls() -> Redis {
-        let mut r = Redis::new(true);
+        let r = Redis::new(true);
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca.distinguished_name
@@ -56,8 +70,7 @@ impl Redis {
         std::fs::write(r.path().join("ca.pem"), ca.as_ref().pem()).unwrap();
         std::fs::write(r.path().join("redis.pem"), leaf.pem()).unwrap();
         std::fs::write(r.path().join("redis.key"), key.serialize_pem()).unwrap();
-        r.resume();
-        r
+        Redis::first_start(r)
     }
 
     /// The CA that issued a TLS server's certificate (PEM).
@@ -85,6 +98,16 @@ impl Redis {
 
     /// Starts the server again on its port, with its data.
     pub fn resume(&mut self) {
+        if let Err(why) = self.spawn() {
+            panic!(
+                "redis-server did not start again on port {}: {why}",
+                self.port
+            );
+        }
+    }
+
+    /// Spawns the server and waits until it answers on its port; an error when it exited first.
+    fn spawn(&mut self) -> Result<(), String> {
         let mut command = Command::new("redis-server");
         if self.tls {
             let file = |name: &str| self.path().join(name).display().to_string();
@@ -97,7 +120,7 @@ impl Redis {
         } else {
             command.args(["--port", &self.port.to_string()]);
         }
-        let child = command
+        let mut child = command
             .args(["--bind", "127.0.0.1"])
             .args([
                 "--save",
@@ -113,13 +136,37 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server (the test command installs it)");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
+        loop {
+            // Whoever answers must be this child (a TLS server is only checked alive after).
+            let answered = TcpStream::connect(("127.0.0.1", self.port))
+                .is_ok_and(|stream| self.tls || is_process(stream, child.id()));
+            if let Some(status) = child.try_wait().unwrap() {
+                return Err(format!("exited with {status}"));
+            }
+            if answered {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("no answer within 10 s".into());
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// Whether the plain-text server answering on `stream` is process `pid` (not another test's).
+fn is_process(mut stream: TcpStream, pid: u32) -> bool {
+    let mut answer = Vec::new();
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"INFO server\r\nQUIT\r\n").is_err() {
+        return false;
+    }
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).contains(&format!("process_id:{pid}\r\n"))
 }
 
 impl Drop for Redis {
