@@ -264,7 +264,19 @@ impl RedisStore {
         .await
         .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact(url))))?;
         let prefix: Arc<str> = Arc::from(prefix);
-        let rev: Option<u64> = conn.get(format!("{prefix}:rev")).await?;
+        // The revision and the feed's newest entry as of one instant: the feed is followed from
+        // that entry, so a write made after this (by any node) reaches the followers even when
+        // they load the documents before the follower's first read.
+        let (rev, newest): (Option<u64>, redis::streams::StreamRangeReply) = redis::pipe()
+            .atomic()
+            .get(format!("{prefix}:rev"))
+            .xrevrange_count(format!("{prefix}:feed"), "+", "-", 1)
+            .query_async(&mut conn)
+            .await?;
+        let from = newest
+            .ids
+            .first()
+            .map_or_else(|| "0-0".to_string(), |e| e.id.clone());
         let (feed, _) = broadcast::channel(4096);
         let store = RedisStore {
             conn,
@@ -278,7 +290,7 @@ impl RedisStore {
             grant: Arc::new(redis::Script::new(GRANT)),
             refund: Arc::new(redis::Script::new(REFUND)),
         };
-        tokio::spawn(follow(client, store.clone()));
+        tokio::spawn(follow(client, store.clone(), from, rev.unwrap_or(0)));
         Ok(store)
     }
 
@@ -328,21 +340,11 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Reads the feed from the newest entry on, for as long as the store lives; reconnects after a
-/// failure, and tells followers to reload everything when revisions were missed.
-async fn follow(client: redis::Client, store: RedisStore) {
+/// Reads the feed from the entry after `last_id` (the newest at connect, whose revision is
+/// `last_rev`) for as long as the store lives; reconnects after a failure, and tells followers to
+/// reload everything when revisions were missed.
+async fn follow(client: redis::Client, store: RedisStore, mut last_id: String, mut last_rev: u64) {
     let feed_key = store.key("feed");
-    // From the newest entry now: what is older is in the documents the followers load.
-    let mut last_id = {
-        let mut c = store.conn.clone();
-        let newest: Result<redis::streams::StreamRangeReply, _> =
-            c.xrevrange_count(&feed_key, "+", "-", 1).await;
-        newest
-            .ok()
-            .and_then(|r| r.ids.first().map(|e| e.id.clone()))
-            .unwrap_or_else(|| "0-0".to_string())
-    };
-    let mut last_rev = store.seen.load(Ordering::Acquire);
     let mut conn = None;
     loop {
         if store.feed.receiver_count() == 0 && Arc::strong_count(&store.seen) == 1 {
