@@ -3,33 +3,13 @@
 //! a file and at an HTTP receiver (also after it was down), the seed's `capture`,
 //! `export_reporting` and `debug_flow` switches, precise upstream failures, and per-API stats.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::upstream::Upstream;
-use crate::support::{Gateway, Options, json};
+use crate::support::{Gateway, Options, json, series, until};
 use komainu_test_peers::sink::Sink;
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// The value of the series `name{labels}` (labels as printed, in order), if present.
-fn series(metrics: &str, name_and_labels: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| {
-        l.strip_prefix(name_and_labels)
-            .and_then(|rest| rest.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
-    })
-}
-
-fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
 
 fn shop(up: &Upstream, switches: Value) -> Value {
     let mut api = json!({

@@ -92,25 +92,6 @@ async fn close_code(ws: &mut Ws, within: Duration) -> Option<CloseCode> {
     }
 }
 
-fn metric(gw: &Gateway, name: &str) -> u64 {
-    gw.metrics()
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("metric {name}"))
-}
-
-fn wait_metric(gw: &Gateway, name: &str, value: u64) {
-    let started = Instant::now();
-    while metric(gw, name) != value {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{name} never reached {value}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn messages_flow_both_ways_on_a_websocket_api() {
     let up = WsUpstream::start();
@@ -156,8 +137,8 @@ fn messages_flow_both_ways_on_a_websocket_api() {
         ws.close(None).await.unwrap();
         while let Some(Ok(_)) = ws.next().await {}
     });
-    assert_eq!(metric(&gw, "komainu_proxy_websockets_total"), 1);
-    wait_metric(&gw, "komainu_proxy_websockets_open", 0);
+    assert_eq!(gw.metric("komainu_proxy_websockets_total"), Some(1.0));
+    gw.wait_metric("komainu_proxy_websockets_open", 0.0);
 }
 
 #[test]
@@ -254,7 +235,7 @@ fn idle_relays_close_with_1001_and_oversized_messages_are_refused() {
             "never echoed: {answer:?}"
         );
     });
-    wait_metric(&gw, "komainu_proxy_websockets_open", 0);
+    gw.wait_metric("komainu_proxy_websockets_open", 0.0);
 }
 
 #[test]

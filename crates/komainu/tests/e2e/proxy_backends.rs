@@ -495,8 +495,11 @@ fn health_checks_take_failing_targets_out_and_back() {
         json!({"enabled": true, "url": "/health", "interval": 100, "timeout": 200});
     gw.create("routes", &r);
     gw.wait_status("hc.test", "/", 200);
+    let healthy =
+        format!("komainu_upstream_target_healthy{{route=\"route_hc_test\",target=\"{addr}\"}}");
+    gw.wait_metric(&healthy, 1.0);
     sick.stop();
-    std::thread::sleep(Duration::from_millis(400));
+    gw.wait_metric(&healthy, 0.0);
     let c = tally(&gw, "hc.test", 20, |_, r| r);
     assert_eq!(
         get(&c, "well"),
@@ -504,7 +507,7 @@ fn health_checks_take_failing_targets_out_and_back() {
         "the failing target left the rotation: {c:?}"
     );
     let _back = Upstream::start_with("sick", &addr.to_string(), Duration::ZERO);
-    std::thread::sleep(Duration::from_millis(400));
+    gw.wait_metric(&healthy, 1.0);
     let c = tally(&gw, "hc.test", 20, |_, r| r);
     assert_eq!(get(&c, "sick"), 10, "back in the rotation: {c:?}");
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::upstream::Upstream;
-use crate::support::{Gateway, Options, json};
+use crate::support::{Gateway, Options, json, until};
 use serde_json::{Value, json};
 
 fn api(up: &Upstream, description: &str) -> Value {
@@ -67,6 +67,7 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
     gw.create("routes", &json!({"id": "slow", "frontend": {"domains": ["drain.test"]}, "backend": {"targets": [up.target()]}}));
     gw.wait_status("drain.test", "/", 200);
     let (url, client) = (format!("{}/slow/1500", gw.proxy), gw.client.clone());
+    let hits = up.hits();
     let in_flight = std::thread::spawn(move || {
         client
             .get(&url)
@@ -74,7 +75,9 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
             .send()
             .map(|r| r.status().as_u16())
     });
-    std::thread::sleep(Duration::from_millis(300));
+    until("the slow call at the upstream", || {
+        (up.hits() > hits).then_some(())
+    });
     let started = Instant::now();
     let proxy = gw.proxy.clone();
     let status = gw.terminate();
@@ -111,6 +114,7 @@ fn on_one_core_one_thread_proxies_concurrent_calls_and_drains() {
     gw.wait_status("one.test", "/", 200);
     // A slow call in flight must not hold the others back: the one thread interleaves them.
     let (slow_url, client) = (format!("{}/slow/3000", gw.proxy), gw.client.clone());
+    let hits = up.hits();
     let slow = std::thread::spawn(move || {
         client
             .get(&slow_url)
@@ -118,7 +122,9 @@ fn on_one_core_one_thread_proxies_concurrent_calls_and_drains() {
             .send()
             .map(|r| r.status().as_u16())
     });
-    std::thread::sleep(Duration::from_millis(100));
+    until("the slow call at the upstream", || {
+        (up.hits() > hits).then_some(())
+    });
     let callers: Vec<_> = (0..4)
         .map(|_| {
             let (url, client) = (format!("{}/fast", gw.proxy), gw.client.clone());

@@ -334,6 +334,18 @@ impl Gateway {
             .expect("metrics text")
     }
 
+    /// The value of one series of `GET /metrics` (see [`series`]), if present.
+    pub fn metric(&self, name_and_labels: &str) -> Option<f64> {
+        series(&self.metrics(), name_and_labels)
+    }
+
+    /// Waits until one series of `GET /metrics` reads `value`.
+    pub fn wait_metric(&self, name_and_labels: &str, value: f64) {
+        until(&format!("{name_and_labels} = {value}"), || {
+            (self.metric(name_and_labels) == Some(value)).then_some(())
+        })
+    }
+
     /// The gateway's peak resident memory so far, in KiB (VmHWM).
     pub fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
@@ -384,6 +396,27 @@ pub fn self_signed_pem(host: &str) -> (String, String) {
 }
 
 /// Status and JSON body of a response.
+/// The value of the series `name{labels}` (labels as printed, in order) in a Prometheus text.
+pub fn series(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// Polls `f` until it gives a value; fails after 15 s, naming `what` it waited for.
+pub fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub fn json(resp: Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().unwrap_or_default();
