@@ -29,6 +29,22 @@ fn keyed(n: &Gateway, host: &str, id: &str, secret: &str) -> u16 {
         .as_u16()
 }
 
+/// Waits until a call through node `n` with API key `(id, secret)` passes: the key reached it.
+fn wait_keyed(n: &Gateway, host: &str, (id, secret): (&str, &str), within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let status = keyed(n, host, id, secret);
+        if status == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the key has not reached the node within {within:?}: still {status}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn route(id: &str, host: &str, up: &Upstream) -> serde_json::Value {
     json!({"id": id, "frontend": {"domains": [host]}, "backend": {"targets": [up.target()]}})
 }
@@ -95,18 +111,12 @@ fn api_keys_created_on_one_node_open_the_others() {
         &json!({"clientId": "shared-key", "clientSecret": "shared-secret", "clientName": "k",
                 "authorizedEntities": ["group_default"]}),
     );
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let status = keyed(&b, "keyed.test", "shared-key", "shared-secret");
-        if status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the key never reached node b: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_keyed(
+        &b,
+        "keyed.test",
+        ("shared-key", "shared-secret"),
+        Duration::from_secs(2),
+    );
 }
 
 #[test]
@@ -128,11 +138,12 @@ fn a_redis_outage_keeps_traffic_flowing_refuses_writes_and_resyncs() {
     );
     b.wait_status("steady.test", "/", 200);
     let metered = |n: &Gateway| keyed(n, "metered.test", "metered-key", "metered-secret");
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while metered(&a) != 200 {
-        assert!(Instant::now() < deadline, "the key works");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_keyed(
+        &a,
+        "metered.test",
+        ("metered-key", "metered-secret"),
+        Duration::from_secs(2),
+    );
     // A key first called during the outage: the node cannot be granted its quota and spends on
     // its own view instead.
     a.create(
@@ -651,18 +662,12 @@ fn a_throttling_quota_is_counted_per_node_within_its_documented_bound() {
                 "authorizedEntities": ["group_default"], "throttlingQuota": 10}),
     );
     let call = |n: &Gateway| keyed(n, "throttled.test", "t-key", "t-secret");
-    let started = Instant::now();
-    loop {
-        let status = call(&b);
-        if status == 200 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the key has not reached node b: still {status}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_keyed(
+        &b,
+        "throttled.test",
+        ("t-key", "t-secret"),
+        Duration::from_secs(5),
+    );
     // Wait for the start of a second, then 60 calls on each node, most often within that second.
     let since_epoch = || {
         std::time::SystemTime::now()

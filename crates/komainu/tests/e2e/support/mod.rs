@@ -395,7 +395,6 @@ pub fn self_signed_pem(host: &str) -> (String, String) {
     (cert.cert.pem(), cert.signing_key.serialize_pem())
 }
 
-/// Status and JSON body of a response.
 /// The value of the series `name{labels}` (labels as printed, in order) in a Prometheus text.
 pub fn series(metrics: &str, name_and_labels: &str) -> Option<f64> {
     metrics.lines().find_map(|l| {
@@ -417,6 +416,7 @@ pub fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Status and JSON body of a response.
 pub fn json(resp: Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().unwrap_or_default();
