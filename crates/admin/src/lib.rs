@@ -78,6 +78,30 @@ pub struct Live {
     pub generation: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
+/// Longest a write's answer, or a starting node, waits for the node to apply a revision.
+const LIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Live {
+    /// Waits until every follower has applied `revision`, at most [`LIVE_WITHIN`]: false when
+    /// one has not (it is logged with `what` waited).
+    pub async fn applied_within(&self, revision: u64, what: &str) -> bool {
+        // One after the other: they all follow the same feed.
+        let all = async {
+            for f in &self.followers {
+                f.reached(revision).await;
+            }
+        };
+        let applied = tokio::time::timeout(LIVE_WITHIN, all).await.is_ok();
+        if !applied {
+            tracing::warn!(
+                revision,
+                "{what} is stored but not yet applied on this node"
+            );
+        }
+        applied
+    }
+}
+
 impl Admin {
     /// `ready` is raised by the caller once the runtime has loaded its first snapshot.
     pub fn new(

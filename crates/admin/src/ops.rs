@@ -123,9 +123,6 @@ pub(crate) async fn release_after_large_bodies(
     response
 }
 
-/// Longest a write's answer waits for the node to apply it.
-const LIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Read-your-writes: a successful write is answered once this node serves it, with the store
 /// revision that holds it in `Komainu-Revision`.
 pub(crate) async fn live_after_writes(
@@ -143,25 +140,12 @@ pub(crate) async fn live_after_writes(
     }
     let revision = admin.store.revision();
     if let Some(live) = &admin.live {
-        let all = futures_join(live.followers.iter().map(|f| f.reached(revision)));
-        if tokio::time::timeout(LIVE_WITHIN, all).await.is_err() {
-            tracing::warn!(
-                revision,
-                "a write is stored but not yet applied on this node"
-            );
-        }
+        live.applied_within(revision, "a write").await;
     }
     response
         .headers_mut()
         .insert("komainu-revision", revision.into());
     response
-}
-
-/// Waits for every future of `futures`, one after the other (they all wait on the same feed).
-async fn futures_join(futures: impl Iterator<Item = impl std::future::Future<Output = ()>>) {
-    for f in futures {
-        f.await;
-    }
 }
 
 pub(crate) async fn health() -> Json<Value> {

@@ -151,15 +151,14 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         limits,
         trusted_proxies: TrustedProxies(args.trusted_proxies.clone()),
     };
-    let admin = admin
-        .with_analytics(analytics)
-        .with_live(komainu_admin::Live {
-            followers: vec![runtime.applied.clone(), keys.applied.clone()],
-            generation: {
-                let runtime = runtime.clone();
-                Arc::new(move || runtime.snapshot().generation)
-            },
-        });
+    let live = komainu_admin::Live {
+        followers: vec![runtime.applied.clone(), keys.applied.clone()],
+        generation: {
+            let runtime = runtime.clone();
+            Arc::new(move || runtime.snapshot().generation)
+        },
+    };
+    let admin = admin.with_analytics(analytics).with_live(live.clone());
     let runtime_applied = runtime.applied.clone();
     let runtime_applied_for_members = runtime.applied.clone();
     let proxy = Arc::new(Proxy::new(runtime, sinks, config));
@@ -196,6 +195,10 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         _ => "multi-threaded",
     };
     tracing::info!(scheduler, "async runtime");
+    // What was stored while starting (demo, config file, default certificate) serves, and
+    // `/ready` says so, from the node's first answer.
+    live.applied_within(store.revision(), "what the node wrote while starting")
+        .await;
     start_heartbeat(
         store.clone(),
         node_id(&args, proxy_listener.local_addr()?.port()),

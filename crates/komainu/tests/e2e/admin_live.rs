@@ -2,7 +2,7 @@
 //! answered, with the store revision holding it in `Komainu-Revision` and in `/ready`.
 
 use crate::support::upstream::Upstream;
-use crate::support::{Gateway, json};
+use crate::support::{Gateway, Options, json};
 use serde_json::json;
 
 #[test]
@@ -56,4 +56,38 @@ fn a_write_serves_as_soon_as_it_is_answered() {
     assert!(ready["revision"].as_u64().unwrap() > last, "{ready}");
     assert_eq!(ready["applied"], ready["revision"], "{ready}");
     assert!(ready["generation"].as_u64().unwrap() >= 2, "{ready}");
+}
+
+/// What the node stores while it starts (here a config file's keys, applied by the key index's
+/// own follower) serves from the node's first answer, and `/ready` says so.
+#[test]
+fn what_a_node_stores_while_it_starts_serves_from_its_first_answer() {
+    let up = Upstream::start("up");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("komainu.json");
+    let keys: Vec<_> = (0..4000)
+        .map(|i| json!({"clientId": format!("boot{i}"), "clientSecret": "boot-secret", "authorizedEntities": ["route_b"]}))
+        .collect();
+    let doc = json!({
+        "routes": [{"id": "b", "frontend": {"domains": ["boot.test"]},
+                    "backend": {"targets": [up.target()]},
+                    "plugins": [{"plugin": "cp:otoroshi.next.plugins.ApikeyCalls"}]}],
+        "apiKeys": keys,
+    });
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let gw = Gateway::start_with(Options {
+        extra_args: vec!["--config".into(), file.display().to_string()],
+        ..Default::default()
+    });
+    // Never polled: the first answers must already be true.
+    let (status, ready) = json(gw.client.get(gw.url("/ready")).send().unwrap());
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["applied"], ready["revision"], "{ready}");
+    let status = gw
+        .call(reqwest::Method::GET, "boot.test", "/")
+        .basic_auth("boot3999", Some("boot-secret"))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "the last key of the file opens the route");
 }
