@@ -82,16 +82,21 @@ pub struct Live {
 const LIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Live {
-    /// Waits until every follower has applied `revision`, at most [`LIVE_WITHIN`]; a follower
-    /// still behind then is logged, naming `what` waited.
-    pub async fn applied_within(&self, revision: u64, what: &str) {
+    /// Waits until every follower has applied `revision`.
+    pub async fn reached(&self, revision: u64) {
         // One after the other: they all follow the same feed.
-        let all = async {
-            for f in &self.followers {
-                f.reached(revision).await;
-            }
-        };
-        if tokio::time::timeout(LIVE_WITHIN, all).await.is_err() {
+        for f in &self.followers {
+            f.reached(revision).await;
+        }
+    }
+
+    /// [`Live::reached`], at most [`LIVE_WITHIN`]; a follower still behind then is logged,
+    /// naming `what` waited.
+    pub async fn applied_within(&self, revision: u64, what: &str) {
+        if tokio::time::timeout(LIVE_WITHIN, self.reached(revision))
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 revision,
                 "{what} is stored but not yet applied on this node"
@@ -101,7 +106,7 @@ impl Live {
 }
 
 impl Admin {
-    /// `ready` is raised by the caller once the runtime has loaded its first snapshot.
+    /// `ready` is raised by the caller once the node serves what it stored while starting.
     pub fn new(
         store: Arc<dyn Store>,
         auth: AdminAuth,

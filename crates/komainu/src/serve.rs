@@ -195,9 +195,10 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         _ => "multi-threaded",
     };
     tracing::info!(scheduler, "async runtime");
-    // What was stored while starting (demo, config file, default certificate) serves, and
-    // `/ready` says so, from the node's first answer.
-    live.applied_within(store.revision(), "what the node wrote while starting")
+    // What was stored while starting (demo, config file, default certificate) serves from the
+    // node's first answer; a node slower than that to apply it answers, but `/ready` waits for it.
+    let started_at = store.revision();
+    live.applied_within(started_at, "what the node wrote while starting")
         .await;
     start_heartbeat(
         store.clone(),
@@ -221,7 +222,13 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     });
 
     release_unused_memory();
-    ready.store(true, Ordering::Release);
+    let raise_ready = {
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            live.reached(started_at).await;
+            ready.store(true, Ordering::Release);
+        })
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -274,6 +281,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     });
 
     shutdown_signal(term).await;
+    raise_ready.abort();
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     let _ = proxy_task.await;
