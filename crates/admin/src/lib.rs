@@ -90,18 +90,19 @@ impl Live {
         }
     }
 
-    /// [`Live::reached`], at most [`LIVE_WITHIN`]; a follower still behind then is logged,
-    /// naming `what` waited.
-    pub async fn applied_within(&self, revision: u64, what: &str) {
-        if tokio::time::timeout(LIVE_WITHIN, self.reached(revision))
+    /// [`Live::reached`], at most [`LIVE_WITHIN`]: false, and logged naming `what` waited, when
+    /// a follower is still behind then.
+    pub async fn applied_within(&self, revision: u64, what: &str) -> bool {
+        let applied = tokio::time::timeout(LIVE_WITHIN, self.reached(revision))
             .await
-            .is_err()
-        {
+            .is_ok();
+        if !applied {
             tracing::warn!(
                 revision,
                 "{what} is stored but not yet applied on this node"
             );
         }
+        applied
     }
 }
 

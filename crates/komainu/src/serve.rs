@@ -198,7 +198,8 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     // What was stored while starting (demo, config file, default certificate) serves from the
     // node's first answer; a node slower than that to apply it answers, but `/ready` waits for it.
     let started_at = store.revision();
-    live.applied_within(started_at, "what the node wrote while starting")
+    let caught_up = live
+        .applied_within(started_at, "what the node wrote while starting")
         .await;
     start_heartbeat(
         store.clone(),
@@ -222,6 +223,9 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     });
 
     release_unused_memory();
+    // Raised here when the followers caught up above, so the first `/ready` says so; a task
+    // raises it once a slower one has.
+    ready.store(caught_up, Ordering::Release);
     let raise_ready = {
         let ready = ready.clone();
         tokio::spawn(async move {
