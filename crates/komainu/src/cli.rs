@@ -56,6 +56,13 @@ pub enum Command {
     /// Work with OpenAPI documents.
     #[command(subcommand)]
     Openapi(OpenapiCommand),
+    /// A worker of the sandbox: runs jq jobs from standard input (started by `serve`).
+    #[command(hide = true)]
+    SandboxWorker {
+        /// Bytes of a job's output at most.
+        #[arg(long)]
+        max_output: usize,
+    },
     /// Write every stored entity as one document.
     Export {
         /// File to write (standard output when absent).
@@ -151,6 +158,8 @@ pub struct ServeArgs {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
     /// Time zone of daily and monthly quota windows (an IANA name: UTC, Europe/Paris, ...).
     #[arg(long, env = "KOMAINU_QUOTAS_TIMEZONE", default_value = "UTC")]
     pub quotas_timezone: chrono_tz::Tz,
@@ -190,6 +199,48 @@ pub struct LimitArgs {
     /// Concurrent streams of one HTTP/2 connection at most.
     #[arg(long, env = "KOMAINU_H2_MAX_STREAMS", default_value_t = 250)]
     pub h2_max_streams: u32,
+}
+
+/// What bounds the jq filters of JQRequest / JQResponse (run in worker processes).
+#[derive(Args)]
+pub struct SandboxArgs {
+    /// Milliseconds a jq filter may run on one body.
+    #[arg(long, env = "KOMAINU_JQ_TIMEOUT", default_value_t = 1000)]
+    pub jq_timeout: u64,
+    /// MiB of memory a jq worker process may use.
+    #[arg(long, env = "KOMAINU_JQ_MAX_MEMORY", default_value_t = 256)]
+    pub jq_max_memory: u64,
+    /// jq worker processes at most (started when first needed).
+    #[arg(long, env = "KOMAINU_JQ_WORKERS", default_value_t = 2)]
+    pub jq_workers: usize,
+}
+
+impl SandboxArgs {
+    /// The sandbox, its workers being this very binary.
+    pub fn start(&self) -> anyhow::Result<std::sync::Arc<komainu_sandbox::Sandbox>> {
+        let limits = komainu_sandbox::Limits {
+            timeout: std::time::Duration::from_millis(self.jq_timeout.max(1)),
+            max_memory: self.jq_max_memory.max(16) << 20,
+            workers: self.jq_workers.max(1),
+            ..komainu_sandbox::Limits::default()
+        };
+        let program = if cfg!(target_os = "linux") {
+            PathBuf::from("/proc/self/exe")
+        } else {
+            std::env::current_exe()?
+        };
+        let command = komainu_sandbox::WorkerCommand {
+            // Resolved now: the child's /proc/self/exe would be itself either way, but a path is
+            // clearer in process listings.
+            program: std::fs::read_link(&program).unwrap_or(program),
+            args: vec![
+                "sandbox-worker".into(),
+                "--max-output".into(),
+                limits.max_output.to_string(),
+            ],
+        };
+        Ok(komainu_sandbox::Sandbox::start(command, limits))
+    }
 }
 
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {

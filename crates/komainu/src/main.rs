@@ -34,7 +34,19 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
     })
 }
 
+/// Any panic ends the process, whatever the build: release builds abort on panic, and a debug
+/// build (the tests') must not survive what a release build would not, so that a panic anywhere
+/// fails the tests instead of being caught by the task it happened in.
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
+}
+
 fn main() -> ExitCode {
+    abort_on_panic();
     let cli = Cli::parse();
     // Written by a thread of its own, dropping lines rather than blocking when standard error
     // backs up (a full pipe must not stop the gateway); flushed at exit by `_log`.
@@ -83,6 +95,11 @@ fn main() -> ExitCode {
             }
             Command::Export { output, yaml } => {
                 storage::export(&cli.storage, output.as_deref(), yaml).await
+            }
+            // Long-lived (jobs until the gateway closes its standard input): the runtime costs
+            // it nothing.
+            Command::SandboxWorker { max_output } => {
+                komainu_sandbox::worker::serve(max_output).map_err(anyhow::Error::from)
             }
         }
     });

@@ -120,6 +120,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let services = Services {
         keys: Some(keys.clone()),
         counters: counters.clone(),
+        sandbox: Some(args.sandbox.start()?),
         ..Services::default()
     };
     crate::certificates::ensure_default(&*store).await?;

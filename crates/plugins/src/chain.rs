@@ -12,7 +12,7 @@ use komainu_model::PluginSlot;
 use regex::RegexSet;
 
 use crate::config::regexes;
-use crate::phase::{BodyNeed, Done, Needs, Step};
+use crate::phase::{BodyNeed, BodyOutcome, Done, Needs, Step};
 use crate::{Body, Outcome, Plugin, RequestCtx, Services, registry};
 
 /// One configured plugin, applying to the paths its `include`/`exclude` patterns select.
@@ -82,6 +82,25 @@ fn combine(a: BodyNeed, b: BodyNeed) -> BodyNeed {
         (BodyNeed::Buffered(x), _) | (_, BodyNeed::Buffered(x)) => BodyNeed::Buffered(x),
         (BodyNeed::Stream, _) | (_, BodyNeed::Stream) => BodyNeed::Stream,
         _ => BodyNeed::None,
+    }
+}
+
+/// Runs a body phase to its decision, awaiting what it waits for.
+async fn settle<H>(
+    mut outcome: BodyOutcome<H>,
+    head: &mut H,
+    body: &mut Bytes,
+    ctx: &mut RequestCtx,
+) -> Result<(), Response<Body>> {
+    loop {
+        match outcome {
+            BodyOutcome::Continue => return Ok(()),
+            BodyOutcome::Respond(r) => return Err(r),
+            BodyOutcome::Await(pending) => {
+                let resume = pending.await;
+                outcome = resume(head, body, ctx);
+            }
+        }
     }
 }
 
@@ -202,7 +221,7 @@ impl Chain {
     }
 
     /// The whole request body through every plugin that reads it whole.
-    pub fn transform_request_body(
+    pub async fn transform_request_body(
         &self,
         req: &mut Parts,
         body: &mut Bytes,
@@ -210,7 +229,8 @@ impl Chain {
     ) -> Result<(), Response<Body>> {
         for i in &self.instances {
             if matches!(i.needs.request_body, BodyNeed::Buffered(_)) && i.applies(ctx.path()) {
-                i.plugin.transform_request_body(req, body, ctx)?;
+                let outcome = i.plugin.transform_request_body(req, body, ctx);
+                settle(outcome, req, body, ctx).await?;
             }
         }
         Ok(())
@@ -244,7 +264,7 @@ impl Chain {
     }
 
     /// The whole response body through every plugin that reads it whole.
-    pub fn transform_response_body(
+    pub async fn transform_response_body(
         &self,
         resp: &mut http::response::Parts,
         body: &mut Bytes,
@@ -252,7 +272,8 @@ impl Chain {
     ) -> Result<(), Response<Body>> {
         for i in &self.instances {
             if matches!(i.needs.response_body, BodyNeed::Buffered(_)) && i.applies(ctx.path()) {
-                i.plugin.transform_response_body(resp, body, ctx)?;
+                let outcome = i.plugin.transform_response_body(resp, body, ctx);
+                settle(outcome, resp, body, ctx).await?;
             }
         }
         Ok(())

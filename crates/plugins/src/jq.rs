@@ -1,24 +1,23 @@
 //! JQRequest / JQResponse: the JSON body of the request (or of the response) replaced by what a jq
-//! `filter` makes of it (jaq, compiled once with the config; a filter that does not compile is
-//! refused naming `filter`). A filter giving several values gives their array. A body that is not
-//! JSON, or a filter that fails on it, answers 500 `errors.transformation.failed`, as Otoroshi
-//! does (its message names the error, never the body).
+//! `filter` makes of it. The filter is compiled once with the config (one that does not compile is
+//! refused naming `filter`) and run in the sandbox's worker processes (`komainu_sandbox`), bounded
+//! in time and memory: no filter and no body can stall other requests or end the gateway. A filter
+//! giving several values gives their array. A body that is not JSON (or nested deeper than 128),
+//! or a filter that fails on it, answers 500 with Otoroshi's body `{"error": "error while
+//! transforming response body", "details": [...]}` (503 while the sandbox's queue is full).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::request::Parts;
-use http::{HeaderValue, Response, StatusCode, header};
-use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{Ctx, Vars, data, unwrap_valr};
-use jaq_json::Val;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use komainu_sandbox::{Failure, Sandbox};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::config::ConfigError;
 use crate::registry::PluginDef;
-use crate::{Body, BodyNeed, Needs, Plugin, RequestCtx, config, gateway_error};
+use crate::{Body, BodyNeed, BodyOutcome, Needs, Plugin, RequestCtx, config, full};
 
 /// The largest body a filter reads.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -35,78 +34,85 @@ impl Default for Config {
     }
 }
 
-type Filter = jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>;
-
-/// A compiled jq program.
-struct Jq(Filter);
-
-impl Jq {
-    fn compile(code: &str) -> Result<Jq, ConfigError> {
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
-        let loader = Loader::new(defs);
-        let arena = Arena::default();
-        let modules = loader
-            .load(&arena, File { code, path: () })
-            .map_err(|errs| {
-                ConfigError::at(
-                    "filter",
-                    format!("does not parse ({} error(s))", errs.len()),
-                )
-            })?;
-        let filter = jaq_core::Compiler::default()
-            .with_funs(funs)
-            .compile(modules)
-            .map_err(|errs| {
-                ConfigError::at(
-                    "filter",
-                    format!("does not compile ({} error(s))", errs.len()),
-                )
-            })?;
-        Ok(Jq(filter))
-    }
-
-    /// `body` (JSON) through the filter, as JSON bytes.
-    fn apply(&self, body: &[u8]) -> Result<Bytes, String> {
-        let input = jaq_json::read::parse_single(body).map_err(|e| format!("not JSON: {e}"))?;
-        let ctx = Ctx::<data::JustLut<Val>>::new(&self.0.lut, Vars::new([]));
-        let mut out: Vec<Val> = Vec::new();
-        for v in self.0.id.run((ctx, input)).map(unwrap_valr) {
-            out.push(v.map_err(|e| format!("the filter failed: {e}"))?);
-        }
-        let text = match out.len() {
-            0 => "null".to_string(),
-            1 => out[0].to_string(),
-            _ => format!(
-                "[{}]",
-                out.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        };
-        Ok(Bytes::from(text))
-    }
+/// A filter checked to compile, and where it runs.
+struct Jq {
+    filter: Arc<str>,
+    sandbox: Option<Arc<Sandbox>>,
 }
 
-fn failed(ctx: &RequestCtx, why: &str) -> Response<Body> {
-    gateway_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "errors.transformation.failed",
-        why,
-        ctx.html,
-    )
+/// Otoroshi's answer to a failed transformation.
+fn failed(failure: &Failure) -> Response<Body> {
+    tracing::info!(%failure, "jq transformation failed");
+    let status = match failure {
+        Failure::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = json!({"error": "error while transforming response body",
+                      "details": [failure.to_string()]});
+    let mut resp = Response::new(full(body.to_string()));
+    *resp.status_mut() = status;
+    json_type(resp.headers_mut());
+    resp
 }
 
-fn json_type(headers: &mut http::HeaderMap) {
+fn json_type(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+}
+
+/// A head whose body a filter may replace.
+trait Head: Send + 'static {
+    fn headers(&mut self) -> &mut HeaderMap;
+}
+
+impl Head for http::request::Parts {
+    fn headers(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+}
+
+impl Head for http::response::Parts {
+    fn headers(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+}
+
+impl Jq {
+    fn build(config: &Value, services: &crate::Services) -> Result<Jq, ConfigError> {
+        let cfg: Config = config::parse(config)?;
+        komainu_sandbox::jq::Program::compile(&cfg.filter)
+            .map_err(|e| ConfigError::at("filter", e))?;
+        Ok(Jq {
+            filter: Arc::from(cfg.filter),
+            sandbox: services.sandbox.clone(),
+        })
+    }
+
+    /// The body through the filter, in the sandbox.
+    fn transform<H: Head>(&self, body: &Bytes) -> BodyOutcome<H> {
+        if body.is_empty() {
+            return BodyOutcome::Continue;
+        }
+        let Some(sandbox) = self.sandbox.clone() else {
+            return BodyOutcome::Respond(failed(&Failure::Crashed("no sandbox".into())));
+        };
+        let (filter, input) = (self.filter.clone(), body.clone());
+        BodyOutcome::Await(Box::pin(async move {
+            let result = sandbox.jq(filter, input).await;
+            Box::new(
+                move |head: &mut H, body: &mut Bytes, _: &mut RequestCtx| match result {
+                    Ok(out) => {
+                        *body = Bytes::from(out);
+                        json_type(head.headers());
+                        BodyOutcome::Continue
+                    }
+                    Err(failure) => BodyOutcome::Respond(failed(&failure)),
+                },
+            ) as crate::BodyResume<H>
+        }))
+    }
 }
 
 struct JqRequest(Jq);
@@ -121,16 +127,11 @@ impl Plugin for JqRequest {
 
     fn transform_request_body(
         &self,
-        req: &mut Parts,
+        _req: &mut http::request::Parts,
         body: &mut Bytes,
-        ctx: &mut RequestCtx,
-    ) -> Result<(), Response<Body>> {
-        if body.is_empty() {
-            return Ok(());
-        }
-        *body = self.0.apply(body).map_err(|e| failed(ctx, &e))?;
-        json_type(&mut req.headers);
-        Ok(())
+        _ctx: &mut RequestCtx,
+    ) -> BodyOutcome<http::request::Parts> {
+        self.0.transform(body)
     }
 }
 
@@ -146,33 +147,26 @@ impl Plugin for JqResponse {
 
     fn transform_response_body(
         &self,
-        resp: &mut http::response::Parts,
+        _resp: &mut http::response::Parts,
         body: &mut Bytes,
-        ctx: &mut RequestCtx,
-    ) -> Result<(), Response<Body>> {
-        if body.is_empty() {
-            return Ok(());
-        }
-        *body = self.0.apply(body).map_err(|e| failed(ctx, &e))?;
-        json_type(&mut resp.headers);
-        Ok(())
+        _ctx: &mut RequestCtx,
+    ) -> BodyOutcome<http::response::Parts> {
+        self.0.transform(body)
     }
 }
 
 fn build_request(
     config: &Value,
-    _services: &crate::Services,
+    services: &crate::Services,
 ) -> Result<Arc<dyn Plugin>, ConfigError> {
-    let cfg: Config = config::parse(config)?;
-    Ok(Arc::new(JqRequest(Jq::compile(&cfg.filter)?)))
+    Ok(Arc::new(JqRequest(Jq::build(config, services)?)))
 }
 
 fn build_response(
     config: &Value,
-    _services: &crate::Services,
+    services: &crate::Services,
 ) -> Result<Arc<dyn Plugin>, ConfigError> {
-    let cfg: Config = config::parse(config)?;
-    Ok(Arc::new(JqResponse(Jq::compile(&cfg.filter)?)))
+    Ok(Arc::new(JqResponse(Jq::build(config, services)?)))
 }
 
 pub(crate) const PLUGIN_REQUEST: PluginDef = PluginDef {
@@ -202,19 +196,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filters_compile_once_and_transform_bodies() {
-        let jq = Jq::compile("{name: .user.name, n: (.items | length)}").unwrap();
-        let out = jq
-            .apply(br#"{"user": {"name": "alice"}, "items": [1, 2, 3]}"#)
+    fn filters_are_checked_when_configured() {
+        let services = crate::Services::default();
+        assert!(build_request(&json!({"filter": ".a | length"}), &services).is_ok());
+        let err = build_request(&json!({"filter": ".["}), &services)
+            .err()
             .unwrap();
-        let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v, serde_json::json!({"name": "alice", "n": 3}));
-        assert_eq!(
-            Jq::compile(".[]").unwrap().apply(b"[1,2]").unwrap(),
-            Bytes::from("[1,2]")
-        );
-        assert!(Jq::compile(".[").is_err());
-        assert!(Jq::compile("nosuchfunction").is_err());
-        assert!(jq.apply(b"not json").is_err());
+        assert_eq!(err.path, "filter");
+        let deep = "(".repeat(50_000);
+        assert!(build_response(&json!({"filter": deep}), &services).is_err());
     }
 }

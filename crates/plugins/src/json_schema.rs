@@ -4,6 +4,9 @@
 //! the config. With `fail_on_validation_error` (default) a non-conforming request is answered
 //! 422 and a non-conforming response replaced by a 502, with Otoroshi's body
 //! `{"error": "...", "validation_errors": [...]}`; without it the problems are only logged.
+//!
+//! A body is read by serde_json (nesting past 128 levels is refused, never recursed into); one
+//! over [`INLINE`] bytes is checked on the blocking pool so that it never holds a request thread.
 
 use std::sync::Arc;
 
@@ -17,9 +20,11 @@ use serde_json::{Value, json};
 
 use crate::config::ConfigError;
 use crate::registry::PluginDef;
-use crate::{Body, BodyNeed, Needs, Plugin, RequestCtx, config, full};
+use crate::{Body, BodyNeed, BodyOutcome, BodyResume, Needs, Plugin, RequestCtx, config, full};
 
 const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Bodies up to this size are checked where the request runs (tens of microseconds at most).
+const INLINE: usize = 64 << 10;
 
 #[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -113,7 +118,43 @@ impl Check {
     }
 }
 
-struct RequestValidator(Check);
+/// `body` checked against `check`: inline when small, else on the blocking pool; `decide` turns
+/// the problems into the phase's decision.
+fn checked<H: Send + 'static>(
+    check: &Arc<Check>,
+    body: &Bytes,
+    decide: fn(&Check, Vec<String>, &RequestCtx) -> BodyOutcome<H>,
+    ctx: &RequestCtx,
+) -> BodyOutcome<H> {
+    if body.len() <= INLINE {
+        return decide(check, check.problems(body), ctx);
+    }
+    let (check, body) = (check.clone(), body.clone());
+    BodyOutcome::Await(Box::pin(async move {
+        let worker = check.clone();
+        let problems = tokio::task::spawn_blocking(move || worker.problems(&body))
+            .await
+            .unwrap_or_else(|e| vec![format!("the check failed: {e}")]);
+        Box::new(move |_: &mut H, _: &mut Bytes, ctx: &mut RequestCtx| {
+            decide(&check, problems, ctx)
+        }) as BodyResume<H>
+    }))
+}
+
+struct RequestValidator(Arc<Check>);
+
+impl RequestValidator {
+    fn decide(check: &Check, problems: Vec<String>, ctx: &RequestCtx) -> BodyOutcome<Parts> {
+        if problems.is_empty() {
+            return BodyOutcome::Continue;
+        }
+        tracing::info!(route = %ctx.route.id, problems = problems.len(), "request body does not match its JSON schema");
+        if !check.fail {
+            return BodyOutcome::Continue;
+        }
+        BodyOutcome::Respond(check.refusal(StatusCode::UNPROCESSABLE_ENTITY, "request", problems))
+    }
+}
 
 impl Plugin for RequestValidator {
     fn needs(&self) -> Needs {
@@ -128,25 +169,32 @@ impl Plugin for RequestValidator {
         req: &mut Parts,
         body: &mut Bytes,
         ctx: &mut RequestCtx,
-    ) -> Result<(), Response<Body>> {
+    ) -> BodyOutcome<Parts> {
         if body.is_empty() || !is_json(&req.headers) {
-            return Ok(());
+            return BodyOutcome::Continue;
         }
-        let problems = self.0.problems(body);
-        if problems.is_empty() {
-            return Ok(());
-        }
-        tracing::info!(route = %ctx.route.id, problems = problems.len(), "request body does not match its JSON schema");
-        if self.0.fail {
-            return Err(self
-                .0
-                .refusal(StatusCode::UNPROCESSABLE_ENTITY, "request", problems));
-        }
-        Ok(())
+        checked(&self.0, body, RequestValidator::decide, ctx)
     }
 }
 
-struct ResponseValidator(Check);
+struct ResponseValidator(Arc<Check>);
+
+impl ResponseValidator {
+    fn decide(
+        check: &Check,
+        problems: Vec<String>,
+        ctx: &RequestCtx,
+    ) -> BodyOutcome<http::response::Parts> {
+        if problems.is_empty() {
+            return BodyOutcome::Continue;
+        }
+        tracing::warn!(route = %ctx.route.id, problems = problems.len(), "response body does not match its JSON schema");
+        if !check.fail {
+            return BodyOutcome::Continue;
+        }
+        BodyOutcome::Respond(check.refusal(StatusCode::BAD_GATEWAY, "response", problems))
+    }
+}
 
 impl Plugin for ResponseValidator {
     fn needs(&self) -> Needs {
@@ -161,21 +209,11 @@ impl Plugin for ResponseValidator {
         resp: &mut http::response::Parts,
         body: &mut Bytes,
         ctx: &mut RequestCtx,
-    ) -> Result<(), Response<Body>> {
+    ) -> BodyOutcome<http::response::Parts> {
         if !is_json(&resp.headers) {
-            return Ok(());
+            return BodyOutcome::Continue;
         }
-        let problems = self.0.problems(body);
-        if problems.is_empty() {
-            return Ok(());
-        }
-        tracing::warn!(route = %ctx.route.id, problems = problems.len(), "response body does not match its JSON schema");
-        if self.0.fail {
-            return Err(self
-                .0
-                .refusal(StatusCode::BAD_GATEWAY, "response", problems));
-        }
-        Ok(())
+        checked(&self.0, body, ResponseValidator::decide, ctx)
     }
 }
 
@@ -209,14 +247,14 @@ fn build_request(
     config: &Value,
     _services: &crate::Services,
 ) -> Result<Arc<dyn Plugin>, ConfigError> {
-    Ok(Arc::new(RequestValidator(check(config)?)))
+    Ok(Arc::new(RequestValidator(Arc::new(check(config)?))))
 }
 
 fn build_response(
     config: &Value,
     _services: &crate::Services,
 ) -> Result<Arc<dyn Plugin>, ConfigError> {
-    Ok(Arc::new(ResponseValidator(check(config)?)))
+    Ok(Arc::new(ResponseValidator(Arc::new(check(config)?))))
 }
 
 pub(crate) const PLUGIN_REQUEST: PluginDef = PluginDef {

@@ -68,7 +68,8 @@ pub use errors::gateway_error;
 pub use komainu_http::{Body, BoxError, empty, full};
 pub use komainu_keys::{RouteIdentity, cookie, query_param};
 pub use phase::{
-    BodyLimit, BodyNeed, Done, Needs, Outcome, Pending, Plugin, RequestCtx, Resume, Step,
+    BodyLimit, BodyNeed, BodyOutcome, BodyPending, BodyResume, Done, Needs, Outcome, Pending,
+    Plugin, RequestCtx, Resume, Step,
 };
 
 /// What plugins share beyond their own config, handed to their constructors.
@@ -89,6 +90,8 @@ pub struct Services {
     pub live: bool,
     /// W3CTracing's tracers, kept across snapshots.
     pub tracers: std::sync::Arc<komainu_observe::trace::Tracers>,
+    /// Where jq filters run (absent when only checking configs).
+    pub sandbox: Option<std::sync::Arc<komainu_sandbox::Sandbox>>,
     /// The stored JWT verifiers the JWT plugins name (`None` when only checking configs: names
     /// are then checked when the plugin is used).
     pub verifiers: Option<

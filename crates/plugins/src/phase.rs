@@ -33,6 +33,22 @@ pub type Pending = Pin<Box<dyn Future<Output = Resume> + Send>>;
 /// The rest of a phase after an [`Outcome::Await`], run with the request and its context.
 pub type Resume = Box<dyn FnOnce(&mut Parts, &mut RequestCtx) -> Outcome + Send>;
 
+/// What a whole-body phase decides (`H` is the request's or the response's head).
+pub enum BodyOutcome<H> {
+    /// Go on with the (possibly changed) body.
+    Continue,
+    /// Answer with this instead (in place of the backend's answer, or of the response).
+    Respond(Response<Body>),
+    /// Wait for this (work done off the request's thread), then decide with the head and body.
+    Await(BodyPending<H>),
+}
+
+/// What a body phase waits for.
+pub type BodyPending<H> = Pin<Box<dyn Future<Output = BodyResume<H>> + Send>>;
+/// The rest of a body phase after a [`BodyOutcome::Await`].
+pub type BodyResume<H> =
+    Box<dyn FnOnce(&mut H, &mut Bytes, &mut RequestCtx) -> BodyOutcome<H> + Send>;
+
 /// How a plugin reads a body.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BodyNeed {
@@ -264,15 +280,15 @@ pub trait Plugin: Send + Sync + 'static {
         body
     }
 
-    /// Reads or changes the whole request body (`BodyNeed::Buffered`), after `transform_request`;
-    /// an `Err` is the answer in place of the backend's.
+    /// Reads or changes the whole request body (`BodyNeed::Buffered`), after `transform_request`.
+    /// Work that may take long (jq, a schema over MiBs) is awaited, not done here.
     fn transform_request_body(
         &self,
         _req: &mut Parts,
         _body: &mut Bytes,
         _ctx: &mut RequestCtx,
-    ) -> Result<(), Response<Body>> {
-        Ok(())
+    ) -> BodyOutcome<Parts> {
+        BodyOutcome::Continue
     }
 
     /// Changes the response before it goes to the client (its body may be wrapped to stream it
@@ -280,14 +296,14 @@ pub trait Plugin: Send + Sync + 'static {
     fn transform_response(&self, _resp: &mut Response<Body>, _ctx: &mut RequestCtx) {}
 
     /// Reads or changes the whole response body (`BodyNeed::Buffered`), after
-    /// `transform_response`; an `Err` replaces the response.
+    /// `transform_response`; `Respond` replaces the response.
     fn transform_response_body(
         &self,
         _resp: &mut http::response::Parts,
         _body: &mut Bytes,
         _ctx: &mut RequestCtx,
-    ) -> Result<(), Response<Body>> {
-        Ok(())
+    ) -> BodyOutcome<http::response::Parts> {
+        BodyOutcome::Continue
     }
 
     /// After the response was sent (or the client left): counts, reports, mirrors' bookkeeping.

@@ -72,6 +72,7 @@ pub(crate) async fn request(
             };
             chain
                 .transform_request_body(parts, &mut bytes, ctx)
+                .await
                 .map_err(Err)?;
             parts.headers.remove(header::TRANSFER_ENCODING);
             parts
@@ -156,7 +157,10 @@ pub(crate) async fn buffer_response(
             return gateway_error(StatusCode::BAD_GATEWAY, cause, message, ctx.html);
         }
     };
-    if let Err(r) = chain.transform_response_body(&mut parts, &mut bytes, ctx) {
+    if let Err(r) = chain
+        .transform_response_body(&mut parts, &mut bytes, ctx)
+        .await
+    {
         return r;
     }
     parts.headers.remove(header::TRANSFER_ENCODING);

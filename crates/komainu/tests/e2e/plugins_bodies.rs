@@ -139,10 +139,18 @@ fn jq_filters_rewrite_bodies_both_ways() {
         (status, body),
         (200, json!({"upstream": "jq", "method": "GET"}))
     );
+    // A filter failing on the body is Otoroshi's 500 (jq.scala), never a `null` sent on.
     let (status, err) = post(&gw, "jq.test", "/echo-body", "application/json", "[1, 2]");
     assert_eq!(
         (status, err["error"].clone()),
-        (500, json!("errors.transformation.failed"))
+        (500, json!("error while transforming response body"))
+    );
+    assert!(
+        err["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("the filter failed"),
+        "{err}"
     );
 
     let (status, body) = json(gw.post(
