@@ -199,6 +199,17 @@ pub struct LimitArgs {
     /// Concurrent streams of one HTTP/2 connection at most.
     #[arg(long, env = "KOMAINU_H2_MAX_STREAMS", default_value_t = 250)]
     pub h2_max_streams: u32,
+    /// Counters of the limit plugins one route may hold (one per distinct value of an expression
+    /// such as `${req.ip}`); past it the route evicts its own least counted.
+    #[arg(
+        long,
+        env = "KOMAINU_LIMIT_COUNTERS_PER_ROUTE",
+        default_value_t = 100_000
+    )]
+    pub limit_counters_per_route: usize,
+    /// Counters of the limit plugins held in all; past it the route holding the most evicts.
+    #[arg(long, env = "KOMAINU_LIMIT_COUNTERS", default_value_t = 1_000_000)]
+    pub limit_counters: usize,
 }
 
 /// What bounds the jq filters of JQRequest / JQResponse (run in worker processes).
@@ -251,6 +262,13 @@ fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
 }
 
 impl LimitArgs {
+    pub fn counters(&self) -> komainu_plugins::counters::Room {
+        komainu_plugins::counters::Room {
+            per_owner: self.limit_counters_per_route.max(1),
+            total: self.limit_counters.max(1),
+        }
+    }
+
     pub fn limits(&self) -> anyhow::Result<komainu_proxy::Limits> {
         let secs = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {

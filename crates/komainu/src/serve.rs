@@ -113,7 +113,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         admin_rt.spawn(config_file::watch(admin.clone(), path.clone()));
     }
 
-    let counters = komainu_runtime::load_counters(&*store, &keys)
+    let counters = komainu_runtime::load_counters(&*store, &keys, args.limits.counters())
         .await
         .context("cannot load the limit plugins' counters")?;
     komainu_runtime::spawn_counters(counters.clone(), store.clone(), keys.clone());

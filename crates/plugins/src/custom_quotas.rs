@@ -105,10 +105,10 @@ impl Plugin for CustomQuotas {
         let key = self.group.key(&self.expr, req, ctx);
         let day = self
             .meter
-            .within(&format!("{key}:day"), Window::Day, self.daily);
+            .within(ctx, &format!("{key}:day"), Window::Day, self.daily);
         let month = self
             .meter
-            .within(&format!("{key}:month"), Window::Month, self.monthly);
+            .within(ctx, &format!("{key}:month"), Window::Month, self.monthly);
         if day && month {
             Outcome::Continue
         } else {
@@ -127,10 +127,12 @@ struct CustomThrottling {
 impl Plugin for CustomThrottling {
     fn access(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
         let key = self.group.key(&self.expr, req, ctx);
-        if self
-            .meter
-            .within(&format!("{key}:second"), Window::Millis(1000), self.quota)
-        {
+        if self.meter.within(
+            ctx,
+            &format!("{key}:second"),
+            Window::Millis(1000),
+            self.quota,
+        ) {
             Outcome::Continue
         } else {
             Outcome::Respond(forbidden(ctx))

@@ -48,8 +48,8 @@ struct FixedWindow {
 impl Plugin for FixedWindow {
     fn access(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
         let key = format!("window:{}:{}", ctx.route.id, self.key.render(req, ctx));
-        if self.meter.within(&key, self.window, self.quota.window)
-            && self.quota.day_and_month(&self.meter, &key)
+        if self.meter.within(ctx, &key, self.window, self.quota.window)
+            && self.quota.day_and_month(&self.meter, ctx, &key)
         {
             Outcome::Continue
         } else {

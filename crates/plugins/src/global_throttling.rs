@@ -23,7 +23,10 @@ struct Global {
 
 impl Plugin for Global {
     fn access(&self, _req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
-        if self.meter.within("global-throttling", SECOND, self.quota) {
+        if self
+            .meter
+            .within(ctx, "global-throttling", SECOND, self.quota)
+        {
             Outcome::Continue
         } else {
             Outcome::Respond(too_many(ctx, "[GLOBAL] You performed too much requests"))
@@ -39,7 +42,7 @@ struct PerIp {
 impl Plugin for PerIp {
     fn access(&self, _req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
         let key = format!("ip-throttling:{}", ctx.client_ip);
-        if self.meter.within(&key, SECOND, self.quota) {
+        if self.meter.within(ctx, &key, SECOND, self.quota) {
             Outcome::Continue
         } else {
             Outcome::Respond(too_many(ctx, "[IP] You performed too much requests"))

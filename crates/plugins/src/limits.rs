@@ -49,13 +49,11 @@ impl Meter {
         }
     }
 
-    /// Counts a call on `key` in `window` and says whether it stays within `limit` (a counter
-    /// that cannot be held refuses: failing closed).
-    pub fn within(&self, key: &str, window: Window, limit: u64) -> bool {
+    /// Counts a call of `ctx`'s route on `key` in `window` and says whether it stays within
+    /// `limit`. The counter is the route's to hold (see `counters`).
+    pub fn within(&self, ctx: &RequestCtx, key: &str, window: Window, limit: u64) -> bool {
         let (now, w) = self.now();
-        self.counters
-            .hit(key, window, now, &w)
-            .is_some_and(|n| n <= limit)
+        self.counters.hit(&ctx.route.id, key, window, now, &w) <= limit
     }
 }
 
@@ -80,11 +78,11 @@ impl Default for Quota {
 
 impl Quota {
     /// Counts the call on `key`'s daily and monthly counters; whether both stay within.
-    pub fn day_and_month(&self, meter: &Meter, key: &str) -> bool {
-        let daily =
-            self.daily >= UNLIMITED || meter.within(&format!("{key}:day"), Window::Day, self.daily);
+    pub fn day_and_month(&self, meter: &Meter, ctx: &RequestCtx, key: &str) -> bool {
+        let daily = self.daily >= UNLIMITED
+            || meter.within(ctx, &format!("{key}:day"), Window::Day, self.daily);
         let monthly = self.monthly >= UNLIMITED
-            || meter.within(&format!("{key}:month"), Window::Month, self.monthly);
+            || meter.within(ctx, &format!("{key}:month"), Window::Month, self.monthly);
         daily && monthly
     }
 }

@@ -43,16 +43,19 @@ impl Plugin for ServiceQuotas {
         let id = &ctx.route.id;
         // Every window counts the call, as Otoroshi's do, whichever refuses it.
         let second = self.meter.within(
+            ctx,
             &format!("service:{id}:second"),
             Window::Millis(1000),
             self.cfg.throttling_quota,
         );
         let day = self.meter.within(
+            ctx,
             &format!("service:{id}:day"),
             Window::Day,
             self.cfg.daily_quota,
         );
         let month = self.meter.within(
+            ctx,
             &format!("service:{id}:month"),
             Window::Month,
             self.cfg.monthly_quota,

@@ -53,13 +53,14 @@ struct TokenBucket {
 impl Plugin for TokenBucket {
     fn access(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
         let key = format!("bucket:{}:{}", ctx.route.id, self.key.render(req, ctx));
-        let (now, _) = self.meter.now();
-        let took = self
-            .meter
-            .counters
-            .take_token(&key, self.capacity, self.per_second, now)
-            .unwrap_or(false);
-        if took && self.quota.day_and_month(&self.meter, &key) {
+        let (now, w) = self.meter.now();
+        let took = self.meter.counters.take_token(
+            (&ctx.route.id, &key),
+            (self.capacity, self.per_second),
+            now,
+            &w,
+        );
+        if took && self.quota.day_and_month(&self.meter, ctx, &key) {
             Outcome::Continue
         } else {
             Outcome::Respond(too_many(ctx, "Too much requests"))

@@ -5,12 +5,16 @@
 use std::sync::Arc;
 
 use komainu_keys::KeyService;
-use komainu_plugins::counters::{Counters, FLUSH_EVERY};
+use komainu_plugins::counters::{Counters, FLUSH_EVERY, Room};
 use komainu_store::{Store, StoreResult, Window};
 
-/// The counters, seeded with what the store holds.
-pub async fn load_counters(store: &dyn Store, keys: &KeyService) -> StoreResult<Arc<Counters>> {
-    let counters = Arc::new(Counters::default());
+/// The counters (holding at most `room`), seeded with what the store holds.
+pub async fn load_counters(
+    store: &dyn Store,
+    keys: &KeyService,
+    room: Room,
+) -> StoreResult<Arc<Counters>> {
+    let counters = Arc::new(Counters::new(room));
     let now = keys.clock.now_ms();
     counters.seed(store.counters("plugins:", now.max(0) as u64).await?);
     Ok(counters)
