@@ -7,11 +7,9 @@ mod body;
 mod client_body;
 mod params;
 pub mod path;
-mod peer;
 
 pub use activity::{Activity, Busy};
 pub use body::{Body, BoxError, empty, full};
 pub use client_body::{ClientBodyError, Upload};
 pub use params::{cookie, query_param};
 pub use path::{PathError, after_segments, canonical, match_path};
-pub use peer::{PeerCertificate, PeerChain, dn};

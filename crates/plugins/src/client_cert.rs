@@ -1,8 +1,10 @@
 //! NgHasClientCertValidator and NgHasClientCertMatchingValidator: a call passes only with a client
 //! certificate the TLS listener verified (trusted by `tlsSettings.trustedCAsServer`), and for the
-//! matcher only when some certificate of the chain matches some rule: a serial number (hex),
-//! a subject or issuer DN glob (`*` any text), or a subject or issuer DN regex (whole match). DNs
-//! are in Otoroshi's form (`komainu_http::dn`). Refusals are Otoroshi's: 403 `forbidden`.
+//! matcher only when the verified leaf matches some rule: a serial number (hex), a subject or
+//! issuer DN glob (`*` any text), or a subject or issuer DN regex (whole match). Only the leaf: the
+//! other certificates a client sends are its own choice (Otoroshi matches any of them, which lets a
+//! partner's certificate pass with a self-signed `CN=boss, O=Example` beside it). DNs are in
+//! Otoroshi's form (`komainu_tls::dn`). Refusals are Otoroshi's: 403 `forbidden`.
 //!
 //! The `mtls` plan builds a [`Matcher`] from its `regex_subject_dns` and `regex_issuer_dns`; with
 //! neither, any verified certificate admits the call.
@@ -11,8 +13,8 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use http::request::Parts;
-use komainu_http::PeerChain;
 use komainu_model::MtlsAccess;
+use komainu_tls::PeerChain;
 use regex::RegexSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -155,14 +157,14 @@ impl Matcher {
         Matcher::build(&cfg, true)
     }
 
-    /// Whether some certificate of `chain` matches some rule.
+    /// Whether the verified leaf of `chain` matches some rule.
     pub fn admits(&self, chain: &PeerChain) -> bool {
-        self.any
-            || chain.0.iter().any(|c| {
-                self.serials.contains(&c.serial)
-                    || self.subjects.iter().any(|s| s.is_match(&c.subject))
-                    || self.issuers.iter().any(|s| s.is_match(&c.issuer))
-            })
+        chain.leaf().is_some_and(|c| {
+            self.any
+                || self.serials.contains(&c.serial)
+                || self.subjects.iter().any(|s| s.is_match(&c.subject))
+                || self.issuers.iter().any(|s| s.is_match(&c.issuer))
+        })
     }
 }
 
@@ -207,12 +209,13 @@ pub(crate) const PLUGIN_MATCHING: PluginDef = PluginDef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use komainu_http::PeerCertificate;
+    use komainu_tls::PeerCertificate;
 
+    /// A one-certificate path; names in Otoroshi's form.
     fn chain(subject: &str, issuer: &str, serial: &str) -> PeerChain {
         PeerChain(vec![PeerCertificate {
-            subject: komainu_http::dn(subject),
-            issuer: komainu_http::dn(issuer),
+            subject: subject.into(),
+            issuer: issuer.into(),
             serial: serial.into(),
             sans: Vec::new(),
             not_before_ms: 0,
@@ -227,7 +230,7 @@ mod tests {
 
     #[test]
     fn any_rule_of_any_kind_admits() {
-        let c = chain("CN=alice, O=acme", "CN=Acme CA", "1f");
+        let c = chain("O=acme, CN=alice", "CN=Acme CA", "1f");
         assert!(matcher(serde_json::json!({"serial_numbers": ["00:1F"]})).admits(&c));
         assert!(matcher(serde_json::json!({"subject_dns": ["O=acme, CN=*"]})).admits(&c));
         assert!(matcher(serde_json::json!({"issuer_dns": ["CN=Acme*"]})).admits(&c));

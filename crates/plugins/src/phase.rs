@@ -115,7 +115,7 @@ pub struct RequestCtx {
     /// How large a request body this route accepts, when a plugin says (else the listener's).
     pub body_limit: Option<BodyLimit>,
     /// The client certificates the TLS listener verified (mTLS).
-    pub client_certs: Option<Arc<komainu_http::PeerChain>>,
+    pub client_certs: Option<Arc<komainu_tls::PeerChain>>,
     /// This call's id (Otoroshi's snowflake form: time, node, sequence).
     pub request_id: u64,
     /// When the request head was read, milliseconds since the epoch.

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
-use komainu_http::{Activity, PeerChain};
+use komainu_http::Activity;
 use komainu_runtime::CompiledRoute;
+use komainu_tls::PeerChain;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");

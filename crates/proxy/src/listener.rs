@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use komainu_http::{Activity, PeerCertificate, PeerChain};
+use komainu_http::Activity;
+use komainu_tls::PeerChain;
 use komainu_tls::TlsServer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
@@ -183,27 +184,6 @@ struct Shared {
     tls: Option<Arc<TlsServer>>,
 }
 
-/// The verified client certificates of a TLS connection, as plugins read them.
-fn peer_chain(certs: &[rustls::pki_types::CertificateDer<'_>]) -> PeerChain {
-    PeerChain(
-        certs
-            .iter()
-            .filter_map(|der| {
-                let f = komainu_tls::facts(der).ok()?;
-                Some(PeerCertificate {
-                    subject: komainu_http::dn(&f.subject),
-                    issuer: komainu_http::dn(&f.issuer),
-                    serial: f.serial,
-                    sans: f.sans,
-                    not_before_ms: f.from_ms,
-                    not_after_ms: f.to_ms,
-                    der: der.to_vec(),
-                })
-            })
-            .collect(),
-    )
-}
-
 /// One client connection: the TLS handshake when the listener has TLS, then HTTP/1.1 or HTTP/2
 /// (ALPN over TLS; the preface on plain connections).
 async fn connection(
@@ -250,7 +230,7 @@ async fn connection(
     let chain = conn
         .peer_certificates()
         .filter(|c| !c.is_empty())
-        .map(|c| Arc::new(peer_chain(c)));
+        .map(|c| Arc::new(PeerChain::verified(c)));
     let client = Client::new(peer, activity.clone(), true, chain, lease);
     let io = Guarded::new(stream, !is_h2, activity, timeouts, metrics, accepted);
     serve_io(io, is_h2, client, &shared, &mut stop).await;

@@ -6,6 +6,7 @@ mod client;
 mod describe;
 mod index;
 pub mod inspect;
+mod peer;
 pub mod pki;
 mod server;
 
@@ -13,4 +14,5 @@ pub use client::{TargetTls, client_config};
 pub use describe::describe_certificate;
 pub use index::{CertIndex, Loaded};
 pub use inspect::{CertFacts, Inspected, facts, inspect};
+pub use peer::{PeerCertificate, PeerChain, dn};
 pub use server::{ClientAuthMode, TlsServer};

@@ -351,3 +351,45 @@ fn the_gateway_presents_its_certificate_to_backends_that_ask() {
     );
     assert_eq!(gw.proxy_get("nocert.test", "/").status(), 502);
 }
+
+/// A self-signed certificate for `subject` (`CN=..., O=...`), as PEM.
+fn self_signed(cn: &str, org: &str) -> String {
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    p.distinguished_name
+        .push(rcgen::DnType::OrganizationName, org);
+    p.self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap()
+        .pem()
+}
+
+#[test]
+fn rules_match_the_verified_leaf_never_what_the_client_sends_beside_it() {
+    let up = Upstream::start("leaf-up");
+    let gw = Gateway::start();
+    let partners = Pki::new(&gw, "CN=Partners CA, O=Example");
+    trust(&gw, &[partners.id()]);
+    // The README's own rule.
+    gw.create(
+        "routes",
+        &json!({"id": "r-partners", "frontend": {"domains": ["partners.test"]},
+                "backend": {"targets": [up.target()]},
+                "plugins": [plugin("NgHasClientCertMatchingValidator",
+                                   json!({"subject_dns": ["O=Example, CN=*"]}))]}),
+    );
+    let alice = partners.client(&gw, "CN=alice, O=Example");
+    assert_eq!(call(&gw, "partners.test", Some(&alice)).unwrap().0, 200);
+
+    // A genuine partner leaf of another organisation, sent with the CA's own certificate, or with
+    // any self-signed certificate naming the right organisation: refused.
+    let (mallory, key) = partners.client(&gw, "CN=mallory, O=Other");
+    for extra in [partners.pem().to_string(), self_signed("boss", "Example")] {
+        let chain = format!("{mallory}\n{extra}");
+        let (status, body) = call(&gw, "partners.test", Some(&(chain, key.clone()))).unwrap();
+        assert_eq!(status, 403, "{body}");
+    }
+    // A value that would read as another attribute if names were split on commas.
+    let forged = partners.client(&gw, "CN=boss\\, O=Example, O=Other");
+    assert_eq!(call(&gw, "partners.test", Some(&forged)).unwrap().0, 403);
+}
