@@ -32,6 +32,7 @@ mod proxy_ops;
 mod proxy_plugins;
 mod proxy_routing;
 mod readme_tour;
+mod security_cache;
 mod security_limits;
 mod security_parsers;
 mod tls_listener;

@@ -8,6 +8,7 @@
 //! - `/echo-body`: the request body back, with its content type;
 //! - `/redirect`: 302 to `http://127.0.0.1:9999/moved?x=1` (an internal address);
 //! - `/long-header/<n>`: a response header `x-long` of `n` bytes;
+//! - `/respond?name=value&...`: the echo below, with each query pair as a response header;
 //! - anything else: echoes `{name, method, path, version, headers, body_bytes, client_certs}` (the
 //!   body is counted as it streams, never held; `client_certs` is the length of the TLS client's
 //!   chain).
@@ -323,6 +324,7 @@ async fn answer(
         }
         _ => {}
     }
+    let respond = segs.first() == Some(&"respond");
     let method = req.method().to_string();
     let version = format!("{:?}", req.version());
     let headers: BTreeMap<String, String> = req
@@ -340,12 +342,17 @@ async fn answer(
     bodies.lock().unwrap().push((path.clone(), body_bytes));
     let doc = json!({"name": name, "method": method, "path": path, "version": version,
                      "headers": headers, "body_bytes": body_bytes, "client_certs": client_certs});
-    Response::builder()
+    let mut resp = Response::builder()
         .status(status)
         .header("x-upstream", name)
-        .header("content-type", "application/json")
-        .body(full(doc.to_string()))
-        .unwrap()
+        .header("content-type", "application/json");
+    if respond {
+        let query = path.split_once('?').map_or("", |(_, q)| q);
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            resp = resp.header(k.as_ref(), v.as_ref());
+        }
+    }
+    resp.body(full(doc.to_string())).unwrap()
 }
 
 /// `n` bytes in 64 KiB chunks, produced as they are read; with `stall`, one chunk then nothing ever.
