@@ -7,6 +7,7 @@ mod body;
 mod client_body;
 mod params;
 pub mod path;
+pub mod trial;
 
 pub use activity::{Activity, Busy};
 pub use body::{Body, BoxError, empty, full};

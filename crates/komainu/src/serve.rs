@@ -21,6 +21,16 @@ use tokio::sync::watch;
 use crate::cli::{ServeArgs, StorageArgs};
 use crate::{config_file, demo, storage};
 
+/// Where this process's proxy listener is reached from inside it ("try it").
+fn trial_url(proxy: std::net::SocketAddr) -> String {
+    let ip = match proxy.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, proxy.port()))
+}
+
 /// Admin credentials from `KOMAINU_ADMIN_CLIENT_ID` / `KOMAINU_ADMIN_CLIENT_SECRET`.
 fn admin_credentials_from_env() -> anyhow::Result<Option<(String, String)>> {
     let id = std::env::var("KOMAINU_ADMIN_CLIENT_ID")
@@ -148,9 +158,11 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     };
     let analytics = komainu_observe::Analytics::new(runtime.stats.clone());
     analytics.spawn();
+    let trial_token = komainu_http::trial::TrialToken::new(rand::random());
     let config = ProxyConfig {
         limits,
         trusted_proxies: TrustedProxies(args.trusted_proxies.clone()),
+        trial: Some(trial_token.clone()),
     };
     let live = komainu_admin::Live {
         followers: vec![runtime.applied.clone(), keys.applied.clone()],
@@ -263,6 +275,8 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         komainu_web::PortalSettings {
             signup: args.portal_signup,
             gateway: gateway_url.trim_end_matches('/').to_string(),
+            trial_url: trial_url(listening[1].1),
+            trial_token,
         },
     );
     let portal_stop = stopped(stop_rx.clone());

@@ -13,6 +13,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
+use komainu_http::trial::{self, TrialToken};
 use komainu_plugins::cookie;
 use komainu_plugins::token_endpoint::BODY_LIMIT;
 use komainu_plugins::{Body, BodyLimit, BodyNeed, Chain, RequestCtx, Step, gateway_error};
@@ -38,6 +39,8 @@ const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub struct ProxyConfig {
     pub limits: Limits,
     pub trusted_proxies: TrustedProxies,
+    /// What vouches for the portal's calls made for a developer.
+    pub trial: Option<TrialToken>,
 }
 
 /// The proxy's shared state.
@@ -47,6 +50,7 @@ pub struct Proxy {
     pub metrics: ProxyMetrics,
     pub(crate) limits: Limits,
     trusted: TrustedProxies,
+    trial: Option<TrialToken>,
 }
 
 /// A request that passed admission: its host and canonical path.
@@ -168,6 +172,7 @@ impl Proxy {
             metrics: ProxyMetrics::default(),
             limits: config.limits,
             trusted: config.trusted_proxies,
+            trial: config.trial,
         }
     }
 
@@ -227,7 +232,7 @@ impl Proxy {
     }
 
     /// Handles one request from `client`; never fails (errors become gateway error responses).
-    pub async fn handle(&self, req: Request<Incoming>, client: &Client) -> Response<Body> {
+    pub async fn handle(&self, mut req: Request<Incoming>, client: &Client) -> Response<Body> {
         let tls = client.tls;
         let started = Instant::now();
         let (request_id, started_ms) = request_id::next();
@@ -237,7 +242,18 @@ impl Proxy {
             https: tls,
             ..Record::default()
         };
-        let origin = self.trusted.origin(req.headers(), client, tls);
+        // Never forwarded, whoever sends it; believed only with this process's token.
+        let vouched = req.headers_mut().remove(&trial::HEADER).and_then(|v| {
+            let ip = self.trial.as_ref()?.check(&v);
+            if ip.is_none() {
+                tracing::info!(peer = %client.addr, "a trial header without the token: ignored");
+            }
+            ip
+        });
+        let origin = match vouched {
+            Some(ip) => crate::forward::Origin::vouched(ip),
+            None => self.trusted.origin(req.headers(), client, tls),
+        };
         if self.sinks.detailed() {
             trace.method = Some(req.method().clone());
             trace.http2 = req.version() == Version::HTTP_2;

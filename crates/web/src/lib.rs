@@ -16,6 +16,7 @@ mod markdown;
 mod page;
 mod portal;
 mod session;
+mod throttle;
 mod ui;
 
 use std::sync::Arc;
@@ -38,10 +39,16 @@ pub(crate) fn seg(s: &str) -> String {
 pub struct PortalSettings {
     /// Whether anyone may create an account (`--portal-signup`).
     pub signup: bool,
-    /// The gateway's address as developers call it (`http://host:port`), shown in examples and
-    /// used by the reference's "try it".
+    /// The gateway's address as developers call it (`http://host:port`), shown in examples.
     pub gateway: String,
+    /// The proxy listener of this process (`http://127.0.0.1:port`), where "try it" calls go.
+    pub trial_url: String,
+    /// What vouches for the developer's address on those calls (`komainu_http::trial`).
+    pub trial_token: komainu_http::trial::TrialToken,
 }
+
+/// "Try it" calls one person may make per minute.
+const TRIALS_PER_MINUTE: u32 = 30;
 
 /// A kind's documents as read at a store revision.
 type Listed = (u64, Arc<Vec<serde_json::Value>>);
@@ -60,6 +67,8 @@ struct Inner {
     portal: PortalSettings,
     /// Failed developer sign-ins per address.
     portal_lockout: komainu_admin::Lockout,
+    /// "Try it" calls per signed-in person.
+    trials: throttle::PerKey<String>,
     http: reqwest::Client,
     /// The last list of each kind read, with the store revision it was read at.
     lists: std::sync::Mutex<std::collections::HashMap<komainu_model::Kind, Listed>>,
@@ -94,6 +103,7 @@ impl Web {
             ),
             portal,
             portal_lockout: Default::default(),
+            trials: throttle::PerKey::new(TRIALS_PER_MINUTE, Duration::from_secs(60)),
             http,
             lists: Default::default(),
         }))

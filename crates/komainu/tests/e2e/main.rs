@@ -35,6 +35,7 @@ mod readme_tour;
 mod security_cache;
 mod security_limits;
 mod security_parsers;
+mod security_portal;
 mod tls_listener;
 mod tls_mtls;
 mod web_admin_ui;

@@ -2,7 +2,9 @@
 //! OpenAPI import keeps it): operations, parameters, bodies, responses and schemas, each with a
 //! "try it" form that the portal sends to the gateway.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use komainu_model::{Api, ApiDocumentation};
@@ -104,6 +106,7 @@ pub async fn page(State(web): State<Web>, headers: HeaderMap, Path(id): Path<Str
 /// answer. Only the gateway is ever called: the path is relative to the API.
 pub async fn try_it(
     State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Write {
@@ -133,6 +136,8 @@ pub async fn try_it(
                 ("otoroshi-client-secret", secret),
             ],
             json_body: Some(fields.get(&format!("body-{suffix}"))),
+            who: &session.who,
+            from: peer.ip(),
         },
     )
     .await;

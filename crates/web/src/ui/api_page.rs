@@ -4,7 +4,7 @@
 //! Forms cover the common fields; every section also edits its part as JSON, with the admin API's
 //! validation and its errors shown where they belong.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use komainu_model::Kind;
@@ -424,6 +424,7 @@ fn lifecycle(api: &Value, action: &str, csrf: &str) -> Markup {
 
 pub async fn act(
     State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path((id, action)): Path<(String, String)>,
     Write {
         session, fields, ..
@@ -487,6 +488,8 @@ pub async fn act(
                     path: fields.get("path"),
                     headers: vec![(header.0.as_str(), header.1.as_str())],
                     json_body: None,
+                    who: &session.who,
+                    from: peer.ip(),
                 },
             )
             .await;

@@ -1,0 +1,142 @@
+//! The portal attacked as an outsider would: "try it" cannot leave its API nor borrow the
+//! gateway's own address, sign-ins cannot be raced past the lockout, a developer cannot undo the
+//! API team's pause, sign-up is bounded, sessions cannot be evicted by someone else, and remote
+//! documentation cannot reach inside the network.
+
+use std::net::IpAddr;
+
+use reqwest::blocking::Client;
+use serde_json::json;
+
+use crate::support::Gateway;
+use crate::support::upstream::Upstream;
+
+/// A browser of the portal, connecting from `from` (any loopback address is this machine).
+pub fn browser(from: &str) -> Client {
+    Client::builder()
+        .local_address(from.parse::<IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+/// A signed-in developer: its session cookie (`name=value`) and CSRF token.
+pub struct Dev {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// Signs `email` up with `client`.
+pub fn signed_up(gw: &Gateway, client: &Client, email: &str) -> Dev {
+    let r = client
+        .post(format!("{}/signup", gw.portal))
+        .form(&[("email", email), ("password", "a long passphrase")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    signed_in(gw, client, email)
+}
+
+/// Signs `email` in with `client`.
+pub fn signed_in(gw: &Gateway, client: &Client, email: &str) -> Dev {
+    let r = client
+        .post(format!("{}/signin", gw.portal))
+        .form(&[("email", email), ("password", "a long passphrase")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let line = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = line.split(';').next().unwrap().to_string();
+    let account = client
+        .get(format!("{}/account", gw.portal))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    Dev {
+        csrf: csrf_of(&account.text().unwrap()),
+        cookie,
+    }
+}
+
+#[test]
+fn try_it_stays_inside_its_api_and_carries_the_developers_address() {
+    let up = Upstream::start("try-up");
+    let gw = Gateway::start();
+    let only_here = |path: &str| {
+        json!([{"plugin": "cp:otoroshi.next.plugins.IpAddressAllowedList",
+                "config": {"addresses": ["127.0.0.1"]}, "include": [path]}])
+    };
+    gw.create(
+        "apis",
+        &json!({"id": "pets", "name": "Pets", "domain": "pets.test", "context_path": "/pets",
+                "state": "published", "documentation": {"enabled": true},
+                "backends": [{"id": "b", "backend": {"targets": [up.target()]}}],
+                "routes": [{"id": "all", "frontend": {"domains": ["/"]}, "backend": "b"}],
+                "flows": [{"id": "default_plugin_chain",
+                           "plugins": {"slots": only_here("/pets/admin.*")}}]}),
+    );
+    gw.create(
+        "routes",
+        &json!({"id": "internal", "frontend": {"domains": ["pets.test/internal"]},
+                "backend": {"targets": [up.target()]}, "plugins": only_here(".*")}),
+    );
+    let client = browser("127.0.0.2");
+    let dev = signed_up(&gw, &client, "dev@example.com");
+    let try_it = |path: &str| {
+        let page = client
+            .post(format!("{}/apis/pets/try", gw.portal))
+            .header("cookie", &dev.cookie)
+            .form(&[
+                ("csrf", dev.csrf.as_str()),
+                ("method", "GET"),
+                ("path_field", "path-x"),
+                ("path-x", path),
+            ])
+            .send()
+            .unwrap();
+        (page.status().as_u16(), page.text().unwrap())
+    };
+    let (status, page) = try_it("/list");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"try-status\">200<"), "{page}");
+    for climb in [
+        "/../internal/secret",
+        "/%2e%2e/internal/secret",
+        "/..;/internal/secret",
+    ] {
+        let (status, page) = try_it(climb);
+        assert_eq!(status, 400, "{climb}: {page}");
+        assert!(page.contains("leaves the API"), "{page}");
+    }
+    assert!(
+        !up.seen().iter().any(|s| s.contains("internal")),
+        "{:?}",
+        up.seen()
+    );
+    // Inside the API, a path allowed to the gateway's own address only: the developer's address
+    // is the one the allow list sees.
+    let (_, page) = try_it("/admin/users");
+    assert!(page.contains("id=\"try-status\">403<"), "{page}");
+    // A header claiming the trial from outside is stripped and believed by nobody.
+    let forged = gw
+        .call(reqwest::Method::GET, "pets.test", "/pets/echo")
+        .header("komainu-trial", "0000 127.0.0.1")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!forged.contains("komainu-trial"), "{forged}");
+
+    // Each developer has a number of calls a minute.
+    let mut refused = 0;
+    for _ in 0..31 {
+        let (_, page) = try_it("/list");
+        refused += usize::from(page.contains("Too many calls"));
+    }
+    assert!(refused >= 1, "31 more calls within a minute");
+}
