@@ -3,15 +3,38 @@
 //! connection has been upgraded).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-#[derive(Default)]
 pub struct Activity {
     busy: AtomicU32,
     upgraded: AtomicBool,
+    created: Instant,
+    /// When the last request or response in flight ended, in milliseconds since `created`.
+    quiet_since_ms: AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            busy: AtomicU32::new(0),
+            upgraded: AtomicBool::new(false),
+            created: Instant::now(),
+            quiet_since_ms: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Activity {
+    /// How long nothing has been in flight (zero while something is).
+    pub fn idle_for(&self) -> Duration {
+        if self.is_busy() {
+            return Duration::ZERO;
+        }
+        let since = Duration::from_millis(self.quiet_since_ms.load(Ordering::Acquire));
+        self.created.elapsed().saturating_sub(since)
+    }
+
     /// Whether a response is being produced or streamed.
     pub fn is_busy(&self) -> bool {
         self.busy.load(Ordering::Acquire) > 0
@@ -38,6 +61,9 @@ pub struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+        if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let now = self.0.created.elapsed().as_millis() as u64;
+            self.0.quiet_since_ms.store(now, Ordering::Release);
+        }
     }
 }

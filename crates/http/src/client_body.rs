@@ -12,8 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub enum ClientBodyError {
     /// More bytes than the route accepts.
     TooLarge,
-    /// The upload stopped: connection closed, malformed chunked framing, body timeout.
+    /// The upload stopped: connection closed, malformed chunked framing.
     Aborted,
+    /// The upload stayed silent past the body timeout (HTTP/2; HTTP/1's connection guard closes
+    /// the connection instead).
+    TimedOut,
 }
 
 impl fmt::Display for ClientBodyError {
@@ -21,6 +24,7 @@ impl fmt::Display for ClientBodyError {
         f.write_str(match self {
             ClientBodyError::TooLarge => "request body larger than allowed",
             ClientBodyError::Aborted => "request body aborted by the client",
+            ClientBodyError::TimedOut => "request body not sent in time",
         })
     }
 }

@@ -36,14 +36,16 @@ fn too_large() -> Refusal {
     }
 }
 
-/// Bounds the request body by `limit` (413 when its declared length is over), wraps it once to
-/// tell the client's failures from the backend's, then through the chain's body plugins.
+/// Bounds the request body by `limit` (413 when its declared length is over) and, when `silence`
+/// is given (HTTP/2), by how long it may stay silent; wraps it once to tell the client's failures
+/// from the backend's, then through the chain's body plugins.
 pub(crate) async fn request(
     body: Incoming,
     parts: &mut Parts,
     chain: &Chain,
     limit: BodyLimit,
     capture: Option<usize>,
+    silence: Option<std::time::Duration>,
     ctx: &mut RequestCtx,
 ) -> Result<Outgoing, Result<Refusal, Response<Body>>> {
     let declared = body.size_hint().exact();
@@ -57,7 +59,7 @@ pub(crate) async fn request(
     } else {
         let upload = capture.map_or_else(Upload::default, Upload::capturing);
         (
-            ClientBody::new(body, limit, upload.clone()).boxed(),
+            ClientBody::new(body, limit, upload.clone(), silence).boxed(),
             Some(upload),
         )
     };
@@ -127,6 +129,11 @@ async fn read_whole(mut body: Body, max: usize) -> Result<Bytes, Whole> {
 fn client_failure(e: &BoxError) -> Refusal {
     match e.downcast_ref::<ClientBodyError>() {
         Some(ClientBodyError::TooLarge) => too_large(),
+        Some(ClientBodyError::TimedOut) => Refusal {
+            status: StatusCode::REQUEST_TIMEOUT,
+            cause: "errors.request.body.timeout",
+            message: "the request body was not sent in time",
+        },
         _ => Refusal {
             status: StatusCode::BAD_REQUEST,
             cause: "errors.bad.request.body",

@@ -1,15 +1,19 @@
 //! A client's request body on its way upstream: its size bounded by the route's limit, and its
 //! failures (an aborted upload, malformed chunks) reported as the client's own
 //! ([`ClientBodyError`]), so that they are answered 4xx and never count against the backend.
+//! An HTTP/2 body also has the body timeout here (HTTP/1's bytes are timed by the connection's
+//! guard, which cannot tell one stream of an HTTP/2 connection from another).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use komainu_http::{BoxError, ClientBodyError, Upload};
 use komainu_plugins::BodyLimit;
 use pin_project_lite::pin_project;
+use std::future::Future;
 
 pin_project! {
     pub(crate) struct ClientBody {
@@ -21,17 +25,27 @@ pin_project! {
         // Cut at the limit: nothing more is read.
         cut: bool,
         upload: Upload,
+        // How long the body may stay silent, and the timer of the current silence.
+        silence: Option<Duration>,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
     }
 }
 
 impl ClientBody {
-    pub(crate) fn new(inner: Incoming, limit: BodyLimit, upload: Upload) -> Self {
+    pub(crate) fn new(
+        inner: Incoming,
+        limit: BodyLimit,
+        upload: Upload,
+        silence: Option<Duration>,
+    ) -> Self {
         ClientBody {
             inner,
             seen: 0,
             limit,
             cut: false,
             upload,
+            silence,
+            timer: None,
         }
     }
 }
@@ -50,6 +64,7 @@ impl HttpBody for ClientBody {
         }
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
+                *this.timer = None;
                 let max = this.limit.max;
                 let frame = match frame.into_data() {
                     Ok(mut data) => {
@@ -82,7 +97,21 @@ impl HttpBody for ClientBody {
                 this.upload.finish();
                 Poll::Ready(None)
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                let Some(silence) = *this.silence else {
+                    return Poll::Pending;
+                };
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(silence)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        tracing::debug!("client request body silent past the body timeout");
+                        Poll::Ready(Some(Err(ClientBodyError::TimedOut.into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

@@ -442,7 +442,11 @@ impl Proxy {
                 });
                 let capture = (route.report.capture && self.sinks.events.is_some())
                     .then_some(self.sinks.capture_max);
-                match bodies::request(body, &mut parts, chain, limit, capture, &mut ctx).await {
+                let silence =
+                    (parts.version == Version::HTTP_2).then_some(self.limits.timeouts.body_read);
+                match bodies::request(body, &mut parts, chain, limit, capture, silence, &mut ctx)
+                    .await
+                {
                     Err(Ok(refusal)) => {
                         let why = if refusal.status == StatusCode::PAYLOAD_TOO_LARGE {
                             Refusal::BodyTooLarge

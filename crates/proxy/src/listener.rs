@@ -155,15 +155,44 @@ where
     }
 }
 
-/// Runs a connection to its end, closing it gracefully once a stop is asked for.
-async fn drive(conn: impl Drainable, stop: &mut watch::Receiver<bool>) -> hyper::Result<()> {
+/// When a connection counts as idle: nothing in flight on it for `limit`.
+struct Idle {
+    activity: Arc<Activity>,
+    limit: Duration,
+    metrics: Arc<crate::metrics::ListenerMetrics>,
+}
+
+/// Runs a connection to its end, closing it gracefully once a stop is asked for, or once it has
+/// been `idle` for as long as that says.
+async fn drive(
+    conn: impl Drainable,
+    stop: &mut watch::Receiver<bool>,
+    idle: Option<Idle>,
+) -> hyper::Result<()> {
     tokio::pin!(conn);
     let stopped = async {
         let _ = stop.wait_for(|s| *s).await;
     };
+    let idled = async {
+        let Some(idle) = idle else {
+            return std::future::pending().await;
+        };
+        loop {
+            let left = idle.limit.saturating_sub(idle.activity.idle_for());
+            if left.is_zero() {
+                idle.metrics.timed_out(crate::metrics::Timeout::Idle);
+                return;
+            }
+            tokio::time::sleep(left.max(Duration::from_millis(50))).await;
+        }
+    };
     tokio::select! {
         r = conn.as_mut() => r,
         () = stopped => {
+            conn.as_mut().drain();
+            conn.await
+        }
+        () = idled => {
             conn.as_mut().drain();
             conn.await
         }
@@ -246,17 +275,29 @@ async fn serve_io<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let proxy = shared.proxy.clone();
+    let activity = client.activity.clone();
     let service = service_fn(move |req| {
         let (proxy, client) = (proxy.clone(), client.clone());
-        async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) }
+        async move {
+            // An HTTP/2 connection is idle when no stream is handled (the guard cannot see that
+            // in its bytes: PINGs keep them coming).
+            let _handling = is_h2.then(|| client.activity.busy());
+            Ok::<_, Infallible>(proxy.handle(req, &client).await)
+        }
     });
     let io = TokioIo::new(io);
     let result = if is_h2 {
-        drive(shared.h2.serve_connection(io, service), stop).await
+        let idle = Some(Idle {
+            activity,
+            limit: shared.proxy.limits.timeouts.keepalive,
+            metrics: shared.proxy.metrics.listener.clone(),
+        });
+        drive(shared.h2.serve_connection(io, service), stop, idle).await
     } else {
         drive(
             shared.h1.serve_connection(io, service).with_upgrades(),
             stop,
+            None,
         )
         .await
     };

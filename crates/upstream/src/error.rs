@@ -114,7 +114,8 @@ impl UpstreamError {
                 "errors.bad.request.body",
                 "The request body could not be read",
             ),
-            UpstreamErrorKind::ClientTooSlow => (
+            UpstreamErrorKind::ClientTooSlow
+            | UpstreamErrorKind::ClientBody(ClientBodyError::TimedOut) => (
                 StatusCode::REQUEST_TIMEOUT,
                 "errors.request.body.timeout",
                 "The request body was not sent in time",

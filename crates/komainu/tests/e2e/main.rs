@@ -33,6 +33,7 @@ mod proxy_plugins;
 mod proxy_routing;
 mod readme_tour;
 mod security_cache;
+mod security_edge;
 mod security_limits;
 mod security_parsers;
 mod security_portal;
