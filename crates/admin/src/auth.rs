@@ -1,14 +1,11 @@
 //! Admin credentials: bootstrapped once, checked on every `/api` and `/apis` call.
 //!
 //! Only a SHA-256 of the secret is kept (in memory and in the store); comparisons are constant-time.
-//! Failed attempts are counted per source address: past [`MAX_FAILURES`] within a minute the
-//! address is refused with 429 and `Retry-After` for a minute, so the secret cannot be guessed
+//! Attempts are counted per source address ([`crate::lockout`]), so the secret cannot be guessed
 //! at network speed.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -115,67 +112,6 @@ pub(crate) fn presented(headers: &HeaderMap) -> Option<(String, String)> {
     komainu_keys::basic_auth(headers)
 }
 
-/// Failed attempts from one address within [`WINDOW`] before it is locked out.
-pub const MAX_FAILURES: u32 = 10;
-const WINDOW: Duration = Duration::from_secs(60);
-const LOCKOUT: Duration = Duration::from_secs(60);
-/// Addresses tracked at most; past it, those whose window has passed are forgotten.
-const TRACKED: usize = 10_000;
-
-struct Failures {
-    count: u32,
-    since: Instant,
-    locked_until: Option<Instant>,
-}
-
-/// Failed sign-ins per source address (the admin API's and UI's; the portal keeps its own).
-#[derive(Default)]
-pub struct Lockout {
-    by_ip: Mutex<HashMap<IpAddr, Failures>>,
-}
-
-impl Lockout {
-    /// How long `ip` stays locked out, if it is.
-    pub fn locked(&self, ip: IpAddr) -> Option<Duration> {
-        let map = self.by_ip.lock().expect("lockout lock");
-        let until = map.get(&ip)?.locked_until?;
-        until.checked_duration_since(Instant::now())
-    }
-
-    /// Counts a failure; returns the lockout it starts, if it starts one.
-    pub fn failed(&self, ip: IpAddr) -> Option<Duration> {
-        let now = Instant::now();
-        let mut map = self.by_ip.lock().expect("lockout lock");
-        if map.len() >= TRACKED {
-            map.retain(|_, f| {
-                now.duration_since(f.since) < WINDOW || f.locked_until.is_some_and(|u| u > now)
-            });
-        }
-        let f = map.entry(ip).or_insert(Failures {
-            count: 0,
-            since: now,
-            locked_until: None,
-        });
-        if now.duration_since(f.since) >= WINDOW && f.locked_until.is_none_or(|u| u <= now) {
-            *f = Failures {
-                count: 0,
-                since: now,
-                locked_until: None,
-            };
-        }
-        f.count += 1;
-        if f.count >= MAX_FAILURES && f.locked_until.is_none_or(|u| u <= now) {
-            f.locked_until = Some(now + LOCKOUT);
-            return Some(LOCKOUT);
-        }
-        None
-    }
-
-    pub fn succeeded(&self, ip: IpAddr) {
-        self.by_ip.lock().expect("lockout lock").remove(&ip);
-    }
-}
-
 /// A 429 telling the client when to try again.
 pub(crate) fn too_many_attempts(wait: Duration) -> Response {
     let mut response = ApiError::new(
@@ -216,15 +152,16 @@ impl Admin {
     /// Checks the admin credentials typed into a form, with the same per-address lockout and
     /// `LoginFailed` events as the REST API's.
     pub fn sign_in(&self, ip: IpAddr, id: &str, secret: &str) -> SignIn {
-        if let Some(wait) = self.lockout.locked(ip) {
-            return SignIn::LockedOut(wait);
-        }
+        let attempt = match self.lockout.attempt(ip) {
+            Ok(a) => a,
+            Err(wait) => return SignIn::LockedOut(wait),
+        };
         if self.auth.accepts(id, secret) {
-            self.lockout.succeeded(ip);
+            attempt.succeeded();
             return SignIn::Accepted;
         }
         tracing::info!(%ip, client_id = %id, "admin UI sign-in failed");
-        let locked = self.lockout.failed(ip);
+        let locked = attempt.failed();
         crate::audit::login_failed(self, ip, Some(id), locked.is_some());
         match locked {
             Some(wait) => SignIn::LockedOut(wait),
@@ -239,12 +176,13 @@ pub async fn require(State(admin): State<Admin>, request: Request, next: Next) -
         return next.run(request).await;
     }
     let ip = peer(&request);
-    if let Some(wait) = admin.lockout.locked(ip) {
-        return too_many_attempts(wait);
-    }
+    let attempt = match admin.lockout.attempt(ip) {
+        Ok(a) => a,
+        Err(wait) => return too_many_attempts(wait),
+    };
     match presented(request.headers()) {
         Some((id, secret)) if admin.auth.accepts(&id, &secret) => {
-            admin.lockout.succeeded(ip);
+            attempt.succeeded();
             next.run(request).await
         }
         found => {
@@ -255,7 +193,7 @@ pub async fn require(State(admin): State<Admin>, request: Request, next: Next) -
             };
             if let Some((id, _)) = &found {
                 tracing::info!(%ip, client_id = %id, "admin sign-in failed");
-                let locked = admin.lockout.failed(ip);
+                let locked = attempt.failed();
                 if let Some(wait) = locked {
                     tracing::warn!(%ip, lockout_s = wait.as_secs(), "admin sign-ins locked for this address after repeated failures");
                 }

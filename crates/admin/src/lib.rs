@@ -10,6 +10,7 @@ mod body;
 mod error;
 mod keys;
 mod listing;
+mod lockout;
 mod management;
 mod openapi;
 mod ops;
@@ -29,9 +30,10 @@ use axum::routing::{get, post};
 use komainu_model::PluginProblem;
 use komainu_store::Store;
 
-pub use auth::{AdminAuth, InProcess, Lockout, SignIn};
+pub use auth::{AdminAuth, InProcess, SignIn};
 pub use body::parse_document;
 pub use error::ApiError;
+pub use lockout::{Attempt, Lockout};
 pub use ops::Metrics;
 pub use transfer::{ImportMode, export, import};
 
@@ -54,7 +56,7 @@ pub struct Admin {
     plugins: PluginCheck,
     keys: Option<Arc<komainu_keys::KeyService>>,
     testing_clock: bool,
-    lockout: Arc<auth::Lockout>,
+    lockout: Arc<Lockout>,
     /// Gives freed memory back to the system after a large body (the allocator's, set by the
     /// binary).
     release_memory: Option<fn()>,

@@ -140,3 +140,60 @@ fn try_it_stays_inside_its_api_and_carries_the_developers_address() {
     }
     assert!(refused >= 1, "31 more calls within a minute");
 }
+
+/// `n` sign-ins with a wrong password at once, from one address: their statuses.
+fn concurrent_wrong_sign_ins(url: &str, form: &[(&str, &str)], n: usize) -> Vec<u16> {
+    let statuses = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..50 {
+            s.spawn(|| {
+                let client = browser("127.0.0.1");
+                for _ in 0..n / 50 {
+                    let status = client.post(url).form(form).send().unwrap().status();
+                    statuses.lock().unwrap().push(status.as_u16());
+                }
+            });
+        }
+    });
+    statuses.into_inner().unwrap()
+}
+
+#[test]
+fn a_thousand_concurrent_wrong_passwords_get_ten_checks() {
+    let gw = Gateway::start();
+    signed_up(&gw, &browser("127.0.0.3"), "victim@example.com");
+    let statuses = concurrent_wrong_sign_ins(
+        &format!("{}/signin", gw.portal),
+        &[
+            ("email", "victim@example.com"),
+            ("password", "guess guess guess"),
+        ],
+        1000,
+    );
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 10, "{checked} passwords were checked");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        1000 - checked
+    );
+
+    // The admin API's sign-ins too.
+    let statuses = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..20 {
+            s.spawn(|| {
+                for _ in 0..10 {
+                    let status = browser("127.0.0.4")
+                        .get(gw.url("/api/apis"))
+                        .basic_auth("test-admin", Some("not the secret"))
+                        .send()
+                        .unwrap()
+                        .status();
+                    statuses.lock().unwrap().push(status.as_u16());
+                }
+            });
+        }
+    });
+    let statuses = statuses.into_inner().unwrap();
+    assert!(statuses.iter().filter(|s| **s == 401).count() <= 10);
+}

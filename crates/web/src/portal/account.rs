@@ -169,15 +169,17 @@ pub async fn signin(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     SameSite { fields, .. }: SameSite<PortalSide>,
 ) -> Response {
-    let lockout = &web.0.portal_lockout;
     let email = fields.get("email").to_string();
-    if let Some(wait) = lockout.locked(peer.ip()) {
-        let message = format!(
-            "Too many failed sign-ins from this address: try again in {} s.",
-            wait.as_secs().max(1)
-        );
-        return signin_page(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message));
-    }
+    let attempt = match web.0.portal_lockout.attempt(peer.ip()) {
+        Ok(a) => a,
+        Err(wait) => {
+            let message = format!(
+                "Too many failed sign-ins from this address: try again in {} s.",
+                wait.as_secs().max(1)
+            );
+            return signin_page(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message));
+        }
+    };
     let account = find(&web, &email).await;
     let password = fields.get("password").to_string();
     let hash = account
@@ -196,9 +198,9 @@ pub async fn signin(
     .await
     .unwrap_or(false);
     if verified {
-        lockout.succeeded(peer.ip());
+        attempt.succeeded();
     } else {
-        lockout.failed(peer.ip());
+        attempt.failed();
     }
     match account {
         Some(a) if verified && a.enabled => signed_in(&web, &a.id, &a.email),
