@@ -17,7 +17,7 @@ use komainu_model::FieldError;
 pub use credentials::key_ids;
 pub use effects::{Planned, WriteCtx, on_delete, on_write, publish, publish_candidate};
 pub use lifecycle::check_move;
-pub use subscriptions::{validation_kind, visibility_kind};
+pub use subscriptions::{paused_by, validation_kind, visibility_kind};
 
 /// Why a write is refused.
 #[derive(Debug)]

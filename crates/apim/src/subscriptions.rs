@@ -123,8 +123,14 @@ pub(crate) fn admit_update(
     if still_pending {
         sub.status = Some(SubscriptionStatus::Pending);
     }
-    d_pause(prev, sub, now_ms);
+    d_pause(prev, sub, raw, now_ms);
     Ok(())
+}
+
+/// Who paused a subscription (`paused_by`): `developer` when the developer did from the portal
+/// (they may resume it), else `admin` (only the API's team resumes it).
+pub fn paused_by(sub: &ApiSubscription) -> Option<&str> {
+    sub.extra.get("paused_by").and_then(Value::as_str)
 }
 
 /// A plan's `validation.kind` (Otoroshi 18): `auto` unless the plan says otherwise.
@@ -185,12 +191,26 @@ fn settle(sub: &mut ApiSubscription, raw: &Value, prev: Option<&ApiSubscription>
     });
 }
 
-/// Pausing stamps `paused_at`; resuming clears it.
-fn d_pause(prev: &ApiSubscription, sub: &mut ApiSubscription, now_ms: i64) {
+/// Pausing stamps `paused_at` and who paused (`paused_by`: `developer` only when the write says
+/// so, as the portal's does; any other pause is the API team's, also over a developer's);
+/// resuming clears both.
+fn d_pause(prev: &ApiSubscription, sub: &mut ApiSubscription, raw: &Value, now_ms: i64) {
     sub.dates.paused_at = match (prev.enabled, sub.enabled) {
         (true, false) => Some(now_ms),
         (false, true) => None,
         _ => prev.dates.paused_at,
+    };
+    let asks_pause = raw.get("enabled").and_then(Value::as_bool) == Some(false)
+        || status_of(raw) == Some("disabled");
+    let by_developer = raw.get("paused_by").and_then(Value::as_str) == Some("developer");
+    let by = match (sub.enabled || sub.dates.closed_at.is_some(), asks_pause) {
+        (true, _) => None,
+        (false, true) => Some(if by_developer { "developer" } else { "admin" }),
+        (false, false) => paused_by(prev).or(Some("admin")),
+    };
+    match by {
+        Some(by) => sub.extra.insert("paused_by".into(), Value::from(by)),
+        None => sub.extra.remove("paused_by"),
     };
 }
 
@@ -328,10 +348,24 @@ mod tests {
         admit_update(&s, &mut paused, &json!({"enabled": false}), 2).unwrap();
         assert_eq!(paused.dates.paused_at, Some(2));
         assert_eq!(paused.status, Some(SubscriptionStatus::Disabled));
+        assert_eq!(paused_by(&paused), Some("admin"));
         let mut resumed = paused.clone();
         resumed.enabled = true;
         admit_update(&paused, &mut resumed, &json!({"enabled": true}), 3).unwrap();
         assert_eq!(resumed.dates.paused_at, None);
+        assert_eq!(paused_by(&resumed), None);
+        let mut by_dev = resumed.clone();
+        by_dev.enabled = false;
+        let raw = json!({"enabled": false, "paused_by": "developer"});
+        admit_update(&resumed, &mut by_dev, &raw, 4).unwrap();
+        assert_eq!(paused_by(&by_dev), Some("developer"));
+        let mut taken_over = by_dev.clone();
+        admit_update(&by_dev, &mut taken_over, &json!({"status": "disabled"}), 5).unwrap();
+        assert_eq!(
+            paused_by(&taken_over),
+            Some("admin"),
+            "the team's pause wins"
+        );
         assert_eq!(resumed.dates.created_at, Some(1));
         let mut closed = resumed.clone();
         admit_update(&resumed, &mut closed, &json!({"status": "closed"}), 4).unwrap();

@@ -28,6 +28,10 @@ impl Extra {
             .insert(key, value)
     }
 
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.0.as_mut()?.remove(key)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.as_ref().is_none_or(|m| m.is_empty())
     }

@@ -197,3 +197,82 @@ fn a_thousand_concurrent_wrong_passwords_get_ten_checks() {
     let statuses = statuses.into_inner().unwrap();
     assert!(statuses.iter().filter(|s| **s == 401).count() <= 10);
 }
+
+/// A published, documented API with a free API-key plan its flow enforces.
+pub fn keyed_api(gw: &Gateway, up: &Upstream) {
+    gw.create(
+        "apis",
+        &json!({"id": "orders", "name": "Orders", "domain": "orders.test", "context_path": "/orders",
+                "state": "published",
+                "backends": [{"id": "b", "backend": {"targets": [up.target()]}}],
+                "routes": [{"id": "all", "frontend": {"domains": ["/"]}, "backend": "b"}],
+                "flows": [{"id": "default_plugin_chain", "consumers": ["free"], "plugins": {"slots": []}}],
+                "documentation": {"enabled": true, "plans": [{
+                    "id": "free", "name": "Free", "status": "published",
+                    "access_mode_configuration_type": "apikey",
+                    "access_mode_configuration": {"dailyQuota": 100}}]}}),
+    );
+}
+
+#[test]
+fn a_developer_cannot_undo_the_api_teams_pause() {
+    let up = Upstream::start("pause-up");
+    let gw = Gateway::start();
+    keyed_api(&gw, &up);
+    let client = browser("127.0.0.1");
+    let dev = signed_up(&gw, &client, "dev@example.com");
+    let post = |path: &str, form: &[(&str, &str)]| {
+        let mut fields = form.to_vec();
+        fields.push(("csrf", dev.csrf.as_str()));
+        client
+            .post(format!("{}{path}", gw.portal))
+            .header("cookie", &dev.cookie)
+            .form(&fields)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(
+        post(
+            "/apis/orders/subscribe",
+            &[("plan", "free"), ("app", "shop")]
+        )
+        .status(),
+        303
+    );
+    let (_, subs) = crate::support::json(gw.get("/api/api-subscriptions"));
+    let id = subs[0]["id"].as_str().unwrap().to_string();
+    let status = || {
+        let (_, sub) = crate::support::json(gw.get(&format!("/api/api-subscriptions/{id}")));
+        sub["status"].as_str().unwrap().to_string()
+    };
+
+    // The developer's own pause is theirs to undo.
+    assert_eq!(
+        post(&format!("/subscriptions/{id}/pause"), &[]).status(),
+        303
+    );
+    assert_eq!(
+        post(&format!("/subscriptions/{id}/resume"), &[]).status(),
+        303
+    );
+    assert_eq!(status(), "enabled");
+
+    // The team's pause is not.
+    let (code, _) = crate::support::json(gw.patch(
+        &format!("/api/api-subscriptions/{id}"),
+        &json!({"enabled": false}),
+    ));
+    assert_eq!(code, 200);
+    let refused = post(&format!("/subscriptions/{id}/resume"), &[]);
+    assert_eq!(refused.status(), 409);
+    assert_eq!(status(), "disabled");
+    let account = client
+        .get(format!("{}/account", gw.portal))
+        .header("cookie", &dev.cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(account.contains("Paused by the API's team"), "{account}");
+    assert!(!account.contains(&format!("/subscriptions/{id}/resume")));
+}

@@ -182,12 +182,15 @@ fn a_developer_signs_up_subscribes_and_calls_the_api() {
         "tr[data-subscription='{}'] button",
         gold["id"].as_str().unwrap()
     ));
-    b.wait_text("main", "Waiting for approval");
-    let (_, approved) = read(gw.get(&format!(
-        "/api/api-subscriptions/{}",
-        gold["id"].as_str().unwrap()
-    )));
-    assert_eq!(approved["status"], "enabled");
+    // The page's heading says "Waiting for approval" before the click lands too: wait for
+    // the approval itself.
+    crate::support::until("the approval", || {
+        let (_, approved) = read(gw.get(&format!(
+            "/api/api-subscriptions/{}",
+            gold["id"].as_str().unwrap()
+        )));
+        (approved["status"] == "enabled").then_some(())
+    });
     let started = Instant::now();
     while call(&gw, gold_key, &gold_secret) != 200 {
         assert!(

@@ -262,12 +262,14 @@ fn card(
         .and_then(|s| serde_json::to_value(s).ok())
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
+    let by_team = status == "disabled" && komainu_apim::paused_by(sub) != Some("developer");
     let actions: &[(&str, &str)] = match status.as_str() {
         "enabled" => &[
             ("rotate", "Rotate the secret"),
             ("pause", "Pause"),
             ("close", "Close"),
         ],
+        "disabled" if by_team => &[("close", "Close")],
         "disabled" => &[("resume", "Resume"), ("close", "Close")],
         "pending" => &[("close", "Withdraw")],
         _ => &[],
@@ -277,6 +279,7 @@ fn card(
             h2 { (sub.name) " " (page::badge(&status)) }
             p { "API: " (api.map_or(sub.api_ref.as_str(), |a| a.name.as_str())) " · plan " (sub.plan_ref) }
             @if status == "pending" { p { "Waiting for the API's team to approve it." } }
+            @if by_team { p class="paused-by-team" { "Paused by the API's team: ask them to resume it." } }
             @if status != "closed" && !key.is_null() { (how_to_call(web, api, sub, key)) }
             @else if status != "closed" { (how_to_call(web, api, sub, &Value::Null)) }
             h3 { "Usage" }
@@ -315,10 +318,14 @@ pub async fn act(
             "No such subscription of yours.",
         );
     };
-    // A developer pauses and resumes what they paused; approval stays the API team's.
+    // A developer pauses and resumes what they paused; approval, and a pause by the API's
+    // team, stay the team's.
     let allowed = match action.as_str() {
         "rotate" | "pause" => sub.status == Some(SubscriptionStatus::Enabled),
-        "resume" => sub.status == Some(SubscriptionStatus::Disabled),
+        "resume" => {
+            sub.status == Some(SubscriptionStatus::Disabled)
+                && komainu_apim::paused_by(&sub) == Some("developer")
+        }
         _ => true,
     };
     if !allowed {
@@ -349,7 +356,9 @@ pub async fn act(
         }
         "pause" | "resume" | "close" => {
             let patch = match action.as_str() {
-                "pause" => json!({"status": "disabled", "enabled": false}),
+                "pause" => {
+                    json!({"status": "disabled", "enabled": false, "paused_by": "developer"})
+                }
                 "resume" => json!({"status": "enabled", "enabled": true}),
                 _ => json!({"status": "closed"}),
             };
