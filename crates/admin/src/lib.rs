@@ -70,6 +70,8 @@ pub struct Admin {
     events: Option<Arc<komainu_observe::Events>>,
     /// The gateway's per-API windows, for `/api/apis/:id/stats`.
     analytics: Option<Arc<komainu_observe::Analytics>>,
+    /// Remote documents (documentation sources, OpenAPI URLs).
+    fetcher: Arc<komainu_fetch::Fetcher>,
 }
 
 /// The followers of the store's change feed on this node (routing snapshot, key index), and the
@@ -132,7 +134,14 @@ impl Admin {
             store_kind: "embedded",
             events: None,
             analytics: None,
+            fetcher: komainu_fetch::Fetcher::new(komainu_fetch::Policy::default()),
         }
+    }
+
+    /// Fetches remote documents under this policy (`--portal-fetch-private`, ...).
+    pub fn with_fetcher(mut self, fetcher: Arc<komainu_fetch::Fetcher>) -> Self {
+        self.fetcher = fetcher;
+        self
     }
 
     /// Sends admin and security events to `events`.

@@ -173,7 +173,7 @@ pub(crate) async fn documentation(
     let api = api(&admin, &id).await?;
     let mut doc = serde_json::to_value(&api.documentation).expect("serializes");
     if let Some(source) = &api.documentation.source {
-        let remote = fetch_source(source).await.map_err(|e| {
+        let remote = fetch_source(&admin, source).await.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 format!("documentation source {}: {e}", source.url),
@@ -186,38 +186,23 @@ pub(crate) async fn documentation(
     Ok(Json(doc))
 }
 
-/// `GET url` with `headers`, bounded by `timeout`: the body of a 2xx answer, as text.
-async fn fetch_text(
-    url: &str,
-    headers: &BTreeMap<String, String>,
-    timeout: Duration,
-    redirects: reqwest::redirect::Policy,
-) -> Result<String, String> {
-    let client = reqwest::Client::builder()
-        .redirect(redirects)
-        .timeout(timeout)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut request = client.get(url);
-    for (k, v) in headers {
-        request = request.header(k, v);
-    }
-    let response = request.send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("answered {}", response.status()));
-    }
-    response.text().await.map_err(|e| e.to_string())
-}
-
-async fn fetch_source(source: &komainu_model::DocumentationSource) -> Result<Value, String> {
-    let timeout = Duration::from_millis(source.timeout.max(1));
-    let redirects = if source.follow_redirects {
-        reqwest::redirect::Policy::limited(5)
-    } else {
-        reqwest::redirect::Policy::none()
+/// The remote documentation source, fetched under the gateway's fetch policy.
+async fn fetch_source(
+    admin: &Admin,
+    source: &komainu_model::DocumentationSource,
+) -> Result<Value, String> {
+    let request = komainu_fetch::Request {
+        url: source.url.clone(),
+        headers: source.headers.clone().into_iter().collect(),
+        timeout: Duration::from_millis(source.timeout.max(1)),
+        follow_redirects: source.follow_redirects,
+        max_bytes: 0,
     };
-    let text = fetch_text(&source.url, &source.headers, timeout, redirects).await?;
-    serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))
+    let fetched = admin.fetcher.get(&request).await?;
+    if !(200..300).contains(&fetched.status) {
+        return Err(format!("answered {}", fetched.status));
+    }
+    crate::body::parse_document(&fetched.body, false)
 }
 
 /// `POST /api/apis/_openapi?domain=&context_path=`: an API (staging) from an OpenAPI 3.x or
@@ -233,7 +218,7 @@ pub(crate) async fn import_openapi(
         && spec.get("openapi").is_none()
         && spec.get("swagger").is_none()
     {
-        spec = fetch_spec(url).await.map_err(|e| {
+        spec = fetch_spec(&admin, url).await.map_err(|e| {
             ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot read {url}: {e}"))
         })?;
     }
@@ -249,12 +234,20 @@ pub(crate) async fn import_openapi(
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
-async fn fetch_spec(url: &str) -> Result<Value, String> {
-    let timeout = Duration::from_secs(10);
-    let redirects = reqwest::redirect::Policy::default();
-    let text = fetch_text(url, &BTreeMap::new(), timeout, redirects).await?;
-    serde_json::from_str(&text)
-        .or_else(|_| serde_norway::from_str(&text))
+/// An OpenAPI document given by URL, JSON or YAML.
+async fn fetch_spec(admin: &Admin, url: &str) -> Result<Value, String> {
+    let request = komainu_fetch::Request {
+        url: url.to_string(),
+        follow_redirects: true,
+        max_bytes: ENTITY_LIMIT,
+        ..komainu_fetch::Request::default()
+    };
+    let fetched = admin.fetcher.fetch(&request).await?;
+    if !(200..300).contains(&fetched.status) {
+        return Err(format!("answered {}", fetched.status));
+    }
+    crate::body::parse_document(&fetched.body, false)
+        .or_else(|_| crate::body::parse_document(&fetched.body, true))
         .map_err(|e| format!("neither JSON nor YAML: {e}"))
 }
 

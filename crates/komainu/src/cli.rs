@@ -160,6 +160,8 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
     /// Time zone of daily and monthly quota windows (an IANA name: UTC, Europe/Paris, ...).
     #[arg(long, env = "KOMAINU_QUOTAS_TIMEZONE", default_value = "UTC")]
     pub quotas_timezone: chrono_tz::Tz,
@@ -210,6 +212,36 @@ pub struct LimitArgs {
     /// Counters of the limit plugins held in all; past it the route holding the most evicts.
     #[arg(long, env = "KOMAINU_LIMIT_COUNTERS", default_value_t = 1_000_000)]
     pub limit_counters: usize,
+}
+
+/// What bounds the gateway's fetches of remote documents (documentation sources and resources,
+/// OpenAPI documents by URL, JWKS).
+#[derive(Args)]
+pub struct FetchArgs {
+    /// Let those fetches reach loopback, private (RFC 1918, ULA) and link-local addresses,
+    /// directly or by a redirect (off: only public addresses).
+    #[arg(long, env = "KOMAINU_PORTAL_FETCH_PRIVATE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub portal_fetch_private: bool,
+    /// Bytes of a fetched document at most (an OpenAPI document by URL has the entity limit).
+    #[arg(long, env = "KOMAINU_FETCH_MAX_BYTES", default_value_t = 4 << 20)]
+    pub fetch_max_bytes: usize,
+    /// Seconds a fetch may take at most, whatever a document's own timeout says.
+    #[arg(long, env = "KOMAINU_FETCH_TIMEOUT", default_value_t = 10)]
+    pub fetch_timeout: u64,
+    /// Seconds a fetched document is kept before it is fetched again.
+    #[arg(long, env = "KOMAINU_FETCH_CACHE_TTL", default_value_t = 60)]
+    pub fetch_cache_ttl: u64,
+}
+
+impl FetchArgs {
+    pub fn fetcher(&self) -> std::sync::Arc<komainu_fetch::Fetcher> {
+        komainu_fetch::Fetcher::new(komainu_fetch::Policy {
+            allow_private: self.portal_fetch_private,
+            max_bytes: self.fetch_max_bytes.max(1024),
+            max_time: std::time::Duration::from_secs(self.fetch_timeout.max(1)),
+            ttl: std::time::Duration::from_secs(self.fetch_cache_ttl),
+        })
+    }
 }
 
 /// What bounds the jq filters of JQRequest / JQResponse (run in worker processes).

@@ -91,6 +91,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         .clone()
         .map(|d| komainu_observe::Events::start(d, args.events_buffer));
     ensure_default_group(&*store).await?;
+    let fetcher = args.fetch.fetcher();
     let keys = KeyService::start(store.clone(), args.quotas_timezone)
         .await
         .context("cannot load API keys")?;
@@ -104,6 +105,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     .with_keys(keys.clone(), args.testing_clock)
     .with_events(events.clone())
     .with_memory_release(release_unused_memory)
+    .with_fetcher(fetcher.clone())
     .with_plugin_catalog(komainu_plugins::registry::catalog);
     // The admin API, and the config file's reloads, run on their own thread: parsing and
     // validating a large or hostile document never takes time from the proxy's workers.
@@ -131,6 +133,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         keys: Some(keys.clone()),
         counters: counters.clone(),
         sandbox: Some(args.sandbox.start()?),
+        jwks: Arc::new(komainu_plugins::jwks::Jwks::new(fetcher.clone())),
         ..Services::default()
     };
     crate::certificates::ensure_default(&*store).await?;
@@ -277,6 +280,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
             gateway: gateway_url.trim_end_matches('/').to_string(),
             trial_url: trial_url(listening[1].1),
             trial_token,
+            fetcher,
         },
     );
     let portal_stop = stopped(stop_rx.clone());

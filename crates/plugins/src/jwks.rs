@@ -4,7 +4,8 @@
 //! at once (at most every few seconds) when a token names a key id the set does not have — how a
 //! provider's key rotation is picked up. Plans never wait for the network (until the first fetch
 //! lands, their tokens are refused); the JwtVerification plugins wait for that first fetch
-//! ([`KeySet::first_fetch`]), bounded by the set's timeout.
+//! ([`KeySet::first_fetch`]), bounded by the set's timeout. Fetches go through the gateway's
+//! fetch policy (`komainu_fetch`): public addresses only unless allowed, bounded in size and time.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -37,6 +38,7 @@ pub struct Source {
 
 pub struct KeySet {
     source: Source,
+    fetcher: Arc<komainu_fetch::Fetcher>,
     keys: ArcSwap<Vec<Key>>,
     fetched_at_ms: AtomicU64,
     fetching: AtomicBool,
@@ -91,7 +93,7 @@ impl KeySet {
         }
         let set = self.clone();
         rt.spawn(async move {
-            match fetch(&set.source).await {
+            match fetch(&set.fetcher, &set.source).await {
                 Ok(keys) => {
                     set.keys.store(Arc::new(keys));
                     set.fetched_at_ms.store(now_ms(), Ordering::Relaxed);
@@ -109,20 +111,19 @@ impl KeySet {
     }
 }
 
-async fn fetch(source: &Source) -> Result<Vec<Key>, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(source.timeout_ms.max(1)))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut request = client.get(&source.url);
-    for (k, v) in &source.headers {
-        request = request.header(k, v);
+async fn fetch(fetcher: &komainu_fetch::Fetcher, source: &Source) -> Result<Vec<Key>, String> {
+    let request = komainu_fetch::Request {
+        url: source.url.clone(),
+        headers: source.headers.clone(),
+        timeout: Duration::from_millis(source.timeout_ms.max(1)),
+        follow_redirects: true,
+        max_bytes: 0,
+    };
+    let fetched = fetcher.fetch(&request).await?;
+    if !(200..300).contains(&fetched.status) {
+        return Err(format!("answered {}", fetched.status));
     }
-    let response = request.send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("answered {}", response.status()));
-    }
-    let set: JwkSet = response.json().await.map_err(|e| e.to_string())?;
+    let set: JwkSet = serde_json::from_slice(&fetched.body).map_err(|e| e.to_string())?;
     Ok(set
         .keys
         .iter()
@@ -142,12 +143,25 @@ async fn fetch(source: &Source) -> Result<Vec<Key>, String> {
 }
 
 /// Every key set in use, shared by all snapshots so a rebuild does not refetch.
-#[derive(Default)]
 pub struct Jwks {
     sets: Mutex<HashMap<Source, Arc<KeySet>>>,
+    fetcher: Arc<komainu_fetch::Fetcher>,
+}
+
+impl Default for Jwks {
+    fn default() -> Self {
+        Jwks::new(komainu_fetch::Fetcher::new(komainu_fetch::Policy::default()))
+    }
 }
 
 impl Jwks {
+    pub fn new(fetcher: Arc<komainu_fetch::Fetcher>) -> Jwks {
+        Jwks {
+            sets: Mutex::default(),
+            fetcher,
+        }
+    }
+
     /// The set for `source`, created (and its first fetch started) on first use.
     pub fn set(&self, source: Source) -> Arc<KeySet> {
         let mut sets = self.sets.lock().expect("jwks lock");
@@ -156,6 +170,7 @@ impl Jwks {
             .or_insert_with(|| {
                 Arc::new(KeySet {
                     source,
+                    fetcher: self.fetcher.clone(),
                     keys: ArcSwap::from_pointee(Vec::new()),
                     fetched_at_ms: AtomicU64::new(0),
                     fetching: AtomicBool::new(false),

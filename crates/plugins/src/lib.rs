@@ -41,7 +41,7 @@ mod hmac_validator;
 mod ip_address_lists;
 mod jq;
 mod json_schema;
-mod jwks;
+pub mod jwks;
 mod jwt_signer;
 mod jwt_verification;
 pub mod jwt_verifier;

@@ -45,6 +45,8 @@ pub struct PortalSettings {
     pub trial_url: String,
     /// What vouches for the developer's address on those calls (`komainu_http::trial`).
     pub trial_token: komainu_http::trial::TrialToken,
+    /// Remote documentation is fetched under the gateway's fetch policy.
+    pub fetcher: Arc<komainu_fetch::Fetcher>,
 }
 
 /// "Try it" calls one person may make per minute.

@@ -84,7 +84,7 @@ fn eventually(gw: &Gateway, path: &str, bearer: &str, status: u16) {
 #[test]
 fn jwt_plans_verify_tokens_and_any_plan_of_a_flow_admits() {
     let up = Upstream::start("shop");
-    let gw = Gateway::start();
+    let gw = Gateway::start_fetching_loopback();
     gw.create(
         "jwt-verifiers",
         &json!({

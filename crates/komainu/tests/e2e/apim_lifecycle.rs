@@ -148,7 +148,7 @@ fn drafts_are_tested_beside_the_live_api_then_published() {
 #[test]
 fn documentation_is_served_with_its_remote_source() {
     let up = Upstream::start("docs");
-    let gw = Gateway::start();
+    let gw = Gateway::start_fetching_loopback();
     let mut api = catalog(&up);
     api["documentation"]["enabled"] = json!(true);
     api["documentation"]["references"] =
@@ -192,7 +192,7 @@ fn petstore(up: &Upstream) -> Value {
 #[test]
 fn openapi_documents_become_apis() {
     let up = Upstream::start("pets");
-    let gw = Gateway::start();
+    let gw = Gateway::start_fetching_loopback();
 
     // JSON over HTTP.
     let (code, api) = json(gw.post(

@@ -145,7 +145,7 @@ fn jwt_verification_checks_tokens_with_stored_verifiers() {
 #[test]
 fn the_first_call_waits_for_the_jwks_instead_of_being_refused() {
     let up = Upstream::slow("jwks", std::time::Duration::from_millis(300));
-    let gw = Gateway::start();
+    let gw = Gateway::start_fetching_loopback();
     let url = format!("http://127.0.0.1:{}/fixtures/jwks.json", up.port());
     gw.create(
         "jwt-verifiers",

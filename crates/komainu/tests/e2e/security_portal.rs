@@ -276,3 +276,103 @@ fn a_developer_cannot_undo_the_api_teams_pause() {
     assert!(account.contains("Paused by the API's team"), "{account}");
     assert!(!account.contains(&format!("/subscriptions/{id}/resume")));
 }
+
+/// An API documented with `resources`, published.
+fn documented(gw: &Gateway, id: &str, resources: serde_json::Value) {
+    gw.create(
+        "apis",
+        &json!({"id": id, "name": id, "domain": format!("{id}.test"), "context_path": "/",
+                "state": "published",
+                "documentation": {"enabled": true, "resources": resources}}),
+    );
+}
+
+fn doc_page(gw: &Gateway, id: &str, page: &str) -> String {
+    browser("127.0.0.1")
+        .get(format!("{}/apis/{id}/pages/{page}", gw.portal))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+#[test]
+fn remote_documentation_cannot_reach_inside_the_network() {
+    let gw = Gateway::start();
+    gw.create(
+        "apikeys",
+        &json!({"clientId": "victim", "clientSecret": "the-victims-secret"}),
+    );
+    let admin = gw.admin.trim_start_matches("http://").to_string();
+    let port = admin.rsplit(':').next().unwrap().to_string();
+    let basic = "Basic dGVzdC1hZG1pbjp0ZXN0LWFkbWluLXNlY3JldC0wMTIzNDU2Nzg5";
+    let inside = [
+        format!("http://{admin}/api/apikeys"),
+        format!("http://localhost:{port}/api/apikeys"),
+        format!("http://[::ffff:127.0.0.1]:{port}/api/apikeys"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+    ];
+    let resources: Vec<_> = inside
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            json!({"path": [format!("p{i}")], "title": format!("P{i}"), "url": url,
+                   "headers": {"Authorization": basic}})
+        })
+        .collect();
+    documented(&gw, "ssrf", json!(resources));
+    for (i, url) in inside.iter().enumerate() {
+        let page = doc_page(&gw, "ssrf", &format!("p{i}"));
+        assert!(!page.contains("the-victims-secret"), "{page}");
+        assert!(page.contains("remote content unavailable"), "{url}: {page}");
+    }
+    // The same rule for an OpenAPI document by URL.
+    let (status, body) = crate::support::json(gw.post(
+        "/api/apis/_openapi",
+        &json!({"url": format!("http://{admin}/apis/openapi.json")}),
+    ));
+    assert_eq!(status, 502, "{body}");
+}
+
+#[test]
+fn remote_documentation_is_bounded_in_size_and_time_and_fetched_once() {
+    let up = Upstream::start("docs-up");
+    let gw = Gateway::start_with(crate::support::Options {
+        extra_args: ["--portal-fetch-private", "--fetch-timeout", "1"]
+            .map(String::from)
+            .to_vec(),
+        ..crate::support::Options::default()
+    });
+    let at = |path: &str| format!("http://127.0.0.1:{}{path}", up.port());
+    documented(
+        &gw,
+        "big",
+        json!([
+            {"path": ["huge"], "url": at("/bytes/50000000")},
+            {"path": ["slow"], "url": at("/stall"), "timeout": 600000},
+            {"path": ["fine"], "url": at("/fine")},
+        ]),
+    );
+    let rss = gw.rss_kib();
+    for _ in 0..3 {
+        let page = doc_page(&gw, "big", "huge");
+        assert!(page.contains("larger than"), "{page}");
+    }
+    let grown = gw.peak_rss_kib().saturating_sub(rss);
+    assert!(
+        grown < 40 * 1024,
+        "a 50 MB document grew the gateway by {grown} KiB"
+    );
+    let started = std::time::Instant::now();
+    let page = doc_page(&gw, "big", "slow");
+    assert!(page.contains("remote content unavailable"), "{page}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "a resource's 600 s is capped"
+    );
+    let before = up.hits();
+    for _ in 0..5 {
+        assert!(doc_page(&gw, "big", "fine").contains("docs-up"));
+    }
+    assert_eq!(up.hits(), before + 1, "kept between views");
+}

@@ -16,9 +16,6 @@ use crate::page::{self, Face};
 use crate::session::Session;
 use crate::{Web, markdown, seg};
 
-/// The most of a remote page the portal reads.
-const REMOTE_LIMIT: usize = 2 << 20;
-
 /// The documentation as the admin API serves it (remote `source` laid over).
 async fn documentation(web: &Web, api: &Api) -> ApiDocumentation {
     let answer = web
@@ -62,31 +59,33 @@ async fn content(web: &Web, r: &DocumentationResource) -> Markup {
     }
 }
 
+/// A resource's remote content, fetched under the gateway's fetch policy (public addresses only
+/// unless `--portal-fetch-private`, bounded in size and time, kept for a while).
 async fn remote(web: &Web, r: &DocumentationResource, url: &str) -> String {
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return format!("(remote content: {url} is not an http(s) URL)");
-    }
     let timeout = r
         .extra
         .get("timeout")
         .and_then(Value::as_u64)
-        .unwrap_or(30_000);
-    let mut request = web.0.http.get(url).timeout(Duration::from_millis(timeout));
-    if let Some(Value::Object(h)) = r.extra.get("headers") {
-        for (k, v) in h {
-            if let Some(v) = v.as_str() {
-                request = request.header(k, v);
-            }
-        }
-    }
-    match request.send().await {
-        Ok(resp) if resp.status().is_success() => match resp.bytes().await {
-            Ok(b) => String::from_utf8_lossy(&b[..b.len().min(REMOTE_LIMIT)]).into_owned(),
-            Err(e) => format!("(remote content unavailable: {e})"),
-        },
-        Ok(resp) => format!(
+        .unwrap_or(10_000);
+    let headers = match r.extra.get("headers") {
+        Some(Value::Object(h)) => h
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let request = komainu_fetch::Request {
+        url: url.to_string(),
+        headers,
+        timeout: Duration::from_millis(timeout),
+        follow_redirects: true,
+        max_bytes: 0,
+    };
+    match web.0.portal.fetcher.get(&request).await {
+        Ok(fetched) if (200..300).contains(&fetched.status) => fetched.text(),
+        Ok(fetched) => format!(
             "(remote content unavailable: {url} answered {})",
-            resp.status()
+            fetched.status
         ),
         Err(e) => format!("(remote content unavailable: {e})"),
     }

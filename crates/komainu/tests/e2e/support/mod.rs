@@ -80,6 +80,15 @@ impl Gateway {
         Gateway::start_with(Options::default())
     }
 
+    /// A gateway whose remote fetches (documentation, OpenAPI URLs, JWKS) may reach this
+    /// machine's addresses: the tests' peers listen on loopback.
+    pub fn start_fetching_loopback() -> Gateway {
+        Gateway::start_with(Options {
+            extra_args: vec!["--portal-fetch-private".into()],
+            ..Options::default()
+        })
+    }
+
     pub fn start_with(options: Options) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().to_path_buf();
