@@ -547,6 +547,7 @@ impl Proxy {
         strip_hop_by_hop(&mut parts.headers);
         if client_upgrade.is_some() {
             websocket::keep_upgrade(&mut parts.headers);
+            websocket::offer_deflate_only(&mut parts.headers);
         }
         add_forwarded(
             &mut parts.headers,
@@ -617,6 +618,7 @@ impl Proxy {
                             stop: client.lease.stop.clone(),
                             open: self.metrics.listener.websocket(),
                             lease: client.lease.place.clone(),
+                            deflate: websocket::deflate_accepted(resp.headers()),
                         },
                     );
                 }
