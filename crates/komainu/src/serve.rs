@@ -282,7 +282,8 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
             trial_token,
             fetcher,
         },
-    );
+    )
+    .await;
     let portal_stop = stopped(stop_rx.clone());
     let portal_app = web
         .portal()

@@ -44,6 +44,11 @@ impl Default for DeveloperAccount {
     }
 }
 
+/// The longest e-mail address (RFC 5321's path limit).
+pub const MAX_EMAIL: usize = 254;
+/// The longest account name.
+pub const MAX_NAME: usize = 254;
+
 /// The field the admin API leaves out of every answer.
 pub const PASSWORD_HASH_FIELD: &str = "password_hash";
 
@@ -62,6 +67,18 @@ impl Entity for DeveloperAccount {
         let at = self.email.find('@');
         if at.is_none_or(|i| i == 0 || i + 1 == self.email.len()) || self.email.contains(' ') {
             errors.push(FieldError::new("email", "expected an e-mail address"));
+        }
+        if self.email.chars().count() > MAX_EMAIL {
+            errors.push(FieldError::new(
+                "email",
+                format!("at most {MAX_EMAIL} characters"),
+            ));
+        }
+        if self.name.chars().count() > MAX_NAME {
+            errors.push(FieldError::new(
+                "name",
+                format!("at most {MAX_NAME} characters"),
+            ));
         }
         if !self.password_hash.is_empty() && !self.password_hash.starts_with("$argon2") {
             errors.push(FieldError::new(

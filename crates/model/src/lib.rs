@@ -38,7 +38,7 @@ pub use apikey::{
 pub use backend::{Backend, HealthCheck, LoadBalancing, LoadBalancingType, NgBackend, NgTarget};
 pub use certificate::Certificate;
 pub use client::NgClientConfig;
-pub use developer::{DeveloperAccount, PASSWORD_HASH_FIELD};
+pub use developer::{DeveloperAccount, MAX_EMAIL, MAX_NAME, PASSWORD_HASH_FIELD};
 pub use documentation::{
     AccessMode, ApiDocumentation, ApiDocumentationPlan, ApiPricing, DocumentationResource,
     DocumentationSource, PlanStatus,

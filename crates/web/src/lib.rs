@@ -71,6 +71,10 @@ struct Inner {
     portal_lockout: komainu_admin::Lockout,
     /// "Try it" calls per signed-in person.
     trials: throttle::PerKey<String>,
+    /// Developer accounts by e-mail.
+    accounts: portal::accounts::Accounts,
+    /// Sign-ups per address.
+    signups: throttle::PerKey<std::net::IpAddr>,
     http: reqwest::Client,
     /// The last list of each kind read, with the store revision it was read at.
     lists: std::sync::Mutex<std::collections::HashMap<komainu_model::Kind, Listed>>,
@@ -78,12 +82,13 @@ struct Inner {
 
 impl Web {
     /// `admin_api` is `admin.router()`: the pages call it in-process.
-    pub fn new(
+    pub async fn new(
         admin: Admin,
         admin_api: Router,
         store: Arc<dyn Store>,
         portal: PortalSettings,
     ) -> Self {
+        let accounts = portal::accounts::Accounts::follow(store.clone()).await;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
@@ -106,6 +111,8 @@ impl Web {
             portal,
             portal_lockout: Default::default(),
             trials: throttle::PerKey::new(TRIALS_PER_MINUTE, Duration::from_secs(60)),
+            accounts,
+            signups: throttle::PerKey::new(portal::SIGNUPS_PER_ADDRESS, portal::SIGNUP_WINDOW),
             http,
             lists: Default::default(),
         }))

@@ -1,6 +1,8 @@
 //! Server-side sessions for the admin UI and the portal: an unguessable id in an HttpOnly,
 //! SameSite=Strict cookie, a CSRF token per session that every form write carries, idle and
-//! absolute expiry, and a bound on how many are kept.
+//! absolute expiry, and bounds on how many are kept: [`PER_ACCOUNT`] per signed-in person (their
+//! oldest goes first, so one person signing in again and again only ever signs out themselves)
+//! and [`MAX_SESSIONS`] in all.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,8 +12,10 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use rand::RngCore;
 
-/// Sessions kept at most; past it, expired ones are dropped, then the oldest.
-const MAX_SESSIONS: usize = 10_000;
+/// Sessions kept at most; past it, expired ones are dropped, then the least recently used.
+const MAX_SESSIONS: usize = 100_000;
+/// Sessions one person keeps at most; past it, their least recently used goes.
+const PER_ACCOUNT: usize = 10;
 
 /// One signed-in browser.
 #[derive(Clone, Debug)]
@@ -57,6 +61,16 @@ impl Sessions {
         let id = token();
         let now = Instant::now();
         let mut map = self.by_id.lock().expect("sessions");
+        let mine: Vec<(Instant, String)> = map
+            .iter()
+            .filter(|(_, s)| s.who == who)
+            .map(|(k, s)| (s.seen, k.clone()))
+            .collect();
+        if mine.len() >= PER_ACCOUNT
+            && let Some((_, oldest)) = mine.into_iter().min()
+        {
+            map.remove(&oldest);
+        }
         if map.len() >= MAX_SESSIONS {
             map.retain(|_, s| self.alive(s, now));
             if map.len() >= MAX_SESSIONS
@@ -187,6 +201,19 @@ mod tests {
         let idle = Sessions::new("k", Duration::ZERO, Duration::from_secs(60));
         let h = with_cookie(&idle, &idle.start("admin", "admin"));
         assert!(idle.get(&h).is_none(), "idle sessions expire");
+    }
+
+    #[test]
+    fn one_person_signing_in_again_and_again_only_signs_out_themselves() {
+        let s = Sessions::new("k", Duration::from_secs(60), Duration::from_secs(60));
+        let victim = with_cookie(&s, &s.start("victim", "v"));
+        let first = with_cookie(&s, &s.start("attacker", "a"));
+        for _ in 0..20_000 {
+            s.start("attacker", "a");
+        }
+        assert!(s.get(&victim).is_some());
+        assert!(s.get(&first).is_none(), "the attacker's own oldest went");
+        assert_eq!(s.by_id.lock().unwrap().len(), 1 + PER_ACCOUNT);
     }
 
     #[test]

@@ -376,3 +376,74 @@ fn remote_documentation_is_bounded_in_size_and_time_and_fetched_once() {
     }
     assert_eq!(up.hits(), before + 1, "kept between views");
 }
+
+#[test]
+fn sign_up_is_bounded_rate_limited_and_tells_nobody_which_addresses_exist() {
+    let gw = Gateway::start();
+    let signup = |client: &Client, email: &str, name: &str| {
+        let r = client
+            .post(format!("{}/signup", gw.portal))
+            .form(&[
+                ("email", email),
+                ("name", name),
+                ("password", "a long passphrase"),
+            ])
+            .send()
+            .unwrap();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string());
+        (
+            r.status().as_u16(),
+            location,
+            r.headers().get("set-cookie").is_some(),
+        )
+    };
+    let first = browser("127.0.0.5");
+    let new = signup(&first, "taken@example.com", "");
+    let again = signup(&browser("127.0.0.6"), "taken@example.com", "");
+    assert_eq!(new, (303, Some("/signin?new".into()), false));
+    assert_eq!(
+        again, new,
+        "the same answer for an address that has an account"
+    );
+
+    // A name of a MiB is refused at its field (a 2 MiB form is over the body limit: 413), and
+    // nothing is stored.
+    let huge = "n".repeat(1 << 20);
+    let (status, _, _) = signup(&browser("127.0.0.7"), "big@example.com", &huge);
+    assert_eq!(status, 400);
+    let (_, devs) = crate::support::json(gw.get("/api/developers"));
+    assert_eq!(devs.as_array().unwrap().len(), 1, "{devs}");
+
+    // Five sign-ups per address, then 429.
+    let flood = browser("127.0.0.8");
+    let statuses: Vec<u16> = (0..7)
+        .map(|i| signup(&flood, &format!("bot{i}@example.com"), "").0)
+        .collect();
+    assert_eq!(statuses, [303, 303, 303, 303, 303, 429, 429]);
+}
+
+#[test]
+fn one_person_signing_in_again_and_again_signs_nobody_else_out() {
+    let gw = Gateway::start();
+    let victim = signed_up(&gw, &browser("127.0.0.9"), "victim@example.com");
+    let attacker = browser("127.0.0.10");
+    signed_up(&gw, &attacker, "attacker@example.com");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..12 {
+                    signed_in(&gw, &attacker, "attacker@example.com");
+                }
+            });
+        }
+    });
+    let account = browser("127.0.0.9")
+        .get(format!("{}/account", gw.portal))
+        .header("cookie", &victim.cookie)
+        .send()
+        .unwrap();
+    assert_eq!(account.status(), 200, "still signed in");
+}

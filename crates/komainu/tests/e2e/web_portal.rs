@@ -102,6 +102,11 @@ fn a_developer_signs_up_subscribes_and_calls_the_api() {
     b.fill("#f-name", "Ada");
     b.fill("#f-password", "correct horse battery");
     b.click_button("Create the account");
+    // The same answer for a new address and a known one: sign in next.
+    b.wait_text("main", "it has one now: sign in");
+    b.fill("#f-email", "ada@example.com");
+    b.fill("#f-password", "correct horse battery");
+    b.click_button("Sign in");
     b.wait_text("main h1", "My subscriptions");
     b.goto(&format!("{}/apis/weather", gw.portal));
     b.fill("#f-app-basic", "forecaster");
@@ -303,7 +308,16 @@ fn a_plans_webhook_decides_subscriptions() {
         .send()
         .unwrap();
     assert_eq!(signup.status(), 303);
-    let cookie = signup.headers()["set-cookie"]
+    let signin = http
+        .post(format!("{}/signin", gw.portal))
+        .form(&[
+            ("email", "bot@example.com"),
+            ("password", "long enough password"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(signin.status(), 303);
+    let cookie = signin.headers()["set-cookie"]
         .to_str()
         .unwrap()
         .split(';')

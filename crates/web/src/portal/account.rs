@@ -1,12 +1,16 @@
 //! Developer accounts: sign-up (unless `--portal-signup false`), sign-in, sign-out. Passwords
 //! are hashed with Argon2id off the async workers; the hash never leaves the store.
+//!
+//! Sign-up answers the same whether the address already has an account or not (a 303 to the
+//! sign-in page), so it never tells anyone which addresses have one; its fields are bounded and
+//! an address may sign up [`SIGNUPS_PER_ADDRESS`] times per [`SIGNUP_WINDOW`].
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use komainu_model::{DeveloperAccount, Kind};
@@ -19,6 +23,11 @@ use crate::page::{self, Face, Problems};
 
 /// Shortest password accepted at sign-up.
 const MIN_PASSWORD: usize = 10;
+/// Longest password accepted (hashing is work for the gateway).
+const MAX_PASSWORD: usize = 1024;
+/// Sign-ups one address may make per window.
+pub(crate) const SIGNUPS_PER_ADDRESS: u32 = 5;
+pub(crate) const SIGNUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 fn signup_page(status: StatusCode, fields: &Fields, problems: &Problems) -> Response {
     page::render_with(
@@ -57,41 +66,76 @@ pub async fn signup_form(State(web): State<Web>) -> Response {
     signup_page(StatusCode::OK, &Fields(Vec::new()), &Problems::default())
 }
 
+/// The account with `email`: found in the index, read from the store.
 async fn find(web: &Web, email: &str) -> Option<DeveloperAccount> {
-    let email = email.trim().to_ascii_lowercase();
-    let all = web.0.store.list(Kind::Developer).await.ok()?;
-    all.iter()
-        .filter_map(|d| komainu_model::parse::<DeveloperAccount>(d).ok())
-        .find(|d| d.email == email)
+    let id = web.0.accounts.id_of(email)?;
+    let doc = web.0.store.get(Kind::Developer, &id).await.ok()??;
+    let account = komainu_model::parse::<DeveloperAccount>(&doc).ok()?;
+    (account.email == email.trim().to_ascii_lowercase()).then_some(account)
+}
+
+/// What is wrong with a sign-up form's fields, each at its field.
+fn signup_problems(fields: &Fields) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    let password = fields.get("password").chars().count();
+    if password < MIN_PASSWORD {
+        problems.push((
+            "password".into(),
+            format!("at least {MIN_PASSWORD} characters"),
+        ));
+    } else if password > MAX_PASSWORD {
+        problems.push((
+            "password".into(),
+            format!("at most {MAX_PASSWORD} characters"),
+        ));
+    }
+    for (field, max) in [
+        ("email", komainu_model::MAX_EMAIL),
+        ("name", komainu_model::MAX_NAME),
+    ] {
+        if fields.get(field).chars().count() > max {
+            problems.push((field.into(), format!("at most {max} characters")));
+        }
+    }
+    problems
+}
+
+/// Where a sign-up goes, whether it made an account or found one.
+fn signed_up() -> Response {
+    page::see_other("/signin?new")
 }
 
 pub async fn signup(
     State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     SameSite { fields, .. }: SameSite<PortalSide>,
 ) -> Response {
     if !web.0.portal.signup {
         return closed();
     }
-    let password = fields.get("password").to_string();
-    if password.chars().count() < MIN_PASSWORD {
+    let problems = signup_problems(&fields);
+    if !problems.is_empty() {
         let p = Problems {
             message: Some("The account was not created.".into()),
-            fields: vec![(
-                "password".into(),
-                format!("at least {MIN_PASSWORD} characters"),
-            )],
+            fields: problems,
         };
         return signup_page(StatusCode::BAD_REQUEST, &fields, &p);
     }
+    if let Err(wait) = web.0.signups.allow(&peer.ip()) {
+        let message = format!(
+            "Too many sign-ups from this address: try again in {} min.",
+            wait.as_secs().div_ceil(60)
+        );
+        return signup_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &fields,
+            &Problems::message(message),
+        );
+    }
+    let password = fields.get("password").to_string();
     if find(&web, fields.get("email")).await.is_some() {
-        let p = Problems {
-            message: Some("The account was not created.".into()),
-            fields: vec![(
-                "email".into(),
-                "an account with this e-mail exists: sign in".into(),
-            )],
-        };
-        return signup_page(StatusCode::CONFLICT, &fields, &p);
+        // The same answer as a new account's: nobody learns the address has one.
+        return signed_up();
     }
     let hash = tokio::task::spawn_blocking(move || hash(&password)).await;
     let Ok(Ok(hash)) = hash else {
@@ -118,9 +162,7 @@ pub async fn signup(
     if !answer.ok() {
         return signup_page(answer.status, &fields, &Problems::of(&answer));
     }
-    let id = answer.body["id"].as_str().unwrap_or_default();
-    let email = answer.body["email"].as_str().unwrap_or_default();
-    signed_in(&web, id, email)
+    signed_up()
 }
 
 /// A hash of nothing anyone knows, checked when no account has the address.
@@ -140,7 +182,7 @@ fn signed_in(web: &Web, id: &str, email: &str) -> Response {
     page::see_other_with_cookie("/account", web.0.portal_sessions.start(id, email))
 }
 
-fn signin_page(status: StatusCode, email: &str, problem: Option<&str>) -> Response {
+fn signin_page(status: StatusCode, email: &str, problem: Option<&str>, new: bool) -> Response {
     let problems = problem.map(Problems::message).unwrap_or_default();
     page::render_with(
         status,
@@ -149,6 +191,9 @@ fn signin_page(status: StatusCode, email: &str, problem: Option<&str>) -> Respon
         None,
         html! {
             h1 { "Sign in" }
+            @if new {
+                p class="notice" role="status" { "If this e-mail address had no account, it has one now: sign in with the password you chose." }
+            }
             (problems.summary(&[]))
             form method="post" action="/signin" {
                 (page::input_of("email", "E-mail", "email", email, None, true))
@@ -160,8 +205,8 @@ fn signin_page(status: StatusCode, email: &str, problem: Option<&str>) -> Respon
     )
 }
 
-pub async fn signin_form() -> Response {
-    signin_page(StatusCode::OK, "", None)
+pub async fn signin_form(Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
+    signin_page(StatusCode::OK, "", None, q.contains_key("new"))
 }
 
 pub async fn signin(
@@ -177,7 +222,7 @@ pub async fn signin(
                 "Too many failed sign-ins from this address: try again in {} s.",
                 wait.as_secs().max(1)
             );
-            return signin_page(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message));
+            return signin_page(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message), false);
         }
     };
     let account = find(&web, &email).await;
@@ -208,6 +253,7 @@ pub async fn signin(
             StatusCode::FORBIDDEN,
             &email,
             Some("This account is disabled."),
+            false,
         ),
         _ => {
             tracing::info!(ip = %peer.ip(), "developer portal sign-in failed");
@@ -215,6 +261,7 @@ pub async fn signin(
                 StatusCode::UNAUTHORIZED,
                 &email,
                 Some("Unknown e-mail address or wrong password."),
+                false,
             )
         }
     }

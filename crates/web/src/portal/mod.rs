@@ -2,6 +2,8 @@
 //! pages and reference, plans, developer accounts and self-service subscriptions.
 
 mod account;
+pub mod accounts;
+pub(crate) use account::{SIGNUP_WINDOW, SIGNUPS_PER_ADDRESS};
 mod catalogue;
 mod docs;
 mod reference;
