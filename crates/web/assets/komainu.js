@@ -1,7 +1,12 @@
-// Komainu's one script: live fragments, copy buttons. Pages work without it.
+// Komainu's one script: live fragments, copy buttons. Pages work without it. It acts only on
+// elements the server wrote itself: never inside documentation content ([data-untrusted]), and
+// live fragments only from this site's own paths.
 "use strict";
+const own = (el) => !el.closest("[data-untrusted]");
+const ownPath = (p) => typeof p === "string" && p.startsWith("/") && !p.startsWith("//");
 document.addEventListener("DOMContentLoaded", () => {
   for (const el of document.querySelectorAll("[data-refresh]")) {
+    if (!own(el) || !ownPath(el.dataset.refresh)) continue;
     const every = Number(el.dataset.every || 2000);
     const tick = async () => {
       try {
@@ -12,6 +17,7 @@ document.addEventListener("DOMContentLoaded", () => {
     setInterval(tick, every);
   }
   for (const btn of document.querySelectorAll("[data-copy]")) {
+    if (!own(btn)) continue;
     btn.addEventListener("click", async () => {
       const source = document.getElementById(btn.dataset.copy);
       if (!source) return;
@@ -31,6 +37,7 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 document.addEventListener("DOMContentLoaded", () => {
   for (const input of document.querySelectorAll("[data-file-into]")) {
+    if (!own(input)) continue;
     input.addEventListener("change", () => {
       const target = document.getElementById(input.dataset.fileInto);
       const file = input.files && input.files[0];

@@ -1,6 +1,8 @@
 //! Documentation Markdown to HTML that cannot run script: raw HTML in the source is shown as
-//! text, and links or images whose scheme could execute (`javascript:`, `vbscript:`, `data:`
-//! other than images) lose their target. The pages' Content-Security-Policy is the second wall.
+//! text, links or images whose scheme could execute (`javascript:`, `vbscript:`, `data:` other
+//! than images) lose their target, and headings keep only their `id` and classes (`{#id .class}`:
+//! an attribute such as `onmouseover` or `data-refresh` is dropped). The pages' Content-Security-
+//! Policy is the second wall; the pages' script ignores whatever is inside documentation content.
 
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, html};
 
@@ -32,6 +34,14 @@ pub fn render(source: &str) -> String {
         | Options::ENABLE_HEADING_ATTRIBUTES;
     let events = Parser::new_ext(source, options).map(|event| match event {
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        Event::Start(Tag::Heading {
+            level, id, classes, ..
+        }) => Event::Start(Tag::Heading {
+            level,
+            id,
+            classes,
+            attrs: Vec::new(),
+        }),
         Event::Start(Tag::Link {
             link_type,
             dest_url,
@@ -105,6 +115,8 @@ mod tests {
             assert!(!live.iter().any(|l| html.contains(l)), "{link} -> {html}");
         }
         assert!(render("![x](data:image/png;base64,AAAA)").contains("data:image/png"));
+        let heading = render("# T {#top .note onmouseover=alert(1) data-refresh=/ui/apis}");
+        assert_eq!(heading, "<h1 id=\"top\" class=\"note\">T</h1>\n");
         assert!(render("[rel](/docs/page)").contains(r#"href="/docs/page""#));
     }
 }

@@ -37,7 +37,7 @@ fn weather_api(up: &Upstream) -> Value {
         "flows": [{"id": "default_plugin_chain", "consumers": ["basic", "gold"], "plugins": {"slots": []}}],
         "documentation": {
             "enabled": true,
-            "home": {"text_content": "# Weather\n\nForecasts.<script>window.__pwned = 1</script>\n\n<img src=x onerror=\"window.__pwned = 2\">\n\n[click](javascript:window.__pwned=3)"},
+            "home": {"text_content": "# Weather {#top onmouseover=window.__pwned=4 data-refresh=/apis/weather/pages/guide}\n\nForecasts.<script>window.__pwned = 1</script>\n\n<img src=x onerror=\"window.__pwned = 2\">\n\n[click](javascript:window.__pwned=3)"},
             "resources": [
                 {"path": ["guide"], "title": "Guide", "text_content": "## Cities\n\nAsk for *Paris*."},
                 {"path": ["reference"], "title": "Reference", "content_type": "application/json", "json_content": {
@@ -79,6 +79,12 @@ fn a_developer_signs_up_subscribes_and_calls_the_api() {
     b.goto(&format!("{}/apis/weather", gw.portal));
     b.wait_text(".doc h1", "Weather");
     assert_eq!(b.script("return typeof window.__pwned"), "undefined");
+    // Heading attributes keep an id and classes only: no handler, no live fragment to inject.
+    assert_eq!(
+        b.script("return String(document.querySelectorAll('.doc [onmouseover], .doc [data-refresh]').length)"),
+        "0"
+    );
+    assert_eq!(b.script("return document.querySelector('.doc h1').id"), "top");
     let page = b.source();
     assert!(page.contains("&lt;script&gt;"), "raw HTML is shown as text");
     assert!(

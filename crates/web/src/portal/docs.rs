@@ -172,10 +172,10 @@ async fn frame(
         title,
         session.map(super::viewer).as_ref(),
         html! {
-            @if let Some(b) = banner { div class="banner" role="note" { (b) } }
+            @if let Some(b) = banner { div class="banner" role="note" data-untrusted { (b) } }
             div class="layout" {
                 div {
-                    @if let Some(l) = logo { div class="logo" { (l) } }
+                    @if let Some(l) = logo { div class="logo" data-untrusted { (l) } }
                     (sidebar(api, doc))
                 }
                 div {
@@ -185,7 +185,7 @@ async fn frame(
                         h2 { "References" }
                         ul { @for r in &doc.references { li { a href=(if r.link.starts_with("https://") || r.link.starts_with("http://") { r.link.as_str() } else { "#" }) { (r.title) } " " (r.description) } } }
                     }
-                    @if let Some(f) = footer { footer class="doc-footer" { (f) } }
+                    @if let Some(f) = footer { footer class="doc-footer" data-untrusted { (f) } }
                 }
             }
         },
@@ -204,7 +204,7 @@ pub async fn home(State(web): State<Web>, headers: HeaderMap, Path(id): Path<Str
     let body = html! {
         h1 { (api.name) }
         @if api.state == komainu_model::ApiState::Deprecated { p class="banner" { "This API is deprecated: new integrations should not use it." } }
-        div class="doc" { (home) }
+        div class="doc" data-untrusted { (home) }
         (plans)
     };
     frame(&web, session.as_ref(), &api, &doc, &title, body).await
@@ -309,7 +309,7 @@ pub async fn page(
     let body = html! {
         h1 { (title) }
         @if let Some(d) = &resource.description { p { (d) } }
-        div class="doc" { (content(&web, resource).await) }
+        div class="doc" data-untrusted { (content(&web, resource).await) }
     };
     frame(&web, session.as_ref(), &api, &doc, &title, body).await
 }

@@ -245,7 +245,7 @@ async fn section_body(
                     button type="submit" { "Save home page" }
                 }
                 h2 { "Preview" }
-                div class="doc" id="preview" { (page::trusted(crate::markdown::render(markdown))) }
+                div class="doc" id="preview" data-untrusted { (page::trusted(crate::markdown::render(markdown))) }
                 p { "Published APIs with documentation enabled appear in the developer portal." }
             }
         }
