@@ -45,6 +45,22 @@ impl AdminAuth {
         &self.client_id
     }
 
+    /// How logs and events name the id a failed sign-in gave: as typed when it is a known admin
+    /// id, else only a fingerprint of it (what is typed there is sometimes the secret).
+    pub fn shown_id(&self, id: &str) -> String {
+        if bool::from(digest(id).ct_eq(&digest(&self.client_id))) {
+            return id.to_string();
+        }
+        let hash = digest(id);
+        format!(
+            "unknown (sha256:{})",
+            hash[..4]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    }
+
     /// Whether `id`/`secret` are the admin's, in time independent of how much of them matches.
     pub fn accepts(&self, id: &str, secret: &str) -> bool {
         let id_ok = digest(id).ct_eq(&digest(&self.client_id));
@@ -160,9 +176,10 @@ impl Admin {
             attempt.succeeded();
             return SignIn::Accepted;
         }
-        tracing::info!(%ip, client_id = %id, "admin UI sign-in failed");
+        let shown = self.auth.shown_id(id);
+        tracing::info!(%ip, client_id = %shown, "admin UI sign-in failed");
         let locked = attempt.failed();
-        crate::audit::login_failed(self, ip, Some(id), locked.is_some());
+        crate::audit::login_failed(self, ip, Some(&shown), locked.is_some());
         match locked {
             Some(wait) => SignIn::LockedOut(wait),
             None => SignIn::Refused,
@@ -192,12 +209,13 @@ pub async fn require(State(admin): State<Admin>, request: Request, next: Next) -
                 "missing admin credentials: use Basic auth or Otoroshi-Client-Id/Otoroshi-Client-Secret"
             };
             if let Some((id, _)) = &found {
-                tracing::info!(%ip, client_id = %id, "admin sign-in failed");
+                let shown = admin.auth.shown_id(id);
+                tracing::info!(%ip, client_id = %shown, "admin sign-in failed");
                 let locked = attempt.failed();
                 if let Some(wait) = locked {
                     tracing::warn!(%ip, lockout_s = wait.as_secs(), "admin sign-ins locked for this address after repeated failures");
                 }
-                crate::audit::login_failed(&admin, ip, Some(id), locked.is_some());
+                crate::audit::login_failed(&admin, ip, Some(&shown), locked.is_some());
             }
             let mut response = ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
             response.headers_mut().insert(

@@ -154,6 +154,17 @@ pub(crate) struct HeaderNames {
 }
 
 impl Extractors {
+    /// The query parameters credentials are read from (never logged): the renamed ones too.
+    pub fn query_params(&self) -> Vec<String> {
+        [
+            self.client_id.query_name.as_deref().unwrap_or("x-api-key"),
+            self.jwt.query_name.as_deref().unwrap_or("bearer_auth"),
+            self.basic.query_name.as_deref().unwrap_or("basic_auth"),
+        ]
+        .map(str::to_string)
+        .to_vec()
+    }
+
     pub(crate) fn names(&self) -> &HeaderNames {
         self.names.get_or_init(|| {
             let parse = |configured: Option<&str>, default: &str| {

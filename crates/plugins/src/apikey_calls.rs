@@ -57,6 +57,10 @@ impl Plugin for ApikeyCalls {
         };
         decide(&self.cfg, keys, req, ctx, true)
     }
+
+    fn credential_params(&self) -> Vec<String> {
+        self.cfg.extractors.query_params()
+    }
 }
 
 /// The plugin's decision. `may_wait`: a key whose shared quota has no granted call on this node

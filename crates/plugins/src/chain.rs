@@ -55,6 +55,9 @@ pub struct Chain {
     needs: Needs,
     /// The tracer of the chain's W3CTracing, if it has one.
     tracer: Option<Arc<komainu_observe::Tracer>>,
+    /// Query parameters the chain's plugins read credentials from, lower case without `-` or
+    /// `_` (how logs compare them).
+    credential_params: Arc<[Box<str>]>,
 }
 
 /// Which header phase to run.
@@ -134,6 +137,19 @@ impl Chain {
         if self.tracer.is_none() {
             self.tracer = instance.plugin.tracer();
         }
+        let more = instance.plugin.credential_params();
+        if !more.is_empty() {
+            let mut all: Vec<Box<str>> = self.credential_params.to_vec();
+            all.extend(more.iter().map(|name| {
+                let plain: String = name
+                    .chars()
+                    .filter(|c| *c != '-' && *c != '_')
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                plain.into_boxed_str()
+            }));
+            self.credential_params = all.into();
+        }
         self.instances.push(instance);
     }
 
@@ -142,6 +158,7 @@ impl Chain {
         let instances = std::mem::take(&mut self.instances);
         self.needs = Needs::default();
         self.tracer = None;
+        self.credential_params = Arc::default();
         self.push(PluginInstance::new(name, plugin, None, None));
         for i in instances {
             self.push(i);
@@ -155,6 +172,11 @@ impl Chain {
     /// The tracer a W3CTracing plugin of the chain traces calls with.
     pub fn tracer(&self) -> Option<&Arc<komainu_observe::Tracer>> {
         self.tracer.as_ref()
+    }
+
+    /// Query parameters the chain's plugins read credentials from (never logged).
+    pub fn credential_params(&self) -> &Arc<[Box<str>]> {
+        &self.credential_params
     }
 
     /// What the chain's plugins need beyond the header phases.

@@ -309,6 +309,12 @@ pub trait Plugin: Send + Sync + 'static {
     /// After the response was sent (or the client left): counts, reports, mirrors' bookkeeping.
     fn log(&self, _ctx: &RequestCtx, _done: &Done) {}
 
+    /// Query parameters this plugin reads credentials from: their values never reach a log or an
+    /// event (read once, when the chain is built).
+    fn credential_params(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The tracer this plugin traces the route's calls with (W3CTracing), run by the engine.
     fn tracer(&self) -> Option<Arc<komainu_observe::Tracer>> {
         None

@@ -10,25 +10,44 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// Query parameters that carry credentials: their values never reach the log.
-const SECRET_PARAMS: [&str; 12] = [
-    "access_token",
+/// Query parameters that carry credentials, compared without case, `-` or `_` (`clientSecret`,
+/// `client_secret` and `Client-Secret` are one): their values never reach the log.
+const SECRET_PARAMS: [&str; 16] = [
+    "accesstoken",
     "apikey",
-    "api_key",
-    "x-api-key",
-    "bearer_auth",
-    "basic_auth",
+    "xapikey",
+    "bearerauth",
+    "basicauth",
     "token",
-    "client_secret",
+    "clientsecret",
     "secret",
     "password",
+    "passwd",
     "jwt",
     "code",
+    "idtoken",
+    "refreshtoken",
+    "authorization",
+    "signature",
 ];
 
-/// `query` with the values of credential-bearing parameters replaced by `REDACTED`.
-pub(crate) fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
-    let secret = |k: &str| SECRET_PARAMS.iter().any(|s| k.eq_ignore_ascii_case(s));
+/// Whether `name` is `plain` (lower case, without `-` or `_`) once its case, `-` and `_` are
+/// set aside; no allocation, as it runs on every logged request.
+fn same_name(name: &str, plain: &str) -> bool {
+    let mut letters = name
+        .bytes()
+        .filter(|b| *b != b'-' && *b != b'_')
+        .map(|b| b.to_ascii_lowercase());
+    plain.bytes().all(|p| letters.next() == Some(p)) && letters.next().is_none()
+}
+
+/// `query` with the values of credential-bearing parameters (the usual ones, and `route`'s own:
+/// renamed API-key extractors, lower case without `-` or `_`) replaced by `REDACTED`.
+pub(crate) fn redact_query<'q>(query: &'q str, route: &[Box<str>]) -> std::borrow::Cow<'q, str> {
+    let secret = |k: &str| {
+        let k = percent_decoded(k);
+        SECRET_PARAMS.iter().any(|s| same_name(&k, s)) || route.iter().any(|r| same_name(&k, r))
+    };
     if !query
         .split('&')
         .any(|kv| secret(kv.split_once('=').map_or(kv, |(k, _)| k)))
@@ -43,6 +62,18 @@ pub(crate) fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
         })
         .collect();
     std::borrow::Cow::Owned(parts.join("&"))
+}
+
+/// A parameter name with its percent escapes decoded (`client%5Fsecret` is `client_secret`).
+fn percent_decoded(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.contains('%') && !name.contains('+') {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let decoded: Vec<u8> = form_urlencoded::parse(name.as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned().into_bytes())
+        .unwrap_or_default();
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
 }
 
 pub struct AccessLog {
@@ -99,9 +130,20 @@ mod tests {
 
     #[test]
     fn credentials_never_reach_the_log() {
-        assert_eq!(redact_query("a=1&b=2"), "a=1&b=2");
+        assert_eq!(redact_query("a=1&b=2", &[]), "a=1&b=2");
         assert_eq!(
-            redact_query("access_token=eyJ.x.y&page=2&APIKEY=k"),
+            redact_query(
+                "clientSecret=s1&Client-Secret=s2&client%5Fsecret=s3&page=1",
+                &[]
+            ),
+            "clientSecret=REDACTED&Client-Secret=REDACTED&client%5Fsecret=REDACTED&page=1"
+        );
+        assert_eq!(
+            redact_query("my_key=k&other=1", &["mykey".into()]),
+            "my_key=REDACTED&other=1"
+        );
+        assert_eq!(
+            redact_query("access_token=eyJ.x.y&page=2&APIKEY=k", &[]),
             "access_token=REDACTED&page=2&APIKEY=REDACTED"
         );
     }

@@ -65,6 +65,8 @@ pub(crate) struct Record {
     pub target: Option<Arc<Target>>,
     /// The path and query the backend was sent.
     pub upstream_uri: Option<http::Uri>,
+    /// The route's own credential parameters (`Chain::credential_params`), redacted in logs.
+    pub credential_params: Option<Arc<[Box<str>]>>,
     pub upstream: Option<Duration>,
     pub attempts: u32,
     /// The Otoroshi cause id of a gateway error.
@@ -355,7 +357,8 @@ impl Event for Completion {
                 j.escaped(target.path());
                 if let Some(q) = target.query() {
                     j.raw("?");
-                    j.escaped(&redact_query(q));
+                    let route = r.credential_params.as_deref().unwrap_or_default();
+                    j.escaped(&redact_query(q, route));
                 }
                 j.raw("\"");
             }

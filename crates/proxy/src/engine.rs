@@ -374,7 +374,7 @@ impl Proxy {
             self.metrics.not_found();
             trace.error = Some("not_found");
             if detailed || trace.sampled() {
-                note_path(trace, admitted.path, parts.uri.query());
+                note_path(trace, admitted.path, parts.uri.query(), &[]);
                 trace.host = Some(admitted.host);
             }
             let resp = gateway_error(StatusCode::NOT_FOUND, "not_found", "no route found !", html);
@@ -407,7 +407,11 @@ impl Proxy {
         // host once the chain is done with the context).
         let noted = detailed || trace.sampled();
         if noted {
-            note_path(trace, admitted.path, parts.uri.query());
+            let credentials = route.chain.credential_params();
+            note_path(trace, admitted.path, parts.uri.query(), credentials);
+            if detailed && !credentials.is_empty() {
+                trace.credential_params = Some(credentials.clone());
+            }
         }
         ctx.client_certs = client.certs.clone();
         drop_untrusted(&mut parts.headers, &origin);
@@ -664,11 +668,11 @@ impl Proxy {
 }
 
 /// What reports show of where a request went: its canonical path with the query (credentials
-/// redacted).
-fn note_path(trace: &mut Record, mut path: String, query: Option<&str>) {
+/// redacted: the usual parameters, and `route`'s own).
+fn note_path(trace: &mut Record, mut path: String, query: Option<&str>, route: &[Box<str>]) {
     if let Some(q) = query {
         path.push('?');
-        path.push_str(&redact_query(q));
+        path.push_str(&redact_query(q, route));
         trace.has_query = true;
     }
     trace.logged_path = Some(path);

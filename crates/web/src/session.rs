@@ -56,8 +56,9 @@ impl Sessions {
         }
     }
 
-    /// Starts a session for `who`; returns the `Set-Cookie` value.
-    pub fn start(&self, who: &str, display: &str) -> HeaderValue {
+    /// Starts a session for `who`; returns the `Set-Cookie` value (`Secure` when the page that
+    /// asked was served over TLS: see [`over_tls`]).
+    pub fn start(&self, who: &str, display: &str, secure: bool) -> HeaderValue {
         let id = token();
         let now = Instant::now();
         let mut map = self.by_id.lock().expect("sessions");
@@ -93,9 +94,10 @@ impl Sessions {
             },
         );
         let cookie = format!(
-            "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+            "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
             self.cookie,
-            self.absolute.as_secs()
+            self.absolute.as_secs(),
+            if secure { "; Secure" } else { "" }
         );
         HeaderValue::from_str(&cookie).expect("a cookie is ASCII")
     }
@@ -150,6 +152,19 @@ impl Sessions {
     }
 }
 
+/// Whether the page a request comes from was served over TLS: the browser's `Origin` says
+/// `https://`, or a TLS-terminating proxy's `X-Forwarded-Proto` does. A client lying here only
+/// makes its own cookie stricter.
+pub fn over_tls(headers: &HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    text("origin").is_some_and(|o| o.starts_with("https://"))
+        || text("x-forwarded-proto").is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+}
+
 /// Whether a write comes from a page of this same site: browsers send `Origin` (and
 /// `Sec-Fetch-Site`) on form posts; a cross-site page's post is refused even before its
 /// missing CSRF token is noticed.
@@ -191,7 +206,7 @@ mod tests {
     #[test]
     fn a_session_lives_until_ended_or_idle() {
         let s = Sessions::new("k", Duration::from_secs(60), Duration::from_secs(60));
-        let set = s.start("admin", "admin");
+        let set = s.start("admin", "admin", false);
         let h = with_cookie(&s, &set);
         let found = s.get(&h).expect("started");
         assert_eq!(found.who, "admin");
@@ -199,17 +214,17 @@ mod tests {
         s.end(&h);
         assert!(s.get(&h).is_none());
         let idle = Sessions::new("k", Duration::ZERO, Duration::from_secs(60));
-        let h = with_cookie(&idle, &idle.start("admin", "admin"));
+        let h = with_cookie(&idle, &idle.start("admin", "admin", false));
         assert!(idle.get(&h).is_none(), "idle sessions expire");
     }
 
     #[test]
     fn one_person_signing_in_again_and_again_only_signs_out_themselves() {
         let s = Sessions::new("k", Duration::from_secs(60), Duration::from_secs(60));
-        let victim = with_cookie(&s, &s.start("victim", "v"));
-        let first = with_cookie(&s, &s.start("attacker", "a"));
+        let victim = with_cookie(&s, &s.start("victim", "v", false));
+        let first = with_cookie(&s, &s.start("attacker", "a", false));
         for _ in 0..20_000 {
-            s.start("attacker", "a");
+            s.start("attacker", "a", false);
         }
         assert!(s.get(&victim).is_some());
         assert!(s.get(&first).is_none(), "the attacker's own oldest went");
@@ -220,7 +235,7 @@ mod tests {
     fn cookies_of_another_kind_do_not_count() {
         let admin = Sessions::new("admin", Duration::from_secs(60), Duration::from_secs(60));
         let portal = Sessions::new("portal", Duration::from_secs(60), Duration::from_secs(60));
-        let h = with_cookie(&admin, &admin.start("x", "x"));
+        let h = with_cookie(&admin, &admin.start("x", "x", false));
         assert!(portal.get(&h).is_none());
     }
 

@@ -35,6 +35,7 @@ mod readme_tour;
 mod security_cache;
 mod security_edge;
 mod security_limits;
+mod security_logs;
 mod security_parsers;
 mod security_portal;
 mod tls_listener;

@@ -84,7 +84,10 @@ fn a_developer_signs_up_subscribes_and_calls_the_api() {
         b.script("return String(document.querySelectorAll('.doc [onmouseover], .doc [data-refresh]').length)"),
         "0"
     );
-    assert_eq!(b.script("return document.querySelector('.doc h1').id"), "top");
+    assert_eq!(
+        b.script("return document.querySelector('.doc h1').id"),
+        "top"
+    );
     let page = b.source();
     assert!(page.contains("&lt;script&gt;"), "raw HTML is shown as text");
     assert!(

@@ -178,8 +178,9 @@ fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
         .map(|h| h.to_string())
 }
 
-fn signed_in(web: &Web, id: &str, email: &str) -> Response {
-    page::see_other_with_cookie("/account", web.0.portal_sessions.start(id, email))
+fn signed_in(web: &Web, id: &str, email: &str, headers: &HeaderMap) -> Response {
+    let secure = crate::session::over_tls(headers);
+    page::see_other_with_cookie("/account", web.0.portal_sessions.start(id, email, secure))
 }
 
 fn signin_page(status: StatusCode, email: &str, problem: Option<&str>, new: bool) -> Response {
@@ -212,6 +213,7 @@ pub async fn signin_form(Query(q): Query<std::collections::HashMap<String, Strin
 pub async fn signin(
     State(web): State<Web>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     SameSite { fields, .. }: SameSite<PortalSide>,
 ) -> Response {
     let email = fields.get("email").to_string();
@@ -248,7 +250,7 @@ pub async fn signin(
         attempt.failed();
     }
     match account {
-        Some(a) if verified && a.enabled => signed_in(&web, &a.id, &a.email),
+        Some(a) if verified && a.enabled => signed_in(&web, &a.id, &a.email, &headers),
         Some(a) if verified && !a.enabled => signin_page(
             StatusCode::FORBIDDEN,
             &email,

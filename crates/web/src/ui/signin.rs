@@ -41,6 +41,7 @@ pub async fn form(State(web): State<Web>, headers: HeaderMap) -> Response {
 pub async fn submit(
     State(web): State<Web>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     SameSite { fields, .. }: SameSite<AdminSide>,
 ) -> Response {
     let id = fields.get("client_id");
@@ -49,7 +50,11 @@ pub async fn submit(
         .admin
         .sign_in(peer.ip(), id, fields.get("client_secret"))
     {
-        SignIn::Accepted => page::see_other_with_cookie("/ui/", web.0.admin_sessions.start(id, id)),
+        SignIn::Accepted => {
+            let secure = crate::session::over_tls(&headers);
+            let cookie = web.0.admin_sessions.start(id, id, secure);
+            page::see_other_with_cookie("/ui/", cookie)
+        }
         SignIn::Refused => sign_in_page(
             StatusCode::UNAUTHORIZED,
             Some("These are not the admin credentials."),
