@@ -26,13 +26,37 @@ fn safe_url(url: &str, image: bool) -> bool {
     }
 }
 
+/// Nesting rendered at most (block quotes, lists, emphasis): deeper tags are dropped and their
+/// text kept, so that a short hostile source (100,000 `>`) cannot become a page of megabytes.
+const MAX_NESTING: usize = 32;
+/// Bytes of a source rendered at most; the rest is cut, and the page says so.
+const MAX_SOURCE: usize = 1 << 20;
+
 /// Renders `source` to sanitised HTML.
 pub fn render(source: &str) -> String {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_HEADING_ATTRIBUTES;
-    let events = Parser::new_ext(source, options).map(|event| match event {
+    let cut = source.len() > MAX_SOURCE;
+    let source = if cut {
+        &source[..source.floor_char_boundary(MAX_SOURCE)]
+    } else {
+        source
+    };
+    let mut depth = 0usize;
+    let bounded = Parser::new_ext(source, options).filter(move |event| match event {
+        Event::Start(_) => {
+            depth += 1;
+            depth <= MAX_NESTING
+        }
+        Event::End(_) => {
+            depth = depth.saturating_sub(1);
+            depth < MAX_NESTING
+        }
+        _ => true,
+    });
+    let events = bounded.map(|event| match event {
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
         Event::Start(Tag::Heading {
             level, id, classes, ..
@@ -68,12 +92,15 @@ pub fn render(source: &str) -> String {
     });
     let mut out = String::with_capacity(source.len() * 3 / 2);
     html::push_html(&mut out, events);
+    if cut {
+        out.push_str("<p><em>(the rest of this document is too long to show)</em></p>\n");
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{MAX_NESTING, MAX_SOURCE, render};
 
     #[test]
     fn markdown_renders() {
@@ -81,6 +108,31 @@ mod tests {
         assert!(html.contains("<h1>Title</h1>"));
         assert!(html.contains("<em>text</em>"));
         assert!(html.contains(r#"href="https://example.com""#));
+    }
+
+    #[test]
+    fn deep_or_long_sources_make_small_pages() {
+        for source in [
+            ">".repeat(100_000),
+            "[".repeat(100_000),
+            "*a ".repeat(50_000),
+            (0..3000)
+                .map(|i| format!("{}- x\n", "  ".repeat(i)))
+                .collect(),
+            "x".repeat(MAX_SOURCE + 10),
+        ] {
+            let html = render(&source);
+            assert!(
+                html.len() < 3 * MAX_SOURCE,
+                "{} -> {}",
+                source.len(),
+                html.len()
+            );
+        }
+        assert_eq!(
+            render(&">".repeat(100_000)).matches("<blockquote>").count(),
+            MAX_NESTING
+        );
     }
 
     #[test]

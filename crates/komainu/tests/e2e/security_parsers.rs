@@ -194,3 +194,81 @@ fn large_bodies_are_checked_off_the_request_threads_with_the_same_answers() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["validation_errors"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn every_parser_of_outside_input_refuses_deep_nesting_and_the_gateway_keeps_serving() {
+    use base64::Engine;
+    let up = Upstream::start("parsers");
+    let gw = Gateway::start();
+    route(&gw, "plain.test", &up, json!([]));
+    let alive = || assert_eq!(gw.proxy_get("plain.test", "/").status(), 200);
+
+    // YAML and an OpenAPI document, by the admin API.
+    let deep_yaml = format!("a: {}{}", "[".repeat(50_000), "]".repeat(50_000));
+    let r = gw
+        .request(reqwest::Method::POST, "/api/apis/_openapi")
+        .header("content-type", "application/yaml")
+        .body(deep_yaml)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let mut spec = json!({"openapi": "3.0.0", "info": {"title": "Deep"}, "paths": {}});
+    let mut schema = json!({"type": "object"});
+    for _ in 0..200 {
+        schema = json!({"type": "object", "properties": {"x": schema}});
+    }
+    spec["components"] = json!({"schemas": {"Deep": schema}});
+    let (status, _) = json(gw.post("/api/apis/_openapi", &spec));
+    assert_eq!(status, 400);
+    alive();
+
+    // Markdown: a page of 100,000 nested quotes renders small and quickly.
+    gw.create(
+        "apis",
+        &json!({"id": "md", "name": "md", "domain": "md.test", "state": "published",
+                "documentation": {"enabled": true, "home": {"text_content": ">".repeat(100_000)}}}),
+    );
+    let page = gw
+        .client
+        .get(format!("{}/apis/md", gw.portal))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.len() < 100_000, "{} bytes", page.len());
+    alive();
+
+    // A JWT whose claims nest 10,000 levels deep.
+    gw.create(
+        "routes",
+        &json!({"id": "jwt", "frontend": {"domains": ["jwt.test"]},
+                "backend": {"targets": [up.target()]},
+                "plugins": [{"plugin": "cp:otoroshi.next.plugins.ApikeyCalls"}]}),
+    );
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let claims = format!(
+        "{{\"iss\":\"k\",\"x\":{}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let token = format!("{}.{}.c2ln", b64(r#"{"alg":"HS256"}"#), b64(&claims));
+    let r = gw
+        .call(reqwest::Method::GET, "jwt.test", "/")
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    alive();
+
+    // A form far over the portal's body limit: 413, or the connection cut while it is sent.
+    let r = gw
+        .client
+        .post(format!("{}/signin", gw.portal))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("email={}", "a".repeat(8 << 20)))
+        .send();
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 413);
+    }
+    alive();
+}
