@@ -363,3 +363,9 @@ impl Admin {
             .with_state(self)
     }
 }
+
+/// The parsers of outside documents, for the fuzz targets (`fuzz/`) only.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    pub use crate::body::parse_document;
+}

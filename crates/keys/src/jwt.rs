@@ -56,7 +56,7 @@ struct Head {
 }
 
 /// A token read once: its parts and claims, before the key (and so the secret) is known.
-pub(crate) struct Token<'a> {
+pub struct Token<'a> {
     header: &'a str,
     /// `header.payload`, what the signature covers.
     signed: &'a str,
@@ -69,7 +69,7 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
 }
 
 /// Splits `token` and reads its claims, without verifying it (that needs the key's secret).
-pub(crate) fn read(token: &str) -> Option<Token<'_>> {
+pub fn read(token: &str) -> Option<Token<'_>> {
     let (signed, signature) = token.rsplit_once('.')?;
     let (header, payload) = signed.split_once('.')?;
     Some(Token {
@@ -82,7 +82,7 @@ pub(crate) fn read(token: &str) -> Option<Token<'_>> {
 
 impl Token<'_> {
     /// The client id the token names: its first naming claim that is text.
-    pub(crate) fn client_id(&self) -> Option<&str> {
+    pub fn client_id(&self) -> Option<&str> {
         let c = &self.claims;
         [&c.client_id_camel, &c.client_id, &c.cid, &c.iss]
             .into_iter()

@@ -32,3 +32,9 @@ pub use key_map::KeyMap;
 pub use restrictions::RestrictionRules;
 pub use scope::{GroupIds, RouteIdentity, Scope};
 pub use service::{KeyIndex, KeyService, QuotaReport};
+
+/// The parsers of client input, for the fuzz targets (`fuzz/`) only.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    pub use crate::jwt::read as read_jwt;
+}

@@ -243,6 +243,15 @@ fn check(config: &Value) -> Result<Check, ConfigError> {
     })
 }
 
+/// What both plugins check a body with, built from `config`: the problems of a body.
+#[cfg(fuzzing)]
+pub fn checker(
+    config: &Value,
+) -> Result<impl Fn(&[u8]) -> Vec<String> + Send + Sync + use<>, String> {
+    let check = check(config).map_err(|e| e.to_string())?;
+    Ok(move |body: &[u8]| check.problems(body))
+}
+
 fn build_request(
     config: &Value,
     _services: &crate::Services,

@@ -116,3 +116,9 @@ impl Default for GlobalLimits {
         }
     }
 }
+
+/// The body checks of the plugins, for the fuzz targets (`fuzz/`) only.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    pub use crate::json_schema::checker as json_schema_checker;
+}

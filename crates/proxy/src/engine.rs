@@ -65,15 +65,43 @@ struct Admitted {
 /// A refusal before routing: status, cause id, message, and what the metric counts.
 struct Refused(StatusCode, &'static str, &'static str, Refusal);
 
-fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':' | b'[' | b']')
-        })
+/// Whether `h` is `host[:port]` as RFC 3986 writes an authority's host: a name or IPv4 address
+/// (letters, digits, `-`, `.`, `_`), or an IPv6 literal in brackets; a port of 1 to 5 digits.
+pub fn valid_host(h: &str) -> bool {
+    let (host, port) = match h.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, after)) => {
+                let v6_ok = !v6.is_empty()
+                    && v6
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+                if !v6_ok {
+                    return false;
+                }
+                (None, after)
+            }
+            None => return false,
+        },
+        None => {
+            let name_end = h.find(':').unwrap_or(h.len());
+            (Some(&h[..name_end]), &h[name_end..])
+        }
+    };
+    let name_ok = host.is_none_or(|n| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    });
+    let port = match port.strip_prefix(':') {
+        Some(p) => p,
+        None if port.is_empty() => "1",
+        None => return false,
+    };
+    name_ok && (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `host[:port]` → lowercase host.
-fn host_only(raw: &str) -> String {
+pub fn host_only(raw: &str) -> String {
     let without_port = if raw.starts_with('[') {
         raw.find(']').map_or(raw, |i| &raw[..=i])
     } else {
@@ -691,4 +719,31 @@ fn cause_index(kind: UpstreamErrorKind) -> usize {
 struct Upstream {
     host: HeaderValue,
     origin: crate::forward::Origin,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{host_only, valid_host};
+
+    #[test]
+    fn hosts_are_names_or_addresses_with_a_port_at_most() {
+        for good in [
+            "a.example",
+            "A.Example:8080",
+            "127.0.0.1",
+            "[::1]",
+            "[::1]:9000",
+            "x_y",
+        ] {
+            assert!(valid_host(good), "{good}");
+        }
+        // ::0[:095 was found by the fuzz target `host`.
+        for bad in [
+            "", "::0[:095", "a:b:c", "a:", "[::1", "[::1]x", "a]b[", "[]", "a:123456",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+        assert_eq!(host_only("[::1]:9000"), "[::1]");
+        assert_eq!(host_only("A.Example:8080"), "a.example");
+    }
 }

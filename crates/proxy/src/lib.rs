@@ -24,3 +24,11 @@ pub use forward::{Client, TrustedProxies};
 pub use guard::Timeouts;
 pub use listener::{Limits, bind, serve};
 pub use metrics::ProxyMetrics;
+
+/// The parsers of client bytes, for the fuzz targets (`fuzz/`) only.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    pub use crate::engine::{host_only, valid_host};
+    pub use crate::guard::framing::{Framing, Waiting};
+    pub use crate::websocket::frames::Frames;
+}

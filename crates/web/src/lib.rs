@@ -149,3 +149,9 @@ impl Web {
         portal::router(self.clone())
     }
 }
+
+/// The renderers of outside documents, for the fuzz targets (`fuzz/`) only.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    pub use crate::markdown::render as render_markdown;
+}

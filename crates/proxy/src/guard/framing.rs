@@ -16,7 +16,7 @@ const LINE_KEPT: usize = 96;
 
 /// What the connection is waiting for, by the tracker's reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Waiting {
+pub enum Waiting {
     /// The first byte of the next request.
     Request,
     /// The rest of a request head.
@@ -73,7 +73,7 @@ enum Phase {
     Opaque,
 }
 
-pub(crate) struct Framing {
+pub struct Framing {
     phase: Phase,
     /// Recycled head state: one allocation per connection, not per request.
     spare: Option<Box<Head>>,
@@ -102,14 +102,14 @@ fn trim(v: &[u8]) -> &[u8] {
 
 impl Framing {
     /// A tracker for bytes that are not HTTP/1 (a connection that speaks HTTP/2).
-    pub(crate) fn opaque() -> Self {
+    pub fn opaque() -> Self {
         Framing {
             phase: Phase::Opaque,
             spare: None,
         }
     }
 
-    pub(crate) fn waiting(&self) -> Waiting {
+    pub fn waiting(&self) -> Waiting {
         match self.phase {
             Phase::Idle => Waiting::Request,
             Phase::Head(_) => Waiting::Head,
@@ -120,7 +120,7 @@ impl Framing {
 
     /// Reads bytes just received, in order; may set one of them to NUL (see the module doc).
     /// `upgraded` tells, after an upgrade request, whether the gateway accepted the upgrade.
-    pub(crate) fn feed(&mut self, bytes: &mut [u8], upgraded: bool) {
+    pub fn feed(&mut self, bytes: &mut [u8], upgraded: bool) {
         let mut i = 0;
         while i < bytes.len() {
             i = match &mut self.phase {

@@ -6,7 +6,7 @@
 //! parser waits for bytes and no response is in flight. The bytes themselves are checked by
 //! [`framing`].
 
-mod framing;
+pub(crate) mod framing;
 
 use std::io;
 use std::pin::Pin;

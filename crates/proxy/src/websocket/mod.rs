@@ -5,7 +5,7 @@
 //! `permessage-deflate` (what every browser offers): compressed frames then pass as they are, and
 //! no other extension can give the reserved bits a meaning the relay does not know.
 
-mod frames;
+pub(crate) mod frames;
 mod relay;
 
 use std::time::Duration;
