@@ -147,14 +147,15 @@ impl KeyCounters {
         }
     }
 
-    /// Adopts `view` as the count of the day or month window `window` (every node's calls there,
-    /// from the store). Never lowers the view.
+    /// Adopts `view` as the count of the day or month window `window`: every node's calls
+    /// there, from the store, and this node's since. The view may go down (a reset, or a count
+    /// this node had ahead of the store).
     pub(crate) fn adopt(&self, month: bool, window: u32, view: u64) {
         let cell = if month { &self.month } else { &self.day };
         let view = view.min(u64::from(u32::MAX)) as u32;
         let _ = cell.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |current| {
             let (w, c) = unpack(current);
-            (w == window && view > c).then_some(pack(window, view))
+            (w == window && view != c).then_some(pack(window, view))
         });
     }
 

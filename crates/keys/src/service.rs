@@ -156,6 +156,41 @@ fn month_key(id: &str) -> String {
     format!("quota:month:{id}")
 }
 
+/// Calls admitted with grants (a shared store), every node's, in the day or the month: what the
+/// views read. The grant counters above hold what was granted, spent or not.
+fn used_day_key(id: &str) -> String {
+    format!("quota:used:day:{id}")
+}
+
+fn used_month_key(id: &str) -> String {
+    format!("quota:used:month:{id}")
+}
+
+/// Which view a stored counter feeds: (month, key id), for counters of the current windows.
+fn view_of<'a>(
+    counter: &'a str,
+    ends: u64,
+    w: &crate::Windows,
+    grants: bool,
+) -> Option<(bool, &'a str)> {
+    let (day, month) = if grants {
+        (
+            counter.strip_prefix("quota:used:day:"),
+            counter.strip_prefix("quota:used:month:"),
+        )
+    } else {
+        (
+            counter.strip_prefix("quota:day:"),
+            counter.strip_prefix("quota:month:"),
+        )
+    };
+    match (day, month) {
+        (Some(id), _) if ends == w.day_end_ms as u64 => Some((false, id)),
+        (_, Some(id)) if ends == w.month_end_ms as u64 => Some((true, id)),
+        _ => None,
+    }
+}
+
 impl KeyService {
     /// Whether this node holds the lease of the cluster's once-only jobs.
     pub fn runs_jobs(&self) -> bool {
@@ -231,8 +266,13 @@ impl KeyService {
             let compiled = self.compile(key, &previous);
             if fresh {
                 let id = &compiled.client_id;
-                let day = persisted.get(&day_key(id)).copied().unwrap_or(0);
-                let month = persisted.get(&month_key(id)).copied().unwrap_or(0);
+                let (day, month) = if self.shared {
+                    (used_day_key(id), used_month_key(id))
+                } else {
+                    (day_key(id), month_key(id))
+                };
+                let day = persisted.get(&day).copied().unwrap_or(0);
+                let month = persisted.get(&month).copied().unwrap_or(0);
                 compiled.counters.seed(&w, day, month);
             }
             keys.insert(compiled);
@@ -454,20 +494,25 @@ impl KeyService {
                     u64::from(d),
                 ));
             }
-            // Granted calls are in the store's quota counters already.
-            let granted = self.grants();
-            if !granted && d > 0 && day == w.day {
+            // Granted calls are in the store's quota counters already (as granted): what is
+            // pushed then is the calls made, which every node's view reads.
+            let (day_counter, month_counter) = if self.grants() {
+                (used_day_key(id), used_month_key(id))
+            } else {
+                (day_key(id), month_key(id))
+            };
+            if d > 0 && day == w.day {
                 batch.push((
-                    day_key(id),
+                    day_counter,
                     u64::from(d),
                     Window {
                         ends_at_ms: w.day_end_ms as u64,
                     },
                 ));
             }
-            if !granted && m > 0 && month == w.month {
+            if m > 0 && month == w.month {
                 batch.push((
-                    month_key(id),
+                    month_counter,
                     u64::from(m),
                     Window {
                         ends_at_ms: w.month_end_ms as u64,
@@ -488,12 +533,13 @@ impl KeyService {
             }
             recent.retain(|_, at| now - *at < RECENT_MS);
             for id in recent.keys() {
-                merged
-                    .entry((day_key(id), w.day_end_ms as u64))
-                    .or_default();
-                merged
-                    .entry((month_key(id), w.month_end_ms as u64))
-                    .or_default();
+                let (day, month) = if self.grants() {
+                    (used_day_key(id), used_month_key(id))
+                } else {
+                    (day_key(id), month_key(id))
+                };
+                merged.entry((day, w.day_end_ms as u64)).or_default();
+                merged.entry((month, w.month_end_ms as u64)).or_default();
             }
         }
         let batch: Vec<(String, u64, Window)> = merged
@@ -502,26 +548,16 @@ impl KeyService {
             .collect();
         match self.store.incr_many(batch).await {
             Ok(values) => {
-                // What the store counted includes the other nodes' calls: the keys' views follow.
+                // What the store counted is every node's calls: each key's view becomes that,
+                // plus this node's calls made since (not pushed yet). It goes down with a reset.
                 let index = self.index.load();
                 for (((counter, ends), _), stored) in merged.iter().zip(values) {
-                    let (month, id) = match (
-                        counter.strip_prefix("quota:day:"),
-                        counter.strip_prefix("quota:month:"),
-                    ) {
-                        (Some(id), _) if *ends == w.day_end_ms as u64 => (false, id),
-                        (_, Some(id)) if *ends == w.month_end_ms as u64 => (true, id),
-                        _ => continue,
+                    let Some((month, id)) = view_of(counter, *ends, &w, self.grants()) else {
+                        continue;
                     };
                     if let Some(key) = index.keys.get(id) {
                         let window = if month { w.month } else { w.day };
-                        // Granted: the store counts this node's unspent allowance as used.
-                        // Counted here: the store lacks the calls not pushed yet.
-                        let view = if self.grants() {
-                            stored.saturating_sub(u64::from(key.counters.allowance(w.day)))
-                        } else {
-                            stored.saturating_add(key.counters.unsaved(month, window))
-                        };
+                        let view = stored.saturating_add(key.counters.unsaved(month, window));
                         key.counters.adopt(month, window, view);
                     }
                 }
@@ -561,8 +597,14 @@ impl KeyService {
             return Ok(false);
         };
         key.counters.reset();
-        self.store.reset_counter(&day_key(id)).await?;
-        self.store.reset_counter(&month_key(id)).await?;
+        for counter in [
+            day_key(id),
+            month_key(id),
+            used_day_key(id),
+            used_month_key(id),
+        ] {
+            self.store.reset_counter(&counter).await?;
+        }
         Ok(true)
     }
 

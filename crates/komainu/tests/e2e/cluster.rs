@@ -707,3 +707,71 @@ fn a_throttling_quota_is_counted_per_node_within_its_documented_bound() {
     );
     assert!(passed >= 10, "{passed}");
 }
+
+#[test]
+fn every_node_shows_the_calls_admitted_cluster_wide_once_traffic_stops() {
+    let mut redis = Redis::start();
+    let up = Upstream::start("views");
+    let nodes = [node(&redis), node(&redis), node(&redis)];
+    nodes[0].create("routes", &route("viewed", "views.test", &up));
+    let mut with_key = route("viewed", "views.test", &up);
+    with_key["plugins"] = json!([{"plugin": "cp:otoroshi.next.plugins.ApikeyCalls"}]);
+    assert_eq!(nodes[0].put("/api/routes/viewed", &with_key).status(), 200);
+    nodes[0].create(
+        "apikeys",
+        &json!({"clientId": "viewer", "clientSecret": "viewer-secret", "dailyQuota": 100_000,
+                "authorizedEntities": ["route_viewed"]}),
+    );
+    for n in &nodes {
+        wait_keyed(
+            n,
+            "views.test",
+            ("viewer", "viewer-secret"),
+            Duration::from_secs(5),
+        );
+    }
+    // 3 calls just made to open the key; 30 more spread over the nodes, 60 more while Redis is
+    // down, then quiet.
+    for i in 0..27 {
+        assert_eq!(
+            keyed(&nodes[i % 3], "views.test", "viewer", "viewer-secret"),
+            200
+        );
+    }
+    redis.kill();
+    for i in 0..60 {
+        assert_eq!(
+            keyed(&nodes[i % 3], "views.test", "viewer", "viewer-secret"),
+            200
+        );
+    }
+    redis.resume();
+    let admitted = 3 + 27 + 60;
+    for (i, n) in nodes.iter().enumerate() {
+        crate::support::until(&format!("node {i}'s view of {admitted} calls"), || {
+            let (_, quotas) = json(n.get("/api/apikeys/viewer/quotas"));
+            (quotas["currentCallsPerDay"] == admitted).then_some(())
+        });
+    }
+    // The header a client reads says the same on every node (this call counted too).
+    for (i, n) in nodes.iter().enumerate() {
+        let remaining = n
+            .client
+            .get(format!("{}/", n.proxy))
+            .header("host", "views.test")
+            .basic_auth("viewer", Some("viewer-secret"))
+            .send()
+            .unwrap()
+            .headers()["otoroshi-daily-calls-remaining"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+        let seen_before = admitted + i as u64;
+        assert!(
+            (100_000 - seen_before - 1..=100_000 - admitted - 1).contains(&remaining),
+            "node {i}: {remaining} left after {} calls",
+            seen_before + 1
+        );
+    }
+}
