@@ -1,6 +1,9 @@
 //! Admin and security events: every successful change through the admin API, API keys created
 //! and their secrets rotated, and failed admin sign-ins, sent to `--events` beside the gateway's.
-//! Secrets are never part of an event.
+//! A change's event names what changed in its `metadata`, as Otoroshi's `api.scala` does: the
+//! entity's kind and id and, for a create or an update, the document as stored, secrets removed
+//! (no field named like a secret, a password or a private key, at any depth, is ever part of an
+//! event).
 
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -88,22 +91,107 @@ pub async fn audit(State(admin): State<Admin>, request: Request, next: Next) -> 
         (request, false)
     };
     let response = next.run(request).await;
-    if response.status().is_success() {
-        let audit = audit_of(&method, &path, secret_sent);
-        events.emit(&event(
-            "AdminApiEvent",
-            audit,
-            json!({
-                "action": format!("{method} {path}"),
-                "method": method.as_str(),
-                "path": path,
-                "status": response.status().as_u16(),
-                "user": user,
-                "from": ip.to_string(),
-            }),
-        ));
+    if !response.status().is_success() {
+        return response;
     }
+    let status = response.status().as_u16();
+    let (response, stored) = read_json(response).await;
+    let audit = audit_of(&method, &path, secret_sent);
+    events.emit(&event(
+        "AdminApiEvent",
+        audit,
+        json!({
+            "action": format!("{method} {path}"),
+            "method": method.as_str(),
+            "path": path,
+            "status": status,
+            "user": user,
+            "from": ip.to_string(),
+            "metadata": changed(&method, &path, stored),
+        }),
+    ));
     response
+}
+
+/// The JSON body of a write's answer (the stored document), and the answer to send on.
+async fn read_json(response: Response) -> (Response, Option<Value>) {
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !json {
+        return (response, None);
+    }
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, crate::body::ENTITY_LIMIT).await {
+        Ok(bytes) => {
+            let doc = serde_json::from_slice(&bytes).ok();
+            (
+                Response::from_parts(parts, axum::body::Body::from(bytes)),
+                doc,
+            )
+        }
+        Err(_) => (Response::from_parts(parts, axum::body::Body::empty()), None),
+    }
+}
+
+/// What a write changed: the kind and id of the entity its path names and, unless it was
+/// deleted, the document as stored, without its secrets.
+fn changed(method: &Method, path: &str, stored: Option<Value>) -> Value {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (plural, id) = match segments.as_slice() {
+        ["api", plural, rest @ ..] => (*plural, rest.first().copied()),
+        ["apis", _, "v1", plural, rest @ ..] => (*plural, rest.first().copied()),
+        _ => return Value::Null,
+    };
+    let Some(kind) = komainu_model::Kind::from_plural(plural) else {
+        return Value::Null;
+    };
+    let id = id
+        .filter(|i| !i.starts_with('_'))
+        .map(str::to_string)
+        .or_else(|| {
+            stored
+                .as_ref()
+                .and_then(|d| kind.id_of(d))
+                .map(str::to_string)
+        });
+    let mut meta = json!({"kind": kind.name(), "id": id});
+    if *method != Method::DELETE
+        && let Some(mut doc) = stored
+    {
+        without_secrets(&mut doc);
+        meta["entity"] = doc;
+    }
+    meta
+}
+
+/// Removes, at any depth, every field whose name says it holds a secret, and every plugin's
+/// config (a slot: an object naming its `plugin`), whose secrets have no telling names (Basic
+/// auth users are `{"alice": "<password>"}`).
+fn without_secrets(doc: &mut Value) {
+    const SECRET: [&str; 6] = [
+        "secret",
+        "password",
+        "privatekey",
+        "passphrase",
+        "token",
+        "hash",
+    ];
+    match doc {
+        Value::Object(map) => {
+            if map.contains_key("plugin") {
+                map.remove("config");
+            }
+            map.retain(|k, _| {
+                let k = k.to_ascii_lowercase().replace(['_', '-'], "");
+                !SECRET.iter().any(|s| k.contains(s))
+            });
+            map.values_mut().for_each(without_secrets);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_secrets),
+        _ => {}
+    }
 }
 
 /// A failed admin sign-in, as a security event (the client id presented, never a secret).
@@ -124,6 +212,31 @@ pub(crate) fn login_failed(admin: &Admin, ip: IpAddr, client_id: Option<&str>, l
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changes_event_names_the_entity_and_never_its_secrets() {
+        let stored = json!({"clientId": "k1", "clientSecret": "s3cret", "name": "K",
+                            "rotation": {"nextSecret": "n"},
+                            "plugins": [{"plugin": "SimpleBasicAuth", "config": {"users": {"a": "p"}}}]});
+        let meta = changed(&Method::POST, "/api/apikeys", Some(stored));
+        assert_eq!(meta["kind"], "Apikey");
+        assert_eq!(meta["id"], "k1");
+        let text = meta.to_string();
+        for secret in ["s3cret", "\"n\"", "\"p\""] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert_eq!(meta["entity"]["name"], "K");
+        let deleted = changed(
+            &Method::DELETE,
+            "/apis/proxy.otoroshi.io/v1/routes/r1",
+            None,
+        );
+        assert_eq!(deleted, json!({"kind": "Route", "id": "r1"}));
+        assert_eq!(
+            changed(&Method::POST, "/api/apis/a1/_publish", None)["id"],
+            "a1"
+        );
+    }
 
     #[test]
     fn writes_are_named_by_what_they_change() {

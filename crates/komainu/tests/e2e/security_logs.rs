@@ -102,3 +102,49 @@ fn session_cookies_are_secure_when_their_page_was_served_over_tls() {
     assert!(cookie(&format!("https://{portal_host}")).contains("; Secure"));
     assert!(!cookie(&format!("http://{portal_host}")).contains("Secure"));
 }
+
+#[test]
+fn admin_events_name_the_entity_that_changed_without_its_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let gw = Gateway::start_with(Options {
+        extra_args: vec!["--events".into(), format!("file:{}", file.display())],
+        ..Options::default()
+    });
+    gw.create(
+        "apikeys",
+        &json!({"clientId": "evented", "clientSecret": "never-in-an-event", "name": "Evented"}),
+    );
+    gw.create(
+        "routes",
+        &json!({"id": "r-basic", "frontend": {"domains": ["basic.test"]},
+                "backend": {"targets": [{"hostname": "127.0.0.1", "port": 9}]},
+                "plugins": [{"plugin": "cp:otoroshi.next.plugins.SimpleBasicAuth",
+                             "config": {"users": {"alice": "alice-password-value"}}}]}),
+    );
+    assert_eq!(gw.delete("/api/apikeys/evented").status(), 200);
+    let events = until("three admin events", || {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let admin: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|e: &serde_json::Value| e["@type"] == "AdminApiEvent")
+            .collect();
+        (admin.len() >= 3).then_some((text, admin))
+    });
+    let (text, admin) = events;
+    assert!(!text.contains("never-in-an-event"), "{text}");
+    assert!(!text.contains("alice-password-value"), "{text}");
+    assert_eq!(admin[0]["metadata"]["kind"], "Apikey");
+    assert_eq!(admin[0]["metadata"]["id"], "evented");
+    assert_eq!(admin[0]["metadata"]["entity"]["name"], "Evented");
+    assert_eq!(admin[1]["metadata"]["kind"], "Route");
+    assert_eq!(
+        admin[1]["metadata"]["entity"]["frontend"]["domains"][0],
+        "basic.test"
+    );
+    assert_eq!(
+        admin[2]["metadata"],
+        json!({"kind": "Apikey", "id": "evented"})
+    );
+}
