@@ -21,14 +21,38 @@ use tokio::sync::watch;
 use crate::cli::{ServeArgs, StorageArgs};
 use crate::{config_file, demo, storage};
 
-/// Where this process's proxy listener is reached from inside it ("try it").
-fn trial_url(proxy: std::net::SocketAddr) -> String {
-    let ip = match proxy.ip() {
+/// The cluster's signing key (what CanaryMode signs client ids with): made at the first start
+/// and kept in the store, so every node checks what another signed.
+async fn signing_key(store: &dyn Store) -> anyhow::Result<Vec<u8>> {
+    const KEY: &str = "signing_key";
+    let read = |v: Option<Value>| {
+        v.and_then(|v| v.as_str().map(str::to_string))
+            .filter(|hex| hex.len() == 64)
+            .and_then(|hex| {
+                (0..32)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                    .collect::<Option<Vec<u8>>>()
+            })
+    };
+    if let Some(key) = read(store.meta(KEY).await?) {
+        return Ok(key);
+    }
+    let fresh: [u8; 32] = rand::random();
+    let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    store.set_meta(KEY, &Value::String(hex)).await?;
+    // Read back: of two nodes starting at once, both keep the one written last.
+    Ok(read(store.meta(KEY).await?).unwrap_or(fresh.to_vec()))
+}
+
+/// The URL a listener of this process is reached at from inside it (an unspecified address is
+/// loopback): where "try it" calls the proxy, and what the start log shows.
+fn local_url(listener: std::net::SocketAddr) -> String {
+    let ip = match listener.ip() {
         std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
         std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
         ip => ip,
     };
-    format!("http://{}", std::net::SocketAddr::new(ip, proxy.port()))
+    format!("http://{}", std::net::SocketAddr::new(ip, listener.port()))
 }
 
 /// Admin credentials from `KOMAINU_ADMIN_CLIENT_ID` / `KOMAINU_ADMIN_CLIENT_SECRET`.
@@ -52,7 +76,6 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
     let limits = args.limits.limits()?;
-    raise_file_limit(limits.max_connections);
     // Bound here, registered with the admin runtime's reactor by the task that serves it.
     let admin_listener = std::net::TcpListener::bind(args.admin_addr)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -77,6 +100,13 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
             for (name, addr) in &listening {
                 tracing::info!(%addr, "{name} listening");
             }
+            let url = |addr: &std::net::SocketAddr| local_url(*addr);
+            tracing::info!(
+                "admin UI: {}/ui/ · developer portal: {}/ · proxy: {}/",
+                url(&listening[0].1),
+                url(&listening[3].1),
+                url(&listening[1].1)
+            );
         }
     };
     let proxy_listener = proxy_listener.into_std()?;
@@ -106,6 +136,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     .with_events(events.clone())
     .with_memory_release(release_unused_memory)
     .with_fetcher(fetcher.clone())
+    .with_store_kind(engine_name(&storage_args.store))
     .with_plugin_catalog(komainu_plugins::registry::catalog);
     // The admin API, and the config file's reloads, run on their own thread: parsing and
     // validating a large or hostile document never takes time from the proxy's workers.
@@ -134,6 +165,9 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         counters: counters.clone(),
         sandbox: Some(args.sandbox.start()?),
         jwks: Arc::new(komainu_plugins::jwks::Jwks::new(fetcher.clone())),
+        signing: Arc::new(komainu_plugins::SigningKey::new(
+            signing_key(&*store).await?,
+        )),
         ..Services::default()
     };
     crate::certificates::ensure_default(&*store).await?;
@@ -278,7 +312,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         komainu_web::PortalSettings {
             signup: args.portal_signup,
             gateway: gateway_url.trim_end_matches('/').to_string(),
-            trial_url: trial_url(listening[1].1),
+            trial_url: local_url(listening[1].1),
             trial_token,
             fetcher,
         },
@@ -448,40 +482,6 @@ async fn ensure_default_group(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 /// Raises the soft limit of open files to the hard one: each client connection and each upstream
-/// connection is a descriptor, and the usual soft limit (1,024) is far below `--max-connections`.
-fn raise_file_limit(max_connections: usize) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let wanted = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
-                lim = wanted;
-            }
-        }
-    }
-    // Each proxied connection may hold a client and an upstream descriptor.
-    let needed = (max_connections as u64).saturating_mul(2) + 256;
-    if lim.rlim_cur < needed {
-        tracing::warn!(
-            open_files = lim.rlim_cur,
-            max_connections,
-            "the open-file limit is below what --max-connections may need: raise `ulimit -n`"
-        );
-    } else {
-        tracing::info!(open_files = lim.rlim_cur, "open-file limit");
-    }
-}
-
 /// Resolves on SIGTERM or Ctrl-C.
 async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
     tokio::select! {

@@ -1,6 +1,6 @@
 //! RequestBodyLengthLimiter and ResponseBodyLengthLimiter. Request bodies, config (Otoroshi's):
 //! `max_length` (bytes, default 4 MiB) and `fail`: when true a larger body is refused with 413
-//! `errors.entity.too.big` (at once when its Content-Length says so, else when the stream crosses
+//! `errors.failed.response.entityTooLarge` (Otoroshi's cause, in bodysize.scala) (at once when its Content-Length says so, else when the stream crosses
 //! the bound); when false, as Otoroshi does, the body is cut at `max_length` and the start forwarded.
 //! Response bodies, same keys: a longer one is cut at `max_length`; with `fail`, one whose
 //! Content-Length says it is longer is replaced by 413 `errors.failed.response.entityTooLarge`,
@@ -48,6 +48,7 @@ pub(crate) fn build_request(
     Ok(Arc::new(RequestBodyLength(BodyLimit {
         max: cfg.max_length.unwrap_or(DEFAULT_MAX),
         truncate: !cfg.fail,
+        by_route: true,
     })))
 }
 

@@ -1,7 +1,9 @@
 //! CanaryMode: a share (`traffic`, default 0.2) of the route's clients is sent to other `targets`
-//! (with their own `root`). A client is recognised by its `otoroshi-canary` cookie (set on its first
-//! response, Otoroshi's `signature::id` form read as well), so it stays on one side; the side is
-//! a hash of its id, the same on every node.
+//! (with their own `root`). A client is recognised by its `otoroshi-canary` cookie or its
+//! `Otoroshi-Canary-Id` header, in Otoroshi's signed form `<HMAC-SHA256 of the id, hex>::<id>`
+//! (signed with the gateway's key, the same on every node): an id whose signature does not check
+//! is a new client, so nobody chooses their side by writing the cookie. A new client's signed id is
+//! set in the cookie on its response. The side is a hash of the id, the same on every node.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::registry::PluginDef;
 use crate::{Body, Outcome, Plugin, RequestCtx, config, cookie};
 
 const COOKIE: &str = "otoroshi-canary";
+const HEADER: &str = "otoroshi-canary-id";
 
 #[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -42,6 +45,7 @@ struct Canary {
     /// Out of 10,000.
     share: u64,
     backend: Option<(Arc<Backend>, Arc<str>)>,
+    signing: Arc<crate::SigningKey>,
 }
 
 /// A client's canary id, new ones set in a cookie on the response.
@@ -57,8 +61,14 @@ fn side(id: &str) -> u64 {
 
 impl Plugin for Canary {
     fn pre_route(&self, req: &mut Parts, ctx: &mut RequestCtx) -> Outcome {
-        let id = match cookie(&req.headers, COOKIE) {
-            Some(v) => v.rsplit("::").next().unwrap_or(v).to_string(),
+        let presented = cookie(&req.headers, COOKIE)
+            .or_else(|| req.headers.get(HEADER).and_then(|v| v.to_str().ok()));
+        let checked = presented.and_then(|v| {
+            let (signature, id) = v.split_once("::")?;
+            self.signing.verify(id, signature).then(|| id.to_string())
+        });
+        let id = match checked {
+            Some(id) => id,
             None => {
                 let id = komainu_model::uuid();
                 ctx.attrs.insert(NewCanaryId(id.clone()));
@@ -73,7 +83,10 @@ impl Plugin for Canary {
 
     fn transform_response(&self, resp: &mut Response<Body>, ctx: &mut RequestCtx) {
         if let Some(NewCanaryId(id)) = ctx.attrs.get::<NewCanaryId>()
-            && let Ok(v) = HeaderValue::try_from(format!("{COOKIE}={id}; Path=/; Max-Age=2592000"))
+            && let Ok(v) = HeaderValue::try_from(format!(
+                "{COOKIE}={}::{id}; Path=/; Max-Age=2592000",
+                self.signing.sign(id)
+            ))
         {
             resp.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -107,6 +120,7 @@ fn build(config: &Value, services: &crate::Services) -> Result<Arc<dyn Plugin>, 
     Ok(Arc::new(Canary {
         share: (cfg.traffic * 10_000.0).round() as u64,
         backend,
+        signing: services.signing.clone(),
     }))
 }
 

@@ -258,6 +258,17 @@ impl Chain {
         Ok(())
     }
 
+    /// The answer of the plugin whose bound a buffered request body went over, if it has one.
+    pub fn too_large_answer(&self, ctx: &RequestCtx) -> Option<Response<Body>> {
+        let BodyNeed::Buffered(max) = self.needs.request_body else {
+            return None;
+        };
+        self.instances
+            .iter()
+            .filter(|i| i.needs.request_body == BodyNeed::Buffered(max) && i.applies(ctx.path()))
+            .find_map(|i| i.plugin.too_large_answer(ctx))
+    }
+
     pub fn backend_call(&self, req: &Parts, ctx: &mut RequestCtx) -> Option<Response<Body>> {
         for i in &self.instances {
             if i.applies(ctx.path())

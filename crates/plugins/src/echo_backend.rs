@@ -1,11 +1,13 @@
-//! EchoBackend: the gateway answers in place of a backend with what it received, as JSON (`method`,
-//! `path`, `query`, `headers`, `body` as text up to `limit` bytes, default 512 KiB): for demos and
-//! for checking what plugins did to a request.
+//! EchoBackend: the gateway answers in place of a backend with what it received, as Otoroshi's
+//! echo.scala does: JSON with `method`, `path`, `raw_path`, `query`, `headers`, `cookies` and, when
+//! there is one, the `body` (JSON bodies as JSON, text as a string, anything else in base64), up to
+//! `limit` bytes (default 512 KiB; a larger body is answered 413 with Otoroshi's
+//! `request_body_too_large`). For demos and for checking what plugins did to a request.
 
 use std::sync::Arc;
 
 use http::request::Parts;
-use http::{HeaderValue, Response, header};
+use http::{HeaderValue, Response, StatusCode, header};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -44,24 +46,72 @@ impl Plugin for Echo {
             .iter()
             .map(|(k, v)| (k.to_string(), json!(String::from_utf8_lossy(v.as_bytes()))))
             .collect();
-        let body = ctx
-            .request_body
-            .as_ref()
-            .map(|b| String::from_utf8_lossy(b).into_owned());
-        let doc = json!({
+        let query: Map<String, Value> =
+            form_urlencoded::parse(ctx.query().unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+        let cookies: Map<String, Value> = req
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .map(|(name, value)| (name.to_string(), json!({"name": name, "value": value})))
+            .collect();
+        let mut doc = json!({
             "method": req.method.as_str(),
             "path": ctx.path(),
-            "query": ctx.query(),
+            "raw_path": ctx.path_and_query(),
+            "query": query,
             "headers": headers,
-            "body": body,
+            "cookies": cookies,
         });
-        let mut resp = Response::new(full(doc.to_string()));
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        Some(resp)
+        if let Some(body) = ctx.request_body.as_ref().filter(|b| !b.is_empty()) {
+            doc["body"] = typed_body(&req.headers, body);
+        }
+        Some(json_response(StatusCode::OK, &doc))
     }
+
+    fn too_large_answer(&self, _ctx: &RequestCtx) -> Option<Response<Body>> {
+        let doc = json!({
+            "error": "request_body_too_large",
+            "message": format!("Request body exceeds maximum allowed size of {} bytes", self.limit),
+            "limit": self.limit,
+        });
+        Some(json_response(StatusCode::PAYLOAD_TOO_LARGE, &doc))
+    }
+}
+
+/// A body as Otoroshi echoes it: JSON as JSON (a string when it does not parse), forms and text as
+/// a string, anything else in base64.
+fn typed_body(headers: &http::HeaderMap, body: &[u8]) -> Value {
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let text = || Value::String(String::from_utf8_lossy(body).into_owned());
+    match kind.as_str() {
+        "application/json" => serde_json::from_slice(body).unwrap_or_else(|_| text()),
+        "application/x-www-form-urlencoded" => text(),
+        k if k.starts_with("text/") => text(),
+        _ => {
+            use base64::Engine;
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body))
+        }
+    }
+}
+
+fn json_response(status: StatusCode, doc: &Value) -> Response<Body> {
+    let mut resp = Response::new(full(doc.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 fn build(config: &Value, _services: &crate::Services) -> Result<Arc<dyn Plugin>, ConfigError> {

@@ -90,6 +90,8 @@ pub struct Services {
     pub live: bool,
     /// W3CTracing's tracers, kept across snapshots.
     pub tracers: std::sync::Arc<komainu_observe::trace::Tracers>,
+    /// What the gateway signs values it hands to clients with (CanaryMode's ids).
+    pub signing: std::sync::Arc<SigningKey>,
     /// Where jq filters run (absent when only checking configs).
     pub sandbox: Option<std::sync::Arc<komainu_sandbox::Sandbox>>,
     /// The stored JWT verifiers the JWT plugins name (`None` when only checking configs: names
@@ -99,6 +101,51 @@ pub struct Services {
             std::collections::BTreeMap<String, std::sync::Arc<komainu_model::JwtVerifier>>,
         >,
     >,
+}
+
+/// The key the gateway signs values it hands to clients with, as Otoroshi's `env.sign` does
+/// (HMAC-SHA256, hex): one per cluster (kept in the store), so any node checks what another signed.
+pub struct SigningKey(Vec<u8>);
+
+impl Default for SigningKey {
+    /// A key of this process alone (configs checked, tests).
+    fn default() -> Self {
+        SigningKey(rand_bytes())
+    }
+}
+
+fn rand_bytes() -> Vec<u8> {
+    use std::hash::{BuildHasher, RandomState};
+    (0..4)
+        .flat_map(|i| RandomState::new().hash_one(i).to_ne_bytes())
+        .collect()
+}
+
+impl SigningKey {
+    pub fn new(key: Vec<u8>) -> SigningKey {
+        SigningKey(key)
+    }
+
+    /// `message` signed, hex.
+    pub fn sign(&self, message: &str) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0).expect("any key length");
+        mac.update(message.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether `signature` (hex) is `message` signed with this key, compared in constant time.
+    pub fn verify(&self, message: &str, signature: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.sign(message)
+            .as_bytes()
+            .ct_eq(signature.as_bytes())
+            .into()
+    }
 }
 
 /// The global configuration's `throttlingQuota` and `perIpThrottlingQuota`.

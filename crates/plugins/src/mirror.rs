@@ -1,5 +1,6 @@
 //! NgTrafficMirroring: a copy of each call (a `percentage` of them, default 100) is sent to `to`
-//! (a base URL: the call's path and query are appended) with `headers` added, after the call's
+//! (a base URL: the path and query the backend is sent are appended, after `strip_path` and `root`,
+//! as Otoroshi's mirror.scala sends the backend's request) with `headers` added, after the call's
 //! body has gone to the backend; the main call never waits for the mirror, and the mirror's answer
 //! is ignored. Bodies over 1 MiB are not mirrored (the call is, without its body). `enabled: false`
 //! turns it off. Otoroshi's `capture_response` and `generate_events` are accepted, not acted on.
@@ -56,11 +57,11 @@ struct Mirror {
     client: Option<reqwest::Client>,
 }
 
-/// What the mirrored call is, decided in `transform_request`.
+/// What the mirrored call is, decided in `transform_request` (its URL once the backend's path is
+/// known, when the body goes).
 #[derive(Clone)]
 struct Planned {
     method: Method,
-    url: String,
     headers: HeaderMap,
 }
 
@@ -87,7 +88,6 @@ impl Plugin for Mirror {
             }
             ctx.attrs.insert(Planned {
                 method: req.method.clone(),
-                url: format!("{}{}", self.base, ctx.path_and_query()),
                 headers,
             });
         }
@@ -99,6 +99,8 @@ impl Plugin for Mirror {
         else {
             return body;
         };
+        let target = ctx.upstream_target.as_deref();
+        let url = format!("{}{}", self.base, target.unwrap_or(ctx.path_and_query()));
         Tee::wrap(
             body,
             MAX_MIRRORED_BODY,
@@ -107,12 +109,12 @@ impl Plugin for Mirror {
                     return;
                 };
                 rt.spawn(async move {
-                    let mut request = client.request(plan.method, &plan.url).headers(plan.headers);
+                    let mut request = client.request(plan.method, &url).headers(plan.headers);
                     if let Some(b) = copy {
                         request = request.body(b);
                     }
                     if let Err(e) = request.send().await {
-                        tracing::debug!(url = %plan.url, error = %e, "mirrored call failed");
+                        tracing::debug!(%url, error = %e, "mirrored call failed");
                     }
                 });
             }),

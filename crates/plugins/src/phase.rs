@@ -89,6 +89,9 @@ pub struct BodyLimit {
     pub max: u64,
     /// Cut the body at `max` and forward the start, instead of refusing it with 413.
     pub truncate: bool,
+    /// Set by the route (RequestBodyLengthLimiter), not the listener: a refusal says Otoroshi's
+    /// cause for it.
+    pub by_route: bool,
 }
 
 /// Per-request state, created once by the proxy and passed to every phase.
@@ -122,6 +125,9 @@ pub struct RequestCtx {
     pub started_ms: i64,
     /// The segments of the path the route's `strip_path` takes off (None: not stripped).
     pub strip_depth: Option<usize>,
+    /// The path and query the backend is sent (its route's `strip_path`, `root` and `rewrite`
+    /// applied), once the header phases are done.
+    pub upstream_target: Option<String>,
     /// The host of the target that answered, once the backend has.
     pub target_host: Option<Arc<str>>,
     /// Another backend for this call than the route's (CanaryMode), and the root of its paths.
@@ -189,6 +195,7 @@ impl RequestCtx {
             request_id: 0,
             started_ms: 0,
             strip_depth: None,
+            upstream_target: None,
             target_host: None,
             backend: None,
             apikey: None,
@@ -272,6 +279,12 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Answers in place of the backend; the first plugin answering wins.
     fn backend_call(&self, _req: &Parts, _ctx: &mut RequestCtx) -> Option<Response<Body>> {
+        None
+    }
+
+    /// The answer to a body larger than this plugin reads whole (`BodyNeed::Buffered`), in place
+    /// of the gateway's 413 (EchoBackend answers Otoroshi's).
+    fn too_large_answer(&self, _ctx: &RequestCtx) -> Option<Response<Body>> {
         None
     }
 

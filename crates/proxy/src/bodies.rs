@@ -28,7 +28,16 @@ pub(crate) struct Refusal {
     pub message: &'static str,
 }
 
-fn too_large() -> Refusal {
+/// The refusal of a body over its bound: the listener's (`--max-request-body`), or a route's
+/// RequestBodyLengthLimiter with `fail`, which answers Otoroshi's cause (bodysize.scala).
+pub(crate) fn too_large(limit: BodyLimit) -> Refusal {
+    if limit.by_route {
+        return Refusal {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            cause: "errors.failed.response.entityTooLarge",
+            message: "Response entity too large",
+        };
+    }
     Refusal {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         cause: "errors.entity.too.big",
@@ -50,7 +59,7 @@ pub(crate) async fn request(
 ) -> Result<Outgoing, Result<Refusal, Response<Body>>> {
     let declared = body.size_hint().exact();
     if !limit.truncate && limit.max > 0 && declared.is_some_and(|n| n > limit.max) {
-        return Err(Ok(too_large()));
+        return Err(Ok(too_large(limit)));
     }
     let need = chain.needs().request_body;
     // An empty body needs no box (Empty is zero-sized); a streamed one is boxed once.
@@ -69,8 +78,13 @@ pub(crate) async fn request(
         BodyNeed::Buffered(max) => {
             let mut bytes = match read_whole(body, max).await {
                 Ok(bytes) => bytes,
-                Err(Whole::TooLarge) => return Err(Ok(too_large())),
-                Err(Whole::Failed(e)) => return Err(Ok(client_failure(&e))),
+                Err(Whole::TooLarge) => {
+                    return Err(match chain.too_large_answer(ctx) {
+                        Some(answer) => Err(answer),
+                        None => Ok(too_large(limit)),
+                    });
+                }
+                Err(Whole::Failed(e)) => return Err(Ok(client_failure(&e, limit))),
             };
             chain
                 .transform_request_body(parts, &mut bytes, ctx)
@@ -126,9 +140,9 @@ async fn read_whole(mut body: Body, max: usize) -> Result<Bytes, Whole> {
 }
 
 /// What went wrong reading a client's body whole.
-fn client_failure(e: &BoxError) -> Refusal {
+fn client_failure(e: &BoxError, limit: BodyLimit) -> Refusal {
     match e.downcast_ref::<ClientBodyError>() {
-        Some(ClientBodyError::TooLarge) => too_large(),
+        Some(ClientBodyError::TooLarge) => too_large(limit),
         Some(ClientBodyError::TimedOut) => Refusal {
             status: StatusCode::REQUEST_TIMEOUT,
             cause: "errors.request.body.timeout",

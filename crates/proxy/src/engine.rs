@@ -471,11 +471,21 @@ impl Proxy {
                 let limit = ctx.body_limit.unwrap_or(BodyLimit {
                     max: self.limits.max_body_bytes,
                     truncate: false,
+                    by_route: false,
                 });
                 let capture = (route.report.capture && self.sinks.events.is_some())
                     .then_some(self.sinks.capture_max);
                 let silence =
                     (parts.version == Version::HTTP_2).then_some(self.limits.timeouts.body_read);
+                // Known before the body goes anywhere: what mirrors are sent is the same.
+                let other_root = ctx.backend.as_ref().map(|(_, root)| root.clone());
+                ctx.upstream_target = Some(upstream_path(
+                    &route,
+                    other_root.as_deref(),
+                    ctx.forwarded_path(),
+                    ctx.path(),
+                    ctx.query(),
+                ));
                 match bodies::request(body, &mut parts, chain, limit, capture, silence, &mut ctx)
                     .await
                 {
@@ -555,18 +565,12 @@ impl Proxy {
         ctx: &mut RequestCtx,
         trace: &mut Record,
     ) -> Response<Body> {
-        // CanaryMode may have chosen another backend for this call.
-        let (backend, other_root) = match ctx.backend.take() {
-            Some((b, root)) => (b, Some(root)),
-            None => (route.backend.clone(), None),
+        // CanaryMode may have chosen another backend for this call (its root is in the target).
+        let backend = match ctx.backend.take() {
+            Some((b, _)) => b,
+            None => route.backend.clone(),
         };
-        let target = upstream_path(
-            route,
-            other_root.as_deref(),
-            ctx.forwarded_path(),
-            ctx.path(),
-            ctx.query(),
-        );
+        let target = ctx.upstream_target.take().unwrap_or_default();
         parts.uri = Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"));
         if self.sinks.detailed() {
             // Shares the URI's bytes: no copy.
@@ -664,7 +668,13 @@ impl Proxy {
                 resp
             }
             Err(e) => {
-                let (status, cause, message) = e.response_parts();
+                let (mut status, mut cause, mut message) = e.response_parts();
+                let too_large = e.kind
+                    == UpstreamErrorKind::ClientBody(komainu_http::ClientBodyError::TooLarge);
+                if let (true, Some(limit)) = (too_large, ctx.body_limit) {
+                    let r = bodies::too_large(limit);
+                    (status, cause, message) = (r.status, r.cause, r.message);
+                }
                 trace.error = Some(cause);
                 if e.is_client_fault() {
                     let why = match e.kind {
