@@ -124,6 +124,16 @@ pub(crate) fn desired_key(
     metadata.extend(sub.metadata.clone());
     metadata.insert(SUBSCRIPTION_META.into(), sub.id.clone());
     metadata.insert(PLAN_META.into(), plan.id.clone());
+    let state = match (sub.status, sub.enabled) {
+        (Some(komainu_model::SubscriptionStatus::Closed), _) => "closed",
+        (Some(komainu_model::SubscriptionStatus::Pending), _) => "pending",
+        (_, false) => "disabled",
+        _ => "enabled",
+    };
+    metadata.insert(
+        komainu_model::SUBSCRIPTION_STATE_META.into(),
+        state.to_string(),
+    );
     key.metadata = metadata;
     key
 }

@@ -79,8 +79,15 @@ impl KeyService {
                 .as_ref()
                 .is_some_and(|t| key.jwt_matches(t, &cfg.extractors.jwt, facts, now)),
         };
-        if !credential_ok || !key.usable(now) {
+        if !credential_ok {
             return Verdict::Denied(Denial::Bad);
+        }
+        if !key.usable(now) {
+            // The right credentials: the caller may know why its key stopped working.
+            return Verdict::Denied(match key.subscription_stop() {
+                Some(why) if !key.enabled => Denial::Subscription(why),
+                _ => Denial::Bad,
+            });
         }
         if !cfg.routing.accepts(key.tags(), key.metadata()) {
             return Verdict::NotRouted;

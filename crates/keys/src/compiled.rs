@@ -22,6 +22,9 @@ pub enum Denial {
     ReadOnly,
     /// A restriction says so: 403 or 404.
     Restricted(StatusCode),
+    /// The right credentials of a key whose subscription is paused (`disabled`), `pending` or
+    /// `closed`: 401 with a cause that says so.
+    Subscription(&'static str),
 }
 
 /// A key as requests need it. Only what a check reads is kept, and the parts most keys lack
@@ -151,6 +154,16 @@ impl CompiledKey {
     }
 
     /// Whether the key itself may be used now (enabled, not past `validUntil`).
+    /// Why this key's subscription stops it, when it does (its state is not `enabled`).
+    pub fn subscription_stop(&self) -> Option<&'static str> {
+        match self.meta(komainu_model::SUBSCRIPTION_STATE_META)? {
+            "disabled" => Some("paused"),
+            "pending" => Some("pending"),
+            "closed" => Some("closed"),
+            _ => None,
+        }
+    }
+
     pub fn usable(&self, now_ms: i64) -> bool {
         self.enabled && self.valid_until.is_none_or(|until| now_ms <= until)
     }

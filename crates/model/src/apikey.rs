@@ -13,6 +13,9 @@ pub const UNLIMITED: u64 = 10_000_000;
 
 /// Metadata of a key issued by a subscription: the subscription's id (usage is counted by it).
 pub const SUBSCRIPTION_META: &str = "subscription_ref";
+/// The metadata of a subscription's key naming the subscription's state (`enabled`, `disabled`,
+/// `pending`, `closed`): a refused call says why.
+pub const SUBSCRIPTION_STATE_META: &str = "subscription_state";
 
 /// An entry of `authorizedEntities`: `group_x`, `route_x`, `api_x`, a bare group id, or
 /// `{"kind": "group", "id": "x"}`.

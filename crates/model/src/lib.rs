@@ -33,7 +33,8 @@ pub use api::{
     ApiState, ApiTesting, DEFAULT_FLOW_ID,
 };
 pub use apikey::{
-    ApiKey, AuthorizedEntity, Restriction, Restrictions, Rotation, SUBSCRIPTION_META, UNLIMITED,
+    ApiKey, AuthorizedEntity, Restriction, Restrictions, Rotation, SUBSCRIPTION_META,
+    SUBSCRIPTION_STATE_META, UNLIMITED,
 };
 pub use backend::{Backend, HealthCheck, LoadBalancing, LoadBalancingType, NgBackend, NgTarget};
 pub use certificate::Certificate;

@@ -134,6 +134,23 @@ fn decide(
             "errors.bad.api.key",
             "bad apikey",
         ),
+        Verdict::Denied(Denial::Subscription(why)) => {
+            let (cause, message) = match why {
+                "paused" => (
+                    "errors.subscription.paused",
+                    "the subscription of this apikey is paused",
+                ),
+                "pending" => (
+                    "errors.subscription.pending",
+                    "the subscription of this apikey waits for approval",
+                ),
+                _ => (
+                    "errors.subscription.closed",
+                    "the subscription of this apikey is closed",
+                ),
+            };
+            refuse(ctx, StatusCode::UNAUTHORIZED, cause, message)
+        }
         Verdict::NotRouted => refuse(
             ctx,
             StatusCode::UNAUTHORIZED,

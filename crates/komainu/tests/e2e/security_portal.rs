@@ -266,6 +266,29 @@ fn a_developer_cannot_undo_the_api_teams_pause() {
     let refused = post(&format!("/subscriptions/{id}/resume"), &[]);
     assert_eq!(refused.status(), 409);
     assert_eq!(status(), "disabled");
+    // The key, with its right secret, is refused with a cause that says why.
+    let key = subs[0]["token_refs"][0].as_str().unwrap().to_string();
+    let (_, doc) = crate::support::json(gw.get(&format!("/api/apikeys/{key}")));
+    let secret = doc["clientSecret"].as_str().unwrap().to_string();
+    let call = gw
+        .call(reqwest::Method::GET, "orders.test", "/orders/list")
+        .basic_auth(&key, Some(&secret))
+        .send()
+        .unwrap();
+    assert_eq!(call.status(), 401);
+    assert_eq!(
+        call.headers()["otoroshi-error-cause"],
+        "errors.subscription.paused"
+    );
+    let wrong = gw
+        .call(reqwest::Method::GET, "orders.test", "/orders/list")
+        .basic_auth(&key, Some("not the secret"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        wrong.headers()["otoroshi-error-cause"],
+        "errors.bad.api.key"
+    );
     let account = client
         .get(format!("{}/account", gw.portal))
         .header("cookie", &dev.cookie)
