@@ -319,6 +319,14 @@ impl Admin {
             .route("/api/version", get(otoroshi::version))
             .route("/api/infos", get(otoroshi::infos))
             .route("/api/health", get(otoroshi::health))
+            .route(
+                "/.well-known/otoroshi/monitoring/health",
+                get(otoroshi::health),
+            )
+            .route(
+                "/.well-known/otoroshi/monitoring/metrics",
+                get(otoroshi::monitoring_metrics),
+            )
             .route("/apis/cluster/node/health", get(otoroshi::health))
             .route("/api/plugins/all", get(otoroshi::plugins))
             .route("/api/pki/cas", post(pki::new_ca))

@@ -45,7 +45,7 @@ impl Metrics {
             .push(Box::new(source));
     }
 
-    fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::with_capacity(1024);
         let _ = writeln!(out, "# HELP komainu_build_info Komainu version.");
         let _ = writeln!(out, "# TYPE komainu_build_info gauge");

@@ -16,8 +16,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::transfer::{ImportMode, export};
 use crate::{Admin, keys};
 
-/// This build's version, as Otoroshi's `Version` JSON describes one (`raw`, `major`, `minor`,
-/// `patch`, `build`, `suffix`, `suffix_version`, `str`, `value`).
+/// This build's version, exactly as Otoroshi's `Version.json` describes one (`raw`, `major`,
+/// `minor`, `patch`, `build`, `suffix`, `suffix_version`, `str`, `value`): no other field, since
+/// otoroshictl reads `raw` into a field it also names `version`, and both would be a duplicate.
 pub(crate) fn version_json() -> Value {
     let raw = env!("CARGO_PKG_VERSION");
     let (numbers, suffix) = raw
@@ -38,9 +39,19 @@ pub(crate) fn version_json() -> Value {
         }
         None => (None, None),
     };
+    // Otoroshi's `value`: the digits of the number as one, less a little for a pre-release.
+    let digits: String = numbers.chars().filter(char::is_ascii_digit).collect();
+    let offset = match suffix.as_deref() {
+        Some("dev" | "snapshot") => 0.5,
+        Some("alpha") => 0.4,
+        Some("beta") => 0.3,
+        Some("preview") => 0.25,
+        Some("rc") => 0.2,
+        _ => 0.0,
+    };
+    let value = digits.parse::<f64>().unwrap_or(0.0) - offset;
     json!({
         "raw": raw,
-        "version": raw,
         "major": major,
         "minor": minor,
         "patch": patch,
@@ -48,7 +59,7 @@ pub(crate) fn version_json() -> Value {
         "suffix": suffix,
         "suffix_version": suffix_version,
         "str": raw,
-        "value": major * 10_000 + minor * 100 + patch,
+        "value": value,
     })
 }
 
@@ -104,6 +115,84 @@ pub(crate) async fn health(State(admin): State<Admin>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(payload)).into_response()
+}
+
+/// `GET /.well-known/otoroshi/monitoring/metrics`: the metrics as Otoroshi's JSON registry
+/// (`gauges`, `counters`, `histograms` by series name), or Prometheus text with
+/// `?format=prometheus` or `Accept: text/plain`.
+pub(crate) async fn monitoring_metrics(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let text = admin.metrics.render();
+    let wants_text = query
+        .as_deref()
+        .is_some_and(|q| q.contains("format=prometheus"))
+        || headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.starts_with("text/plain"));
+    if wants_text {
+        return (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            text,
+        )
+            .into_response();
+    }
+    Json(prometheus_as_registry(&text)).into_response()
+}
+
+/// Prometheus text as a metrics registry document: each series under its family's type.
+fn prometheus_as_registry(text: &str) -> Value {
+    let mut types: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut groups: [(&str, Map<String, Value>); 3] = [
+        ("gauges", Map::new()),
+        ("counters", Map::new()),
+        ("histograms", Map::new()),
+    ];
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some((name, kind)) = rest.split_once(' ') {
+                types.insert(name, kind);
+            }
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let name = series.split('{').next().unwrap_or(series);
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|f| types.get(f) == Some(&"histogram"))
+            })
+            .unwrap_or(name);
+        let group = match types.get(family).copied() {
+            Some("counter") => 1,
+            Some("histogram") => 2,
+            _ => 0,
+        };
+        groups[group]
+            .1
+            .insert(series.to_string(), json!({"value": value}));
+    }
+    let mut doc = Map::new();
+    doc.insert("version".into(), json!("4.0.0"));
+    for (name, series) in groups {
+        doc.insert(name.into(), Value::Object(series));
+    }
+    Value::Object(doc)
 }
 
 /// Otoroshi's export keys Komainu has no entities for: written empty, so the document has every
