@@ -43,7 +43,15 @@ pub struct StorageArgs {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run the gateway: proxy listeners and the admin API.
+    /// Run the gateway: the proxy (HTTP and TLS), the admin API with the admin UI at `/ui/`
+    /// (`--admin-addr`), and the developer portal (`--portal-addr`).
+    #[command(
+        after_help = "The admin API and the admin UI take the admin credentials from \
+        KOMAINU_ADMIN_CLIENT_ID and KOMAINU_ADMIN_CLIENT_SECRET; without them, a pair is generated \
+        at the first start and printed once on standard error. The admin UI is at \
+        http://<admin-addr>/ui/, the developer portal at http://<portal-addr>/. Every flag also \
+        reads its environment variable: KOMAINU_ + the flag in upper snake case."
+    )]
     Serve(Box<ServeArgs>),
     /// Load every entity of an export document (JSON or YAML) into the store.
     Import {
@@ -183,9 +191,10 @@ pub struct LimitArgs {
     /// Seconds a kept-alive connection may wait idle for its next request.
     #[arg(long, env = "KOMAINU_KEEPALIVE_TIMEOUT", default_value_t = 75.0)]
     pub keepalive_timeout: f64,
-    /// Open client connections at most; over it new connections get a 503.
-    #[arg(long, env = "KOMAINU_MAX_CONNECTIONS", default_value_t = 10_000)]
-    pub max_connections: usize,
+    /// Open client connections at most; over it new connections get a 503 (default 10,000, or
+    /// what the open-file limit allows when it is lower).
+    #[arg(long, env = "KOMAINU_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Bytes of a request head at most (431 beyond).
     #[arg(long, env = "KOMAINU_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     pub max_header_bytes: usize,
@@ -317,7 +326,7 @@ impl LimitArgs {
                 body_read: secs("body-read-timeout", self.body_read_timeout)?,
                 keepalive: secs("keepalive-timeout", self.keepalive_timeout)?,
             },
-            max_connections: self.max_connections.max(1),
+            max_connections: crate::files::max_connections(self.max_connections),
             max_header_bytes: self.max_header_bytes.max(1024),
             max_headers: self.max_headers.max(1),
             max_uri_bytes: self.max_uri_bytes.max(16),

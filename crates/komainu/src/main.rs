@@ -4,6 +4,7 @@ mod certificates;
 mod cli;
 mod config_file;
 mod demo;
+mod files;
 mod serve;
 mod storage;
 mod waiting;
