@@ -88,6 +88,8 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                     "--window-size=1280,900",
+                    // The gateway's TLS listener serves its own generated certificate.
+                    "--ignore-certificate-errors",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             },
@@ -199,6 +201,14 @@ impl Browser {
         self.rt
             .block_on(self.c().execute(js, vec![]))
             .expect("script")
+    }
+
+    /// Runs `js` as an asynchronous script: it ends by calling its last argument with the
+    /// result (WebDriver's execute/async), which is returned.
+    pub fn script_async(&self, js: &str) -> Value {
+        self.rt
+            .block_on(self.c().execute_async(js, vec![]))
+            .expect("async script")
     }
 
     pub fn source(&self) -> String {
