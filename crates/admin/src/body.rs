@@ -107,7 +107,13 @@ pub async fn read(
         Some(m) => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("unsupported content type \"{m}\": send application/json"),
+                format!(
+                    "unsupported content type \"{m}\": send {}",
+                    match formats {
+                        Formats::Json => "application/json",
+                        Formats::JsonOrYaml => "application/json or application/yaml",
+                    }
+                ),
             ));
         }
     };

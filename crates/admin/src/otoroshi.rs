@@ -117,37 +117,46 @@ pub(crate) async fn health(State(admin): State<Admin>) -> Response {
     (code, Json(payload)).into_response()
 }
 
-/// `GET /.well-known/otoroshi/monitoring/metrics`: the metrics as Otoroshi's JSON registry
-/// (`gauges`, `counters`, `histograms` by series name), or Prometheus text with
-/// `?format=prometheus` or `Accept: text/plain`.
+/// `GET /.well-known/otoroshi/monitoring/metrics`, as Otoroshi's `processMetrics` answers: an
+/// array of series (`name`, `type` of its group, `value`) by default or with `format=json`, the
+/// registry document (`gauges`, `counters`, `histograms`) with `format=old_json`, Prometheus text
+/// with `format=prometheus` (or `Accept: application/prometheus`).
 pub(crate) async fn monitoring_metrics(
     State(admin): State<Admin>,
     headers: HeaderMap,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
     let text = admin.metrics.render();
-    let wants_text = query
+    let format = query
         .as_deref()
-        .is_some_and(|q| q.contains("format=prometheus"))
-        || headers
-            .get(axum::http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.starts_with("text/plain"));
-    if wants_text {
-        return (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4",
-            )],
-            text,
-        )
-            .into_response();
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "format"))
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let accepts_prometheus = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/prometheus"));
+    match format.as_str() {
+        "prometheus" | "prom" => prometheus(text),
+        "old_json" | "old" => Json(registry(&text)).into_response(),
+        "" if accepts_prometheus => prometheus(text),
+        _ => Json(series(&registry(&text))).into_response(),
     }
-    Json(prometheus_as_registry(&text)).into_response()
+}
+
+fn prometheus(text: String) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// Prometheus text as a metrics registry document: each series under its family's type.
-fn prometheus_as_registry(text: &str) -> Value {
+fn registry(text: &str) -> Value {
     let mut types: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     let mut groups: [(&str, Map<String, Value>); 3] = [
         ("gauges", Map::new()),
@@ -193,6 +202,20 @@ fn prometheus_as_registry(text: &str) -> Value {
         doc.insert(name.into(), Value::Object(series));
     }
     Value::Object(doc)
+}
+
+/// The registry as Otoroshi's `transformToArray` lays it out: one object per series.
+fn series(registry: &Value) -> Value {
+    let mut out = Vec::new();
+    for (group, members) in registry.as_object().into_iter().flatten() {
+        for (name, value) in members.as_object().into_iter().flatten() {
+            let mut item = value.clone();
+            item["name"] = json!(name);
+            item["type"] = json!(group);
+            out.push(item);
+        }
+    }
+    Value::Array(out)
 }
 
 /// Otoroshi's export keys Komainu has no entities for: written empty, so the document has every

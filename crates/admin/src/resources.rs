@@ -163,7 +163,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let doc = body::read(&headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    let doc = body::read(&headers, body, ENTITY_LIMIT, Formats::JsonOrYaml).await?;
     let stored = save(&admin, target.kind, doc, WriteMode::Create).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
@@ -174,40 +174,52 @@ pub(crate) async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    write_at_id(&admin, &target, &headers, body, WriteMode::Replace).await
+    let saved = write_at_id(&admin, &target, &headers, body, WriteMode::Replace).await?;
+    Ok(Json(saved.answer))
 }
 
-/// `POST .../:id`: creates or replaces.
+/// `POST .../:id`: creates (201) or replaces (200, `Otoroshi-Entity-Updated` saying whether the
+/// document changed), as Otoroshi answers the `apply` of its CLI.
 pub(crate) async fn upsert(
     State(admin): State<Admin>,
     target: Target,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    write_at_id(&admin, &target, &headers, body, WriteMode::Upsert).await
+) -> ApiResult<Response> {
+    let saved = write_at_id(&admin, &target, &headers, body, WriteMode::Upsert).await?;
+    Ok(match saved.previous {
+        None => (StatusCode::CREATED, Json(saved.answer)).into_response(),
+        Some(previous) => {
+            let updated = if previous == saved.stored {
+                "false"
+            } else {
+                "true"
+            };
+            ([("otoroshi-entity-updated", updated)], Json(saved.answer)).into_response()
+        }
+    })
 }
 
-/// Writes the body as the entity the path names.
+/// Writes the body (JSON or YAML) as the entity the path names.
 async fn write_at_id(
     admin: &Admin,
     target: &Target,
     headers: &HeaderMap,
     body: Body,
     mode: WriteMode,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Saved> {
     let expected = if_match(headers)?;
-    let mut doc = body::read(headers, body, ENTITY_LIMIT, Formats::Json).await?;
+    let mut doc = body::read(headers, body, ENTITY_LIMIT, Formats::JsonOrYaml).await?;
     bind_id(target.kind, &mut doc, target.id())?;
     admin
         .atomically(|admin| {
             let doc = doc.clone();
             async move {
                 precondition(&admin, target, expected).await?;
-                save_once(&admin, target.kind, doc, mode).await
+                write_once(&admin, target.kind, doc, mode).await
             }
         })
         .await
-        .map(Json)
 }
 
 /// `doc` with `patch` applied: a JSON Patch (RFC 6902) when an array, a JSON merge patch
@@ -364,9 +376,31 @@ pub(crate) async fn save(
 pub(crate) async fn save_once(
     admin: &Admin,
     kind: Kind,
-    mut doc: Value,
+    doc: Value,
     mode: WriteMode,
 ) -> ApiResult<Value> {
+    write_once(admin, kind, doc, mode)
+        .await
+        .map(|saved| saved.answer)
+}
+
+/// What a write stored, and what it replaced.
+struct Saved {
+    /// The stored document as the admin API shows it.
+    answer: Value,
+    /// The document as stored.
+    stored: Value,
+    /// The document it replaced, if any.
+    previous: Option<Value>,
+}
+
+/// [`save_once`], telling what was there before.
+async fn write_once(
+    admin: &Admin,
+    kind: Kind,
+    mut doc: Value,
+    mode: WriteMode,
+) -> ApiResult<Saved> {
     describe(kind, &mut doc, admin.now_ms()).map_err(ApiError::invalid)?;
     let raw = doc.clone();
     let refs = KnownIds::load(&*admin.store, &[kind], admin.plugins.clone()).await?;
@@ -390,9 +424,14 @@ pub(crate) async fn save_once(
     let planned =
         komainu_apim::on_write(&admin.write_ctx(), kind, stored, &raw, previous.as_ref()).await?;
     admin.store.apply(planned.ops).await?;
+    let stored = planned.doc.clone();
     let mut answer = refs.answer(planned.doc);
     redact(kind, &mut answer);
-    Ok(answer)
+    Ok(Saved {
+        answer,
+        stored,
+        previous,
+    })
 }
 
 /// A developer document written without its password hash (the admin API never shows it) keeps

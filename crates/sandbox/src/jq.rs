@@ -26,7 +26,7 @@ pub struct Program(Filter);
 pub enum RunError {
     /// The input is not one JSON document within the limits.
     Input(String),
-    /// The filter raised an error (`error`, `.[0]` on an object, ...).
+    /// The filter raised an error (`error`, `.a` on an array, ...).
     Filter(String),
     /// The output is larger than the caller reads.
     OutputTooLarge,
@@ -139,6 +139,9 @@ mod tests {
             run(".a.b", r#"{"a": 1}"#),
             Err(RunError::Filter(_))
         ));
+        // jaq's objects take keys of any type, so a number indexes an object to `null` where jq
+        // raises "Cannot index object with number": the README says so.
+        assert_eq!(run(".[0]", r#"{"a": 1}"#).unwrap(), "null");
         assert!(matches!(
             run("error(\"no\")", "1"),
             Err(RunError::Filter(_))

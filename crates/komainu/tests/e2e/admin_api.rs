@@ -234,7 +234,7 @@ fn generic_otoroshi_paths_serve_the_same_resources() {
         "/apis/apim.otoroshi.io/v1/apikeys/kk",
         &json!({"clientName": "upserted"}),
     ));
-    assert_eq!(status, 200, "POST on an id upserts: {key}");
+    assert_eq!(status, 201, "POST on a new id creates: {key}");
     assert_eq!(key["clientId"], "kk");
     assert_eq!(
         json(gw.get("/apis/apim.otoroshi.io/v1/apikeys/_count")).1,

@@ -330,3 +330,84 @@ fn an_otoroshi_export_imports_and_exports_back() {
         "through the route's group"
     );
 }
+
+/// `otoroshictl resources apply` posts each entity to its id's path as `application/yaml` and
+/// reads 201 (created) or 200 with `Otoroshi-Entity-Updated`; `otoroshictl metrics` reads an
+/// array of `{name, type, value}`.
+#[test]
+fn otoroshictl_apply_and_metrics_speak_its_wire() {
+    let gw = Gateway::start();
+    let path = "/apis/proxy.otoroshi.io/v1/routes/applied-route";
+    let spec = "id: applied-route\nname: applied\nfrontend:\n  domains: [\"applied.test\"]\n\
+                backend:\n  targets:\n    - hostname: 127.0.0.1\n      port: 9\n";
+    let apply = |body: &str| {
+        let resp = tool(&gw, Method::POST, path)
+            .header("content-type", "application/yaml")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let updated = resp
+            .headers()
+            .get("otoroshi-entity-updated")
+            .map(|v| v.to_str().unwrap().to_string());
+        let (status, doc) = json(resp);
+        (status, updated, doc)
+    };
+    let (status, updated, doc) = apply(spec);
+    assert_eq!((status, updated), (201, None), "{doc}");
+    assert_eq!(doc["frontend"]["domains"][0], "applied.test");
+    let (status, updated, _) = apply(spec);
+    assert_eq!(
+        (status, updated.as_deref()),
+        (200, Some("false")),
+        "unchanged"
+    );
+    let (status, updated, doc) = apply(&spec.replace("name: applied", "name: renamed"));
+    assert_eq!((status, updated.as_deref()), (200, Some("true")), "{doc}");
+    assert_eq!(doc["name"], "renamed");
+    // Malformed YAML names the problem; an unknown content type says what is taken.
+    let (status, _, doc) = apply("id: [unclosed");
+    assert_eq!(status, 400, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("YAML"), "{doc}");
+    let (status, doc) = send(
+        tool(&gw, Method::POST, path)
+            .header("content-type", "text/csv")
+            .body("a,b"),
+    );
+    assert_eq!(status, 415);
+    assert!(
+        doc["error"].as_str().unwrap().contains("application/yaml"),
+        "{doc}"
+    );
+    let (_, stored) = send(tool(&gw, Method::GET, path));
+    assert_eq!(stored["name"], "renamed", "a refused write changes nothing");
+
+    let (status, metrics) = send(tool(
+        &gw,
+        Method::GET,
+        "/.well-known/otoroshi/monitoring/metrics",
+    ));
+    assert_eq!(status, 200);
+    let series = metrics.as_array().expect("an array of series");
+    assert!(!series.is_empty());
+    for s in series {
+        assert!(s["name"].is_string() && s["type"].is_string(), "{s}");
+        assert!(s.get("value").is_some(), "{s}");
+    }
+    let (_, registry) = send(tool(
+        &gw,
+        Method::GET,
+        "/.well-known/otoroshi/monitoring/metrics?format=old_json",
+    ));
+    assert!(registry["counters"].is_object(), "{registry}");
+    let text = tool(
+        &gw,
+        Method::GET,
+        "/.well-known/otoroshi/monitoring/metrics?format=prometheus",
+    )
+    .send()
+    .unwrap()
+    .text()
+    .unwrap();
+    assert!(text.contains("# TYPE "), "{text}");
+}
