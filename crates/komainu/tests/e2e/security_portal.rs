@@ -49,7 +49,9 @@ pub fn signed_in(gw: &Gateway, client: &Client, email: &str) -> Dev {
         .form(&[("email", email), ("password", "a long passphrase")])
         .send()
         .unwrap();
-    assert_eq!(r.status(), 303);
+    if r.status() != 303 {
+        panic!("sign-in of {email}: {} {}", r.status(), r.text().unwrap());
+    }
     let line = r.headers()["set-cookie"].to_str().unwrap();
     let cookie = line.split(';').next().unwrap().to_string();
     let account = client

@@ -162,6 +162,10 @@ pub async fn signup(
     if !answer.ok() {
         return signup_page(answer.status, &fields, &Problems::of(&answer));
     }
+    // Known at once, not when the change feed gets here: the next step is signing in.
+    if let (Some(id), Some(email)) = (answer.body["id"].as_str(), answer.body["email"].as_str()) {
+        web.0.accounts.note(id, email);
+    }
     signed_up()
 }
 

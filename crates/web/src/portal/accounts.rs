@@ -17,12 +17,10 @@ struct Maps {
 }
 
 impl Maps {
-    fn set(&mut self, account: &DeveloperAccount) {
-        self.remove(&account.id);
-        self.by_email
-            .insert(account.email.clone(), account.id.clone());
-        self.email_of
-            .insert(account.id.clone(), account.email.clone());
+    fn set(&mut self, id: &str, email: &str) {
+        self.remove(id);
+        self.by_email.insert(email.into(), id.into());
+        self.email_of.insert(id.into(), email.into());
     }
 
     fn remove(&mut self, id: &str) {
@@ -54,7 +52,7 @@ impl Accounts {
             .unwrap_or_default();
         let mut maps = Maps::default();
         for a in &all {
-            maps.set(a);
+            maps.set(&a.id, &a.email);
         }
         *self.0.write().expect("accounts lock") = maps;
     }
@@ -82,9 +80,14 @@ impl Accounts {
         let account = doc.and_then(|d| komainu_model::parse::<DeveloperAccount>(&d).ok());
         let mut maps = self.0.write().expect("accounts lock");
         match account {
-            Some(a) => maps.set(&a),
+            Some(a) => maps.set(&a.id, &a.email),
             None => maps.remove(id),
         }
+    }
+
+    /// Indexes an account this node has just written, before the feed brings the change.
+    pub fn note(&self, id: &str, email: &str) {
+        self.0.write().expect("accounts lock").set(id, email);
     }
 
     /// The id of the account with `email` (lower case, trimmed), if the index knows one.
