@@ -255,6 +255,7 @@ fn websocket_relays_hold_no_message_and_pings_do_not_keep_them_alive() {
         senders.into_iter().map(|t| t.join().unwrap()).collect()
     });
     let grown = gw.peak_rss_kib().saturating_sub(before);
+    eprintln!("measured: the gateway's peak RSS grew by {grown} KiB");
     assert!(
         grown < 32 * 1024,
         "450 MiB passed; the gateway grew by {grown} KiB"

@@ -18,8 +18,13 @@ use serde_json::Value;
 pub const ADMIN_ID: &str = "test-admin";
 pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789";
 
+/// The gateway under test: `KOMAINU_BIN` when set (the test command points it at the optimised,
+/// `panic = "abort"` build, so attacks meet the binary as it ships), else this test build's.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_komainu")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("KOMAINU_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_komainu").to_string())
+    })
 }
 
 /// The first CPU this process may run on (`Cpus_allowed_list` of /proc/self/status).
