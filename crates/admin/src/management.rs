@@ -124,7 +124,6 @@ pub(crate) async fn publish(
                 let refs =
                     KnownIds::load(&*admin.store, &[Kind::Api], admin.plugins.clone()).await?;
                 let candidate = prepare(Kind::Api, candidate, &refs).map_err(ApiError::invalid)?;
-                warn_lost_plans(&live, &candidate, &refs);
                 let planned =
                     komainu_apim::publish(&admin.write_ctx(), candidate, &live, had_draft).await?;
                 admin.store.apply(planned.ops).await?;
@@ -132,36 +131,6 @@ pub(crate) async fn publish(
             }
         })
         .await
-}
-
-/// Warns of each flow whose plans admitted calls before the publish and none after: from now on it
-/// refuses every call (403 `errors.no.plan`), which is rarely what a publish means to do.
-fn warn_lost_plans(live: &Value, candidate: &Value, refs: &KnownIds) {
-    use komainu_model::{PlanStatus, Refs};
-    let admitting = |api: &Api, flow: &str| {
-        api.flow(flow).is_some_and(|f| {
-            f.consumers.iter().any(|id| {
-                api.documentation.plans.iter().any(|p| {
-                    &p.id == id
-                        && matches!(p.status, PlanStatus::Published | PlanStatus::Deprecated)
-                })
-            })
-        })
-    };
-    let (Ok(before), Ok(after)) = (parse::<Api>(live), parse::<Api>(candidate)) else {
-        return;
-    };
-    for (i, flow) in after.flows.iter().enumerate() {
-        if admitting(&before, &flow.id) && !admitting(&after, &flow.id) {
-            refs.warn(komainu_model::FieldError::new(
-                format!("flows[{i}].consumers"),
-                format!(
-                    "flow \"{}\" had a plan admitting calls and has none after this publish: it refuses every call (403 errors.no.plan)",
-                    flow.id
-                ),
-            ));
-        }
-    }
 }
 
 /// `GET /api/apis/:id/documentation`: the documentation data, with the remote `source` (when set)

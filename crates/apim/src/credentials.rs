@@ -7,8 +7,6 @@ use komainu_model::{
 };
 use serde_json::Value;
 
-const PLAN_META: &str = "plan_ref";
-
 /// The client ids a subscription's `token_refs` name: plain strings (seed 001) or
 /// `{"apikey": "<clientId>"}` objects (Otoroshi).
 pub fn key_ids(sub: &ApiSubscription) -> Vec<String> {
@@ -123,7 +121,7 @@ pub(crate) fn desired_key(
     let mut metadata = t.metadata.clone();
     metadata.extend(sub.metadata.clone());
     metadata.insert(SUBSCRIPTION_META.into(), sub.id.clone());
-    metadata.insert(PLAN_META.into(), plan.id.clone());
+    metadata.insert(komainu_model::PLAN_META.into(), plan.id.clone());
     let state = match (sub.status, sub.enabled) {
         (Some(komainu_model::SubscriptionStatus::Closed), _) => "closed",
         (Some(komainu_model::SubscriptionStatus::Pending), _) => "pending",

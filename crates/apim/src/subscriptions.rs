@@ -133,22 +133,14 @@ pub fn paused_by(sub: &ApiSubscription) -> Option<&str> {
     sub.extra.get("paused_by").and_then(Value::as_str)
 }
 
-/// A plan's `validation.kind` (Otoroshi 18): `auto` unless the plan says otherwise.
+/// A plan's `validation.kind` (Otoroshi 18).
 pub fn validation_kind(plan: &komainu_model::ApiDocumentationPlan) -> &str {
-    plan.extra
-        .get("validation")
-        .and_then(|v| v.get("kind"))
-        .and_then(Value::as_str)
-        .unwrap_or("auto")
+    &plan.validation.kind
 }
 
-/// A plan's `visibility.kind` (Otoroshi 18): `public` unless the plan says otherwise.
+/// A plan's `visibility.kind` (Otoroshi 18).
 pub fn visibility_kind(plan: &komainu_model::ApiDocumentationPlan) -> &str {
-    plan.extra
-        .get("visibility")
-        .and_then(|v| v.get("kind"))
-        .and_then(Value::as_str)
-        .unwrap_or("public")
+    &plan.visibility.kind
 }
 
 fn status_of(raw: &Value) -> Option<&str> {
@@ -261,9 +253,7 @@ mod tests {
             ("custom", true),
         ] {
             let mut a = api(ApiState::Published, PlanStatus::Published);
-            a.documentation.plans[0]
-                .extra
-                .insert("validation".into(), json!({"kind": kind}));
+            a.documentation.plans[0].validation = komainu_model::PlanPolicy::of(kind);
             let mut s = sub();
             admit_new(&a, &mut s, &json!({}), 7).unwrap();
             assert_eq!(

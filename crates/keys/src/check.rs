@@ -95,6 +95,7 @@ impl KeyService {
         // A constrained key only works where the plugin constrains keys by tags/metadata.
         if (key.constrained_services_only && !cfg.routing.enabled)
             || !key.authorized_on(route, &index.groups)
+            || !cfg.admits_plan_of(key)
         {
             return Verdict::Denied(Denial::NotAuthorized);
         }

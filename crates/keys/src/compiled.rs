@@ -155,6 +155,11 @@ impl CompiledKey {
 
     /// Whether the key itself may be used now (enabled, not past `validUntil`).
     /// Why this key's subscription stops it, when it does (its state is not `enabled`).
+    /// The plan a subscription issued this key for, if one did.
+    pub fn plan(&self) -> Option<&str> {
+        self.meta(komainu_model::PLAN_META)
+    }
+
     pub fn subscription_stop(&self) -> Option<&'static str> {
         match self.meta(komainu_model::SUBSCRIPTION_STATE_META)? {
             "disabled" => Some("paused"),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use http::HeaderName;
 use schemars::JsonSchema;
@@ -236,6 +236,22 @@ pub struct ApikeyConfig {
     /// When written in the config (Otoroshi 18), also keeps `Authorization` from the upstream.
     pub wipe_backend_request: Option<bool>,
     pub update_quotas: bool,
+    /// Set by an API's plans, never by a config: the plans whose keys this check admits. A key a
+    /// subscription issued (metadata `plan_ref`) for another plan of the API is refused here, before
+    /// its call is counted.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub plans: Option<Arc<[Box<str>]>>,
+}
+
+impl ApikeyConfig {
+    /// Whether a key issued for a plan may call where these plans admit calls.
+    pub(crate) fn admits_plan_of(&self, key: &crate::CompiledKey) -> bool {
+        match (&self.plans, key.plan()) {
+            (Some(plans), Some(plan)) => plans.iter().any(|p| &**p == plan),
+            _ => true,
+        }
+    }
 }
 
 impl Default for ApikeyConfig {
@@ -248,6 +264,7 @@ impl Default for ApikeyConfig {
             pass_with_user: false,
             wipe_backend_request: None,
             update_quotas: true,
+            plans: None,
         }
     }
 }

@@ -259,6 +259,47 @@ impl Api {
         self.flows.iter().find(|f| f.id == id)
     }
 
+    /// The plans whose security a flow enforces: those its `consumers` names, or every plan of
+    /// the API when it names none, so that no route is open unless a keyless plan says so.
+    pub fn flow_plans<'a>(&'a self, flow: &'a ApiFlows) -> Vec<&'a str> {
+        if flow.consumers.is_empty() {
+            self.documentation
+                .plans
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect()
+        } else {
+            flow.consumers.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// Warns of each flow a route uses that no plan admitting calls is enforced by: its routes
+    /// refuse every call (403 `errors.no.plan`), rarely what publishing means to do.
+    fn warn_closed_flows(&self, refs: &dyn Refs) {
+        use crate::PlanStatus;
+        for (i, flow) in self.flows.iter().enumerate() {
+            let used = self
+                .routes
+                .iter()
+                .any(|r| r.enabled && r.flow_ref == flow.id);
+            let admitting = self.flow_plans(flow).iter().any(|id| {
+                self.documentation.plans.iter().any(|p| {
+                    p.id == *id
+                        && matches!(p.status, PlanStatus::Published | PlanStatus::Deprecated)
+                })
+            });
+            if used && !admitting {
+                refs.warn(FieldError::new(
+                    format!("flows[{i}].consumers"),
+                    format!(
+                        "no published plan admits calls on flow \"{}\": its routes refuse every call (403 errors.no.plan) until one does",
+                        flow.id
+                    ),
+                ));
+            }
+        }
+    }
+
     /// The client config named by a backend's `client`, or the default one.
     pub fn client_config(&self, id: &str) -> Option<&NgClientConfig> {
         self.clients_backend_config
@@ -427,6 +468,9 @@ impl Entity for Api {
             .iter()
             .map(|p| p.id.as_str())
             .collect();
+        if self.state == ApiState::Published {
+            self.warn_closed_flows(refs);
+        }
         for (i, f) in self.flows.iter().enumerate() {
             f.plugins
                 .check(&format!("flows[{i}].plugins"), refs, errors);

@@ -16,6 +16,8 @@ pub const SUBSCRIPTION_META: &str = "subscription_ref";
 /// The metadata of a subscription's key naming the subscription's state (`enabled`, `disabled`,
 /// `pending`, `closed`): a refused call says why.
 pub const SUBSCRIPTION_STATE_META: &str = "subscription_state";
+/// Metadata of a key a subscription issued: the plan it was issued for.
+pub const PLAN_META: &str = "plan_ref";
 
 /// An entry of `authorizedEntities`: `group_x`, `route_x`, `api_x`, a bare group id, or
 /// `{"kind": "group", "id": "x"}`.

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Entity, Extra, FieldError, Kind, NgClientConfig, ids};
 
+/// The protocols a target speaks (Otoroshi's `NgTarget.protocol`).
+const TARGET_PROTOCOLS: [&str; 4] = ["HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0"];
+
 /// One server of a backend.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
@@ -151,6 +154,15 @@ impl NgBackend {
                     format!("{at}.targets[{i}].port"),
                     "port 0 is not a target port",
                 ));
+            }
+            // Read from `extra` by the upstream: a misspelt value would be HTTP/1.1 silently.
+            match t.extra.get("protocol") {
+                None => {}
+                Some(serde_json::Value::String(p)) if TARGET_PROTOCOLS.contains(&p.as_str()) => {}
+                Some(other) => errors.push(FieldError::new(
+                    format!("{at}.targets[{i}].protocol"),
+                    format!("{other}: expected one of {}", TARGET_PROTOCOLS.join(", ")),
+                )),
             }
         }
         crate::entity::check_unique(

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Extra, FieldError};
+use crate::{Extra, FieldError, PlanPolicy, VALIDATION_KINDS, VISIBILITY_KINDS};
 
 /// One page or asset of the documentation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -163,7 +163,7 @@ impl Default for ApiPricing {
 }
 
 /// A plan (a "consumer" in Otoroshi's UI): an access mode, its configuration and a price.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ApiDocumentationPlan {
     pub id: String,
@@ -173,10 +173,35 @@ pub struct ApiDocumentationPlan {
     pub access_mode_configuration_type: AccessMode,
     pub access_mode_configuration: serde_json::Map<String, Value>,
     pub pricing: ApiPricing,
+    /// Who approves subscriptions: `auto` unless the plan says otherwise.
+    #[serde(default = "PlanPolicy::auto")]
+    pub validation: PlanPolicy,
+    /// Who sees the plan in the portal: `public` unless the plan says otherwise.
+    #[serde(default = "PlanPolicy::public")]
+    pub visibility: PlanPolicy,
     pub tags: Vec<String>,
     pub metadata: BTreeMap<String, String>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl Default for ApiDocumentationPlan {
+    fn default() -> Self {
+        ApiDocumentationPlan {
+            id: String::new(),
+            name: String::new(),
+            description: String::new(),
+            status: PlanStatus::default(),
+            access_mode_configuration_type: AccessMode::default(),
+            access_mode_configuration: serde_json::Map::new(),
+            pricing: ApiPricing::default(),
+            validation: PlanPolicy::auto(),
+            visibility: PlanPolicy::public(),
+            tags: Vec::new(),
+            metadata: BTreeMap::new(),
+            extra: Extra::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -228,6 +253,22 @@ impl ApiDocumentation {
                 "documentation.source.url",
                 "expected an http:// or https:// URL",
             ));
+        }
+        for (i, p) in self.plans.iter().enumerate() {
+            let at = format!("documentation.plans[{i}]");
+            p.validation
+                .check(&format!("{at}.validation"), &VALIDATION_KINDS, errors);
+            let url = p.validation.config["url"].as_str().unwrap_or_default();
+            if p.validation.kind == "webhook"
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                errors.push(FieldError::new(
+                    format!("{at}.validation.config.url"),
+                    "a webhook validation needs an http:// or https:// url",
+                ));
+            }
+            p.visibility
+                .check(&format!("{at}.visibility"), &VISIBILITY_KINDS, errors);
         }
     }
 }

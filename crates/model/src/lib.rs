@@ -22,6 +22,7 @@ mod group;
 mod ids;
 mod jwt_verifier;
 mod kind;
+mod plan_policy;
 mod plugins;
 mod route;
 mod schema;
@@ -33,7 +34,7 @@ pub use api::{
     ApiState, ApiTesting, DEFAULT_FLOW_ID,
 };
 pub use apikey::{
-    ApiKey, AuthorizedEntity, Restriction, Restrictions, Rotation, SUBSCRIPTION_META,
+    ApiKey, AuthorizedEntity, PLAN_META, Restriction, Restrictions, Rotation, SUBSCRIPTION_META,
     SUBSCRIPTION_STATE_META, UNLIMITED,
 };
 pub use backend::{Backend, HealthCheck, LoadBalancing, LoadBalancingType, NgBackend, NgTarget};
@@ -54,6 +55,7 @@ pub use jwt_verifier::{
     AlgoSettings, JwtVerifier, TokenSource, VerificationSettings, VerifierRef, VerifierStrategy,
 };
 pub use kind::Kind;
+pub use plan_policy::{PlanPolicy, VALIDATION_KINDS, VISIBILITY_KINDS};
 pub use plugins::{NgPlugins, PluginSlot};
 pub use route::Route;
 pub use subscription::{ApiSubscription, SubscriptionDates, SubscriptionStatus};

@@ -197,6 +197,20 @@ fn decide(
     }
 }
 
+/// The key check of an API's keyed plans: the default config, admitting only keys issued for
+/// `plans` (or issued by no subscription), counting the call when `count`.
+pub(crate) fn for_plans(count: bool, plans: &[String], services: &Services) -> Arc<dyn Plugin> {
+    let cfg = ApikeyConfig {
+        update_quotas: count,
+        plans: Some(plans.iter().map(|p| p.as_str().into()).collect()),
+        ..ApikeyConfig::default()
+    };
+    Arc::new(ApikeyCalls {
+        cfg: Arc::new(cfg),
+        keys: services.keys.clone(),
+    })
+}
+
 pub(crate) fn build(config: &Value, services: &Services) -> Result<Arc<dyn Plugin>, ConfigError> {
     let cfg: ApikeyConfig = config::parse(config)?;
     Ok(Arc::new(ApikeyCalls {

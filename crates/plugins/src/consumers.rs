@@ -24,10 +24,13 @@ use crate::{Outcome, Plugin, RequestCtx, Services, apikey_calls, gateway_error};
 /// What one plan needs of a call.
 pub enum PlanGuard {
     Keyless,
-    /// ApikeyCalls with its default configuration; `count: false` when the flow's own ApikeyCalls
-    /// already counts the call against the key's quotas (a call is counted once).
+    /// ApikeyCalls with its default configuration, once for all the keyed plans (`apikey`,
+    /// `oauth2-local`) of the flow: a key issued for one of `plans` (or by no subscription) passes
+    /// and the call is the key's plan's. `count: false` when the flow's own ApikeyCalls already
+    /// counts the call against the key's quotas (a call is counted once).
     Apikey {
         count: bool,
+        plans: Vec<String>,
     },
     Jwt(Box<JwtVerifier>),
     Mtls(MtlsAccess),
@@ -35,7 +38,7 @@ pub enum PlanGuard {
 
 enum Guard {
     Keyless,
-    Apikey(Arc<dyn Plugin>),
+    Apikey(Arc<dyn Plugin>, Arc<[Arc<str>]>),
     Jwt(Verifier),
     Mtls(Matcher),
 }
@@ -71,13 +74,26 @@ impl Plugin for Consumers {
             };
             let response = match guard {
                 Guard::Keyless => return admitted(ctx),
-                Guard::Apikey(p) => match p.access(req, ctx) {
-                    Outcome::Continue => return admitted(ctx),
+                Guard::Apikey(p, plans) => match p.access(req, ctx) {
+                    Outcome::Continue => {
+                        key_plan(ctx, plans);
+                        return Outcome::Continue;
+                    }
                     Outcome::Respond(r) => r,
                     // A guard that waits decides once it resumes.
-                    pending @ Outcome::Await(_) => {
-                        ctx.plan = Some(plan.clone());
-                        return pending;
+                    Outcome::Await(pending) => {
+                        let plans = plans.clone();
+                        return Outcome::Await(Box::pin(async move {
+                            let resume = pending.await;
+                            let resume: crate::phase::Resume = Box::new(move |req, ctx| {
+                                let outcome = resume(req, ctx);
+                                if matches!(outcome, Outcome::Continue) {
+                                    key_plan(ctx, &plans);
+                                }
+                                outcome
+                            });
+                            resume
+                        }));
                     }
                 },
                 Guard::Jwt(v) => match v.check(req) {
@@ -85,7 +101,8 @@ impl Plugin for Consumers {
                         ctx.attrs.insert(VerifiedClaims(Arc::new(claims)));
                         return admitted(ctx);
                     }
-                    Checked::Absent if !v.strict() => return admitted(ctx),
+                    // A plan is credentialed: a verifier's `strict: false` (pass without a
+                    // token) would open it to anonymous calls.
                     Checked::Absent => gateway_error(
                         StatusCode::BAD_REQUEST,
                         "error.expected.token.not.found",
@@ -126,6 +143,16 @@ impl Plugin for Consumers {
     }
 }
 
+/// Names the plan of the key that passed: the one it was issued for, else the first keyed plan.
+fn key_plan(ctx: &mut RequestCtx, plans: &[Arc<str>]) {
+    let issued_for = ctx.apikey.as_ref().and_then(|k| k.plan());
+    ctx.plan = plans
+        .iter()
+        .find(|p| Some(&***p) == issued_for)
+        .or(plans.first())
+        .cloned();
+}
+
 /// The plugin enforcing `guards` (an empty list admits nothing: the flow's plans are all closed
 /// or unpublished).
 pub fn build(
@@ -139,10 +166,10 @@ pub fn build(
                 Arc::from(plan),
                 match g {
                     PlanGuard::Keyless => Guard::Keyless,
-                    PlanGuard::Apikey { count } => Guard::Apikey(apikey_calls::build(
-                        &serde_json::json!({ "update_quotas": count }),
-                        services,
-                    )?),
+                    PlanGuard::Apikey { count, plans } => Guard::Apikey(
+                        apikey_calls::for_plans(count, &plans, services),
+                        plans.iter().map(|p| Arc::from(p.as_str())).collect(),
+                    ),
                     PlanGuard::Jwt(v) => Guard::Jwt(Verifier::build(&v, services)?),
                     PlanGuard::Mtls(access) => Guard::Mtls(Matcher::for_plan(&access)?),
                 },

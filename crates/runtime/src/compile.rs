@@ -194,13 +194,13 @@ impl Builder<'_> {
     fn guards(
         &mut self,
         api: &Api,
-        plans: &[String],
+        plans: &[&str],
         testing: bool,
         counted_by_flow: bool,
     ) -> Option<Vec<(String, PlanGuard)>> {
         let mut guards = Vec::new();
         for id in plans {
-            let Some(plan) = api.documentation.plans.iter().find(|p| &p.id == id) else {
+            let Some(plan) = api.documentation.plans.iter().find(|p| p.id == *id) else {
                 continue;
             };
             if !admits_calls(plan.status, testing) {
@@ -221,9 +221,21 @@ impl Builder<'_> {
             };
             let guard = match plan.access() {
                 Ok(AccessConfig::Keyless) => PlanGuard::Keyless,
-                Ok(AccessConfig::Apikey(_) | AccessConfig::Oauth2Local(_)) => PlanGuard::Apikey {
-                    count: !counted_by_flow,
-                },
+                Ok(AccessConfig::Apikey(_) | AccessConfig::Oauth2Local(_)) => {
+                    // One key check for every keyed plan: the key's own plan decides, and a
+                    // refused call is counted once, not once per plan.
+                    if let Some((_, PlanGuard::Apikey { plans, .. })) = guards
+                        .iter_mut()
+                        .find(|(_, g)| matches!(g, PlanGuard::Apikey { .. }))
+                    {
+                        plans.push(plan.id.clone());
+                        continue;
+                    }
+                    PlanGuard::Apikey {
+                        count: !counted_by_flow,
+                        plans: vec![plan.id.clone()],
+                    }
+                }
                 Ok(AccessConfig::Jwt(v) | AccessConfig::Oauth2Remote(v)) => {
                     PlanGuard::Jwt(verifier(self, v)?)
                 }
@@ -239,27 +251,27 @@ impl Builder<'_> {
         Some(guards)
     }
 
-    /// The flow's plugins, preceded by the security of the plans it lists.
+    /// The flow's plugins, preceded by the security of its plans: those its `consumers` lists,
+    /// or every plan of the API when it lists none. The API fails closed: with no plan admitting
+    /// calls (no plan, or none published), every call is refused (403 `errors.no.plan`).
     fn flow_chain(&mut self, api: &Api, flow_id: &str, testing: bool) -> Option<Arc<Chain>> {
         let flow = api.flow(flow_id)?;
         let mut chain = self.chain(
             &format!("api {} flow {}", api.id, flow.id),
             flow.plugins.as_slice(),
         )?;
-        if !flow.consumers.is_empty() {
-            let counted_by_flow = flow
-                .plugins
-                .as_slice()
-                .iter()
-                .any(|s| s.enabled && s.plugin.ends_with(APIKEY_CALLS));
-            let guards = self.guards(api, &flow.consumers, testing, counted_by_flow)?;
-            match consumers::build(guards, self.services) {
-                Ok(p) => chain.prepend("plans", p),
-                Err(e) => {
-                    self.problems
-                        .push(format!("api {} flow {}: {e}", api.id, flow.id));
-                    return None;
-                }
+        let counted_by_flow = flow
+            .plugins
+            .as_slice()
+            .iter()
+            .any(|s| s.enabled && s.plugin.ends_with(APIKEY_CALLS));
+        let guards = self.guards(api, &api.flow_plans(flow), testing, counted_by_flow)?;
+        match consumers::build(guards, self.services) {
+            Ok(p) => chain.prepend("plans", p),
+            Err(e) => {
+                self.problems
+                    .push(format!("api {} flow {}: {e}", api.id, flow.id));
+                return None;
             }
         }
         Some(Arc::new(chain))
@@ -270,8 +282,8 @@ impl Builder<'_> {
         api.flows
             .iter()
             .filter(|f| flows.contains(&f.id.as_str()))
-            .flat_map(|f| &f.consumers)
-            .filter_map(|id| api.documentation.plans.iter().find(|p| &p.id == id))
+            .flat_map(|f| api.flow_plans(f))
+            .filter_map(|id| api.documentation.plans.iter().find(|p| p.id == id))
             .filter(|p| admits_calls(p.status, testing))
             .find_map(|p| match p.access() {
                 Ok(AccessConfig::Oauth2Local(t)) => {

@@ -9,6 +9,7 @@ mod admin_hardening;
 mod admin_live;
 mod apim_access;
 mod apim_lifecycle;
+mod apim_plans;
 mod apim_subscriptions;
 mod cluster;
 mod edge_connections;

@@ -12,7 +12,7 @@ use komainu_test_peers::tonic::transport::{Channel, Endpoint};
 use komainu_test_peers::tonic::{Code, Request, Status};
 use serde_json::{Value, json};
 
-use crate::support::Gateway;
+use crate::support::{Gateway, keyless_plan};
 
 /// The echo service on its own runtime.
 struct GrpcUpstream {
@@ -74,6 +74,7 @@ fn grpc_api(id: &str, host: &str, port: u16, plugins: Value) -> Value {
            "backends": [{"id": "b", "backend": {"targets": [
                {"id": "t", "hostname": "127.0.0.1", "port": port}]}}],
            "flows": [{"id": "f", "plugins": {"slots": plugins}}],
+           "documentation": {"plans": [keyless_plan()]},
            "routes": [{"id": "r", "frontend": {"domains": [host]}, "backend": "b", "flow_ref": "f"}]})
 }
 

@@ -12,7 +12,7 @@ use komainu_test_peers::tokio_tungstenite::{MaybeTlsStream, WebSocketStream, con
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
-use crate::support::{Gateway, json};
+use crate::support::{Gateway, json, keyless_plan};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -102,6 +102,7 @@ fn messages_flow_both_ways_on_a_websocket_api() {
                 "domain": "chat.test",
                 "backends": [{"id": "b", "backend": {"targets": [up.target()]}}],
                 "flows": [{"id": "f", "plugins": {"slots": []}}],
+                "documentation": {"plans": [keyless_plan()]},
                 "routes": [{"id": "r", "frontend": {"domains": ["chat.test"]},
                             "backend": "b", "flow_ref": "f"}]}),
     );

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::support::upstream::Upstream;
-use crate::support::{Gateway, Options, json};
+use crate::support::{Gateway, Options, json, keyless_plan};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -323,6 +323,7 @@ fn authorization_by_group_route_and_api_and_deleted_groups() {
         "id": "api_cards", "domain": "cards.test", "state": "published", "groups": ["group_payment_apis"],
         "backends": [{"id": "b", "backend": {"targets": [up.target()]}}],
         "flows": [{"id": "default_plugin_chain", "plugins": {"slots": [{"plugin": APIKEY}]}}],
+        "documentation": {"plans": [keyless_plan()]},
         "routes": [{"id": "cards", "frontend": {"domains": ["x/"]}, "backend": "b"}]
     }));
     gw.create("apikeys", &json!({"clientId": "by_api", "clientSecret": "api-key-secret", "authorizedEntities": [{"kind": "api", "id": "api_cards"}]}));

@@ -5,13 +5,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::upstream::Upstream;
-use crate::support::{Gateway, Options, json, until};
+use crate::support::{Gateway, Options, json, keyless_plan, until};
 use serde_json::{Value, json};
 
 fn api(up: &Upstream, description: &str) -> Value {
     json!({
         "id": "api_live", "domain": "live.test", "state": "published", "description": description,
         "backends": [{"id": "b", "backend": {"targets": [up.target()]}}],
+        "documentation": {"plans": [keyless_plan()]},
         "routes": [{"id": "r", "frontend": {"domains": ["x/"]}, "backend": "b"}]
     })
 }

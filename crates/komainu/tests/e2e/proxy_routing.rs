@@ -2,7 +2,7 @@
 //! rewriting and forwarded headers.
 
 use crate::support::upstream::Upstream;
-use crate::support::{Gateway, json};
+use crate::support::{Gateway, json, keyless_plan};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -16,6 +16,7 @@ fn users_api(up: &Upstream, state: &str) -> Value {
         "id": "api_users", "name": "Users", "domain": "api.example.com", "context_path": "/v1",
         "state": state,
         "backends": [{"id": "users_backend", "backend": {"targets": [up.target()]}}],
+        "documentation": {"plans": [keyless_plan()]},
         "routes": [
             {"id": "list_users", "frontend": {"domains": ["oto.tools/users"], "methods": ["GET"]}, "backend": "users_backend"},
             {"id": "orders", "frontend": {"domains": ["oto.tools/orders"]}, "backend": "users_backend"}
@@ -343,6 +344,7 @@ fn stored_backends_serve_api_routes_and_standalone_routes() {
         "apis",
         &json!({
             "id": "a", "domain": "s.test", "state": "published",
+            "documentation": {"plans": [keyless_plan()]},
             "routes": [{"frontend": {"domains": ["x/api"]}, "backend": "shared"}]
         }),
     );

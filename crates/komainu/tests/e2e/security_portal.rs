@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use reqwest::blocking::Client;
 use serde_json::json;
 
-use crate::support::Gateway;
 use crate::support::upstream::Upstream;
+use crate::support::{Gateway, keyless_plan};
 
 /// A browser of the portal, connecting from `from` (any loopback address is this machine).
 pub fn browser(from: &str) -> Client {
@@ -76,7 +76,7 @@ fn try_it_stays_inside_its_api_and_carries_the_developers_address() {
     gw.create(
         "apis",
         &json!({"id": "pets", "name": "Pets", "domain": "pets.test", "context_path": "/pets",
-                "state": "published", "documentation": {"enabled": true},
+                "state": "published", "documentation": {"enabled": true, "plans": [keyless_plan()]},
                 "backends": [{"id": "b", "backend": {"targets": [up.target()]}}],
                 "routes": [{"id": "all", "frontend": {"domains": ["/"]}, "backend": "b"}],
                 "flows": [{"id": "default_plugin_chain",

@@ -41,6 +41,7 @@ fn an_admin_creates_publishes_and_edits_an_api_in_the_browser() {
     b.fill("#f-name", "Books");
     b.fill("#f-context_path", "/books");
     b.fill("#f-backend", &format!("http://127.0.0.1:{}", up.port()));
+    b.select("#f-access", "keyless");
     b.click_button("Create API");
     b.wait_text("main h1", "Books");
     b.wait_text("main h1 .badge", "staging");
@@ -79,8 +80,10 @@ fn an_admin_creates_publishes_and_edits_an_api_in_the_browser() {
         "the refused edit was not stored"
     );
 
-    // A part edited as JSON with a wrong type: refused, named, nothing stored.
+    // A part edited as JSON with a wrong type: refused, named, nothing stored. The routes say
+    // who they let in.
     b.goto(&gw.url(&format!("/ui/apis/{id}?section=routes")));
+    assert_eq!(b.text("td.admits"), "Default: anyone");
     b.click("details summary");
     b.fill(
         "#f-json",

@@ -25,11 +25,7 @@ pub async fn ask(
     developer: (&str, &str),
     application: &str,
 ) -> Decision {
-    let config = plan
-        .extra
-        .get("validation")
-        .map(|v| v["config"].clone())
-        .unwrap_or(Value::Null);
+    let config = &plan.validation.config;
     let Some(url) = config["url"]
         .as_str()
         .filter(|u| u.starts_with("http://") || u.starts_with("https://"))

@@ -170,9 +170,13 @@ async fn section_body(
             &[("Id", "id"), ("Name", "name"), ("Backend", "backend")],
             |r| {
                 let f = &r["frontend"];
-                html! { td { (f["methods"].as_array().map_or("any".into(), |m| m.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))) } td { code { (f["domains"]) } } }
+                html! {
+                    td { (f["methods"].as_array().map_or("any".into(), |m| m.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))) }
+                    td { code { (f["domains"]) } }
+                    td class="admits" { (admits(api, r["flow_ref"].as_str().unwrap_or_default())) }
+                }
             },
-            &["Methods", "Paths"],
+            &["Methods", "Paths", "Admits"],
         ),
         "backends" => table(
             api["backends"].as_array(),
@@ -306,6 +310,40 @@ async fn section_body(
 }
 
 /// The deployment history, and two deployments compared field by field.
+/// Who a route whose flow is `flow_ref` lets in: each plan that admits calls, with its access mode
+/// ("anyone" for a keyless plan), or nobody.
+fn admits(api: &Value, flow_ref: &str) -> String {
+    let Ok(api) = komainu_model::parse::<komainu_model::Api>(api) else {
+        return String::new();
+    };
+    let Some(flow) = api.flow(flow_ref) else {
+        return "nobody: no such flow".into();
+    };
+    let open = [
+        komainu_model::PlanStatus::Published,
+        komainu_model::PlanStatus::Deprecated,
+    ];
+    let plans: Vec<String> = api
+        .flow_plans(flow)
+        .into_iter()
+        .filter_map(|id| api.documentation.plans.iter().find(|p| p.id == id))
+        .filter(|p| open.contains(&p.status))
+        .map(|p| match p.access_mode_configuration_type {
+            komainu_model::AccessMode::Keyless => format!("{}: anyone", p.name),
+            mode => format!(
+                "{}: {}",
+                p.name,
+                serde_json::json!(mode).as_str().unwrap_or_default()
+            ),
+        })
+        .collect();
+    if plans.is_empty() {
+        "nobody: no published plan".into()
+    } else {
+        plans.join("; ")
+    }
+}
+
 fn deployments(id: &str, api: &Value, compare: Option<&(String, String)>) -> Markup {
     let list = api["deployments"]
         .as_array()

@@ -111,10 +111,35 @@ fn new_api_page(
                 (page::field("Domain (empty: any host)", "domain", fields.get("domain"), problems, "domain"))
                 (page::field("Context path", "context_path", fields.get("context_path"), problems, "context_path"))
                 (page::field("Backend URL (http://host:port)", "backend", fields.get("backend"), problems, "backend"))
+                label for="f-access" { "Who may call it" }
+                select id="f-access" name="access" {
+                    @for (value, text) in ACCESS {
+                        option value=(value) selected[fields.get("access") == value] { (text) }
+                    }
+                }
                 button type="submit" { "Create API" }
             }
         },
     )
+}
+
+/// The first plan of an API made with the form: an API answers only the calls a plan admits.
+const ACCESS: [(&str, &str); 3] = [
+    (
+        "apikey",
+        "Developers with an API key (a plan they subscribe to)",
+    ),
+    ("keyless", "Anyone, without credentials (an open plan)"),
+    ("none", "Nobody yet (I will add plans)"),
+];
+
+/// The plans an API made with the form starts with.
+fn first_plans(access: &str) -> Value {
+    match access {
+        "keyless" | "apikey" => json!([{"id": "default", "name": "Default", "status": "published",
+                                        "access_mode_configuration_type": access}]),
+        _ => json!([]),
+    }
 }
 
 pub async fn new_form(SignedIn(session): SignedIn) -> Response {
@@ -165,6 +190,7 @@ pub async fn create(
         "context_path": fields.get("context_path"),
         "backends": [{"id": "default", "name": "default", "backend": {"targets": [target]}}],
         "routes": [{"id": "all", "name": "All paths", "frontend": {"domains": ["/"]}, "backend": "default"}],
+        "documentation": {"plans": first_plans(fields.get("access"))},
     });
     let answer = web.0.api.call(Method::POST, "/api/apis", Some(&doc)).await;
     if !answer.ok() {

@@ -463,3 +463,10 @@ pub fn run_cli(args: &[&str], data_dir: &Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A published keyless plan: what lets an API answer calls without credentials (an API whose
+/// flows name no plans enforces all of its plans, and with none it refuses every call).
+pub fn keyless_plan() -> Value {
+    serde_json::json!({"id": "open", "name": "Open", "status": "published",
+                       "access_mode_configuration_type": "keyless"})
+}
