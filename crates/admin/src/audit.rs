@@ -48,6 +48,7 @@ fn audit_of(method: &Method, path: &str, secret_sent: bool) -> &'static str {
     let on_keys =
         segments.iter().rev().nth(1) == Some(&"apikeys") || segments.last() == Some(&"apikeys");
     match (method, on_keys) {
+        (&Method::POST, _) if segments.last() == Some(&"_rotate") => "APIKEY_SECRET_ROTATED",
         (&Method::POST, true) if segments.last() == Some(&"apikeys") => "APIKEY_CREATED",
         (&Method::PUT | &Method::PATCH | &Method::POST, true) if secret_sent => {
             "APIKEY_SECRET_ROTATED"
@@ -146,6 +147,12 @@ fn changed(method: &Method, path: &str, stored: Option<Value>) -> Value {
     };
     let Some(kind) = komainu_model::Kind::from_plural(plural) else {
         return Value::Null;
+    };
+    // A subscription's rotation answers (and changes) its key.
+    let (kind, id) = if segments.last() == Some(&"_rotate") {
+        (komainu_model::Kind::ApiKey, None)
+    } else {
+        (kind, id)
     };
     let id = id
         .filter(|i| !i.starts_with('_'))

@@ -19,6 +19,7 @@ mod pki;
 mod refs;
 mod resources;
 mod stats;
+mod subscriptions;
 mod transfer;
 
 use std::sync::Arc;
@@ -296,6 +297,14 @@ impl Admin {
                 get(m::read_draft).put(m::save_draft).delete(m::drop_draft),
             )
             .route("/api/apis/{id}/_publish", post(m::publish))
+            .route(
+                "/api/api-subscriptions/{id}/_rotate",
+                post(subscriptions::rotate),
+            )
+            .route(
+                "/api/api-subscriptions/{id}/_reject",
+                post(subscriptions::reject),
+            )
             .route("/api/apis/_openapi", post(m::import_openapi))
             .route(
                 "/apis/apis.otoroshi.io/v1/apis/_openapi",

@@ -65,7 +65,10 @@ impl CompiledKey {
         let restrictions = r.enabled.then(|| {
             RestrictionRules::lenient(r.allow_last, &r.allowed, &r.forbidden, &r.not_found)
         });
-        let rotation = doc.rotation.enabled.then_some(doc.rotation);
+        // A secret replaced by hand (a subscription's rotation) stays accepted through its grace
+        // period even when periodic rotation is off.
+        let rotation = (doc.rotation.enabled || doc.rotation.previous_secret.is_some())
+            .then_some(doc.rotation);
         let rare = (rotation.is_some()
             || restrictions.is_some()
             || !doc.tags.is_empty()
@@ -153,13 +156,12 @@ impl CompiledKey {
         jwt::verify(token, &self.secrets(now_ms), cfg, req, now_ms / 1000)
     }
 
-    /// Whether the key itself may be used now (enabled, not past `validUntil`).
-    /// Why this key's subscription stops it, when it does (its state is not `enabled`).
     /// The plan a subscription issued this key for, if one did.
     pub fn plan(&self) -> Option<&str> {
         self.meta(komainu_model::PLAN_META)
     }
 
+    /// Why this key's subscription stops it, when it does (its state is not `enabled`).
     pub fn subscription_stop(&self) -> Option<&'static str> {
         match self.meta(komainu_model::SUBSCRIPTION_STATE_META)? {
             "disabled" => Some("paused"),
@@ -169,6 +171,7 @@ impl CompiledKey {
         }
     }
 
+    /// Whether the key itself may be used now (enabled, not past `validUntil`).
     pub fn usable(&self, now_ms: i64) -> bool {
         self.enabled && self.valid_until.is_none_or(|until| now_ms <= until)
     }

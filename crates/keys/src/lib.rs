@@ -30,6 +30,7 @@ pub use extract::{Presented, basic_auth, cookie, extract, query_param};
 pub use jwt::RequestFacts;
 pub use key_map::KeyMap;
 pub use restrictions::RestrictionRules;
+pub use rotation::{previous_secret_until, rotated};
 pub use scope::{GroupIds, RouteIdentity, Scope};
 pub use service::{KeyIndex, KeyService, QuotaReport};
 

@@ -59,6 +59,25 @@ fn due(key: &ApiKey, now: i64) -> Option<ApiKey> {
     Some(next)
 }
 
+/// The key with a new secret now, the one it replaces accepted as `previousSecret` for the key's
+/// `gracePeriod` hours (a rotation asked for, rather than one due; a periodic rotation's next
+/// period starts now too).
+pub fn rotated(key: &ApiKey, now: i64) -> ApiKey {
+    let mut next = key.clone();
+    let new_secret = random_alphanumeric(64);
+    next.rotation.previous_secret = Some(std::mem::replace(&mut next.client_secret, new_secret));
+    next.rotation.next_secret = None;
+    next.rotation.started_at = Some(now);
+    next
+}
+
+/// Until when the secret a rotation replaced is accepted, when one is.
+pub fn previous_secret_until(key: &ApiKey) -> Option<i64> {
+    let r = &key.rotation;
+    r.previous_secret.as_ref()?;
+    Some(r.started_at? + r.grace_period as i64 * HOUR_MS)
+}
+
 /// Rotates the keys that are due. Only keys with rotation on are looked at; the document of a
 /// due key is read from the store (the index keeps only what checks need) and written back.
 pub(crate) async fn rotate_due(service: &KeyService) {
@@ -121,5 +140,22 @@ mod tests {
         assert_eq!(key.client_secret, next);
         assert_eq!(key.rotation.previous_secret.as_deref(), Some("s0"));
         assert_eq!(key.rotation.next_secret, None);
+    }
+
+    #[test]
+    fn a_rotation_asked_for_keeps_the_old_secret_for_the_grace_period() {
+        let mut key = ApiKey {
+            client_secret: "old".into(),
+            ..Default::default()
+        };
+        key.rotation.grace_period = 1;
+        let key = rotated(&key, 5 * HOUR_MS);
+        assert_ne!(key.client_secret, "old");
+        assert_eq!(key.rotation.previous_secret.as_deref(), Some("old"));
+        assert_eq!(previous_secret_until(&key), Some(6 * HOUR_MS));
+        assert!(
+            due(&key, 100 * HOUR_MS).is_none(),
+            "periodic rotation stays off"
+        );
     }
 }

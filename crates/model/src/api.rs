@@ -300,6 +300,33 @@ impl Api {
         }
     }
 
+    /// Where a route is served, for each of its domains: the host (the API's domain, else the
+    /// domain's own host; empty is any host) and the path (the context path, then the domain's).
+    pub fn route_addresses<'a>(&'a self, route: &'a ApiRoute) -> Vec<(&'a str, String)> {
+        let domains: Vec<&str> = if route.frontend.domains.is_empty() {
+            vec!["/"]
+        } else {
+            route.frontend.domains.iter().map(String::as_str).collect()
+        };
+        domains
+            .into_iter()
+            .map(|domain| {
+                let (own_host, path) = crate::split_domain(domain);
+                let host = if self.domain.is_empty() {
+                    own_host
+                } else {
+                    self.domain.as_str()
+                };
+                let path = format!(
+                    "{}/{}",
+                    self.context_path.trim_end_matches('/'),
+                    path.trim_start_matches('/')
+                );
+                (host, path)
+            })
+            .collect()
+    }
+
     /// The client config named by a backend's `client`, or the default one.
     pub fn client_config(&self, id: &str) -> Option<&NgClientConfig> {
         self.clients_backend_config
@@ -483,5 +510,29 @@ impl Entity for Api {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_served_at_the_context_path() {
+        let api: Api = serde_json::from_value(serde_json::json!({
+            "domain": "api.test", "context_path": "/v1",
+            "routes": [{"frontend": {"domains": ["oto.tools/users", "/", "bare.host"]}}]
+        }))
+        .unwrap();
+        assert_eq!(
+            api.route_addresses(&api.routes[0]),
+            [
+                ("api.test", "/v1/users".to_string()),
+                ("api.test", "/v1/".to_string()),
+                ("api.test", "/v1/".to_string())
+            ]
+        );
+        assert_eq!(crate::split_domain("/users"), ("", "/users"));
+        assert_eq!(crate::split_domain("h/p"), ("h", "/p"));
     }
 }

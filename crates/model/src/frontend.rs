@@ -64,3 +64,12 @@ impl NgFrontend {
         }
     }
 }
+
+/// `host/path` → (`host`, `/path`); a domain without host (`/users`) has an empty host, one
+/// without path (`host`) the path `/`.
+pub fn split_domain(domain: &str) -> (&str, &str) {
+    match domain.find('/') {
+        Some(i) => (&domain[..i], &domain[i..]),
+        None => (domain, "/"),
+    }
+}

@@ -47,7 +47,7 @@ pub use documentation::{
 };
 pub use draft::Draft;
 pub use entity::{Entity, FieldError, PluginProblem, Refs, parse, prepare, schema, template};
-pub use frontend::NgFrontend;
+pub use frontend::{NgFrontend, split_domain};
 pub use global_config::{ClientAuth, GLOBAL_CONFIG_ID, GlobalConfig, TlsSettings};
 pub use group::ServiceGroup;
 pub use ids::{random_alphanumeric, uuid};

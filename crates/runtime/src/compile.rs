@@ -19,25 +19,8 @@ use komainu_upstream::Backend;
 use crate::route::{CompiledRoute, Report, RouteSpec};
 use crate::{Entities, Router, Snapshot};
 
-/// `host/path` → (`host`, `/path`); a domain without host (`/users`) has an empty host.
-fn split_domain(domain: &str) -> (&str, &str) {
-    match domain.find('/') {
-        Some(0) => ("", domain),
-        Some(i) => (&domain[..i], &domain[i..]),
-        None => (domain, "/"),
-    }
-}
-
 /// The plugin whose quota counting a plan's key check must not repeat.
 const APIKEY_CALLS: &str = "otoroshi.next.plugins.ApikeyCalls";
-
-fn join_paths(prefix: &str, path: &str) -> String {
-    format!(
-        "{}/{}",
-        prefix.trim_end_matches('/'),
-        path.trim_start_matches('/')
-    )
-}
 
 /// What a route matches beyond its path, and where and how it forwards, from its frontend and
 /// backend. The caller names and places it: id, name, API, groups, path, testing header.
@@ -328,24 +311,13 @@ impl Builder<'_> {
                 ng
             };
             let backend = self.backend(&ng, &client);
-            let domains: Vec<&str> = if route.frontend.domains.is_empty() {
-                vec!["/"]
-            } else {
-                route.frontend.domains.iter().map(String::as_str).collect()
-            };
-            for domain in domains {
-                let (own_host, path) = split_domain(domain);
-                let host = if api.domain.is_empty() {
-                    own_host
-                } else {
-                    api.domain.as_str()
-                };
+            for (host, path) in api.route_addresses(route) {
                 let spec = RouteSpec {
                     id: route.id.clone(),
                     name: route.name.clone(),
                     api_id: Some(api.id.clone()),
                     groups: api.groups.clone(),
-                    path: join_paths(&api.context_path, path),
+                    path,
                     testing: testing.clone(),
                     report: Report {
                         debug_flow: api.debug_flow,
@@ -416,7 +388,7 @@ impl Builder<'_> {
         };
         let backend = self.backend(&ng, &ng.client);
         for domain in &route.frontend.domains {
-            let (host, path) = split_domain(domain);
+            let (host, path) = komainu_model::split_domain(domain);
             let spec = RouteSpec {
                 id: route.id.clone(),
                 name: route.name.clone(),
@@ -497,20 +469,5 @@ pub(crate) fn compile(
         backends: b.backends,
         problems: b.problems,
         routes: b.routes.into_values().collect(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn domains_split_into_host_and_path() {
-        assert_eq!(split_domain("oto.tools/users"), ("oto.tools", "/users"));
-        assert_eq!(split_domain("oto.tools"), ("oto.tools", "/"));
-        assert_eq!(split_domain("/users"), ("", "/users"));
-        assert_eq!(join_paths("/v1", "/users"), "/v1/users");
-        assert_eq!(join_paths("", "/"), "/");
-        assert_eq!(join_paths("/v1/", "/"), "/v1/");
     }
 }

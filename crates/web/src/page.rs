@@ -159,6 +159,52 @@ pub fn action_button(
     }
 }
 
+/// A moment (milliseconds since the epoch) as people read it: `2026-12-08 14:05 UTC`.
+pub fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// Whether a destructive action's form carries its confirmation (`confirm=yes`).
+pub fn confirmed(fields: &crate::form::Fields) -> bool {
+    fields.get("confirm") == "yes"
+}
+
+/// The confirmation step of a destructive action.
+pub struct Confirm<'a> {
+    pub question: &'a str,
+    /// What the action does, said plainly.
+    pub consequence: &'a str,
+    /// Where the confirmed form posts (the action itself, with `confirm=yes`).
+    pub action: &'a str,
+    /// The action's own fields, posted again.
+    pub hidden: &'a [(&'a str, &'a str)],
+    pub yes: &'a str,
+    /// Where "Cancel" goes.
+    pub back: &'a str,
+}
+
+/// The page asking for a [`Confirm`]ation.
+pub fn confirm_page(face: Face, viewer: &Viewer, c: &Confirm) -> Response {
+    render(
+        face,
+        c.question,
+        Some(viewer),
+        html! {
+            h1 { (c.question) }
+            p class="consequence" { (c.consequence) }
+            form method="post" action=(c.action) {
+                (csrf_input(viewer.csrf))
+                input type="hidden" name="confirm" value="yes";
+                @for (name, value) in c.hidden { input type="hidden" name=(name) value=(value); }
+                button type="submit" class="danger" { (c.yes) }
+                " " a href=(c.back) { "Cancel" }
+            }
+        },
+    )
+}
+
 /// 303 to `to` (after a form write, so reloading the page does not repeat it).
 pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()

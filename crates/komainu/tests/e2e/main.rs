@@ -8,6 +8,7 @@ mod admin_api;
 mod admin_hardening;
 mod admin_live;
 mod apim_access;
+mod apim_journey;
 mod apim_lifecycle;
 mod apim_plans;
 mod apim_subscriptions;

@@ -164,14 +164,47 @@ async fn owned(web: &Web, who: &str) -> Vec<ApiSubscription> {
         .collect()
 }
 
-/// How to call with this subscription's credentials.
-fn how_to_call(web: &Web, api: Option<&Api>, sub: &ApiSubscription, key: &Value) -> Markup {
-    let gateway = &web.0.portal.gateway;
-    let (domain, context) = api.map_or(("", ""), |a| (a.domain.as_str(), a.context_path.as_str()));
-    let host = if domain.is_empty() {
+/// A call the plan admits, ready to paste: a route of the API whose flow enforces `plan`, with
+/// the first method it accepts, a concrete path (`:id` → `1`) and the host it is served on, as
+/// `(method, " -H 'Host: ...'" or "", path)`.
+pub(crate) fn example_call(api: &Api, plan: &str) -> Option<(String, String, String)> {
+    let route = api.routes.iter().filter(|r| r.enabled).find(|r| {
+        api.flow(&r.flow_ref)
+            .is_some_and(|f| api.flow_plans(f).contains(&plan))
+    })?;
+    let (host, path) = api.route_addresses(route).into_iter().next()?;
+    let path: Vec<String> = path
+        .split('/')
+        .map(|s| match s.chars().next() {
+            Some(':' | '{') => "1".to_string(),
+            _ => s.replace('*', ""),
+        })
+        .collect();
+    let method = route
+        .frontend
+        .methods
+        .first()
+        .map_or("GET".to_string(), |m| m.to_ascii_uppercase());
+    let host = if host.is_empty() {
         String::new()
     } else {
-        format!(" -H 'Host: {domain}'")
+        format!(" -H 'Host: {host}'")
+    };
+    Some((method, host, path.join("/")))
+}
+
+/// How to call with this subscription's credentials: a command that works as it is.
+fn how_to_call(web: &Web, api: Option<&Api>, sub: &ApiSubscription, key: &Value) -> Markup {
+    let gateway = &web.0.portal.gateway;
+    let (method, host, path) = api.and_then(|a| example_call(a, &sub.plan_ref)).unwrap_or((
+        "GET".into(),
+        String::new(),
+        "/".into(),
+    ));
+    let verb = if method == "GET" {
+        String::new()
+    } else {
+        format!(" -X {method}")
     };
     let cid = key["clientId"].as_str().unwrap_or_default();
     let secret = key["clientSecret"].as_str().unwrap_or_default();
@@ -185,17 +218,28 @@ fn how_to_call(web: &Web, api: Option<&Api>, sub: &ApiSubscription, key: &Value)
                 }
                 @if sub.subscription_kind == AccessMode::Oauth2Local {
                     p { "Trade the credentials for a bearer token, then call with it:" }
-                    pre { "curl -X POST" (host) " " (gateway) "/.well-known/otoroshi/oauth/token -d grant_type=client_credentials -d client_id=" (cid) " -d client_secret=<secret>\ncurl" (host) " -H 'Authorization: Bearer <access_token>' " (gateway) (context) "/" }
+                    pre class="example" { "TOKEN=$(curl -s" (host) " " (gateway) "/.well-known/otoroshi/oauth/token -d grant_type=client_credentials -d client_id=" (cid) " -d client_secret=" (secret) " | jq -r .access_token)\ncurl" (verb) (host) " -H \"Authorization: Bearer $TOKEN\" " (gateway) (path) }
                 } @else {
-                    p { "Call with the credentials:" }
-                    pre { "curl" (host) " -H 'Otoroshi-Client-Id: " (cid) "' -H 'Otoroshi-Client-Secret: <secret>' " (gateway) (context) "/" }
+                    p { "Call with the credentials (in headers, or as Basic credentials):" }
+                    pre class="example" { "curl" (verb) (host) " -H 'Otoroshi-Client-Id: " (cid) "' -H 'Otoroshi-Client-Secret: " (secret) "' " (gateway) (path) "\ncurl" (verb) (host) " -u '" (cid) ":" (secret) "' " (gateway) (path) }
                 }
             }
             AccessMode::Jwt => { p { "Present a JWT the API's verifier accepts (see the plan's settings):" } pre { (page::pretty(&json!(api.and_then(|a| a.documentation.plans.iter().find(|p| p.id == sub.plan_ref)).map(|p| &p.access_mode_configuration)))) } }
             AccessMode::Mtls => { p { "Present a client certificate that the plan admits (issued by the API's team), over HTTPS." } }
-            _ => { p { "This plan needs no credentials: call " code { (gateway) (context) "/" } } }
+            _ => { p { "This plan needs no credentials:" } pre class="example" { "curl" (verb) (host) " " (gateway) (path) } }
         }
     }
+}
+
+/// Until when the secret a rotation replaced is accepted, when it still is.
+fn previous_secret_until(key: &Value) -> Option<i64> {
+    let r = &key["rotation"];
+    r["previousSecret"].as_str()?;
+    let until = r["rotationStartedAt"].as_i64()? + r["gracePeriod"].as_i64()? * 3_600_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    (until > now).then_some(until)
 }
 
 pub async fn account(State(web): State<Web>, headers: HeaderMap) -> Response {
@@ -280,6 +324,12 @@ fn card(
             p { "API: " (api.map_or(sub.api_ref.as_str(), |a| a.name.as_str())) " · plan " (sub.plan_ref) }
             @if status == "pending" { p { "Waiting for the API's team to approve it." } }
             @if by_team { p class="paused-by-team" { "Paused by the API's team: ask them to resume it." } }
+            @if let Some(reason) = sub.extra.get("rejection").and_then(|r| r["reason"].as_str()).filter(|r| !r.is_empty()) {
+                p class="rejection" { "Rejected by the API's team: " (reason) }
+            }
+            @if let Some(until) = previous_secret_until(key) {
+                p class="previous-secret" { "The previous secret still works until " time { (page::utc(until)) } ", then it is refused." }
+            }
             @if status != "closed" && !key.is_null() { (how_to_call(web, api, sub, key)) }
             @else if status != "closed" { (how_to_call(web, api, sub, &Value::Null)) }
             h3 { "Usage" }
@@ -302,10 +352,55 @@ fn card(
     }
 }
 
+/// The confirmation step of rotating a secret or closing a subscription.
+async fn confirm(web: &Web, session: &Session, sub: &ApiSubscription, action: &str) -> Response {
+    let (question, consequence, yes) = if action == "rotate" {
+        let grace = match komainu_apim::key_ids(sub).first() {
+            Some(k) => web
+                .0
+                .api
+                .get(&format!("/api/apikeys/{}", seg(k)))
+                .await
+                .body["rotation"]["gracePeriod"]
+                .as_u64(),
+            None => None,
+        };
+        (
+            "Rotate the secret?",
+            format!(
+                "A new secret replaces the current one. The current secret keeps working for {} hours, then is refused: update your applications meanwhile.",
+                grace.unwrap_or(0)
+            ),
+            "Rotate the secret",
+        )
+    } else {
+        (
+            "Close the subscription?",
+            "Its credentials stop working at once, and a closed subscription cannot be reopened."
+                .to_string(),
+            "Close the subscription",
+        )
+    };
+    page::confirm_page(
+        Face::Portal,
+        &super::viewer(session),
+        &page::Confirm {
+            question,
+            consequence: &consequence,
+            action: &format!("/subscriptions/{}/{action}", seg(&sub.id)),
+            hidden: &[],
+            yes,
+            back: &format!("/account#{}", seg(&sub.id)),
+        },
+    )
+}
+
 pub async fn act(
     State(web): State<Web>,
     Path((id, action)): Path<(String, String)>,
-    Write { session, .. }: PortalWrite,
+    Write {
+        session, fields, ..
+    }: PortalWrite,
 ) -> Response {
     let Some(sub) = owned(&web, &session.who)
         .await
@@ -335,22 +430,17 @@ pub async fn act(
             "The subscription is not in a state that allows this.",
         );
     }
+    if matches!(action.as_str(), "rotate" | "close") && !page::confirmed(&fields) {
+        return confirm(&web, &session, &sub, &action).await;
+    }
     let answer = match action.as_str() {
         "rotate" => {
-            let Some(key) = komainu_apim::key_ids(&sub).into_iter().next() else {
-                return problem(
-                    &session,
-                    StatusCode::CONFLICT,
-                    "This subscription has no secret to rotate.",
-                );
-            };
-            let secret = komainu_model::random_alphanumeric(64);
             web.0
                 .api
                 .call(
-                    Method::PATCH,
-                    &format!("/api/apikeys/{}", seg(&key)),
-                    Some(&json!({"clientSecret": secret})),
+                    Method::POST,
+                    &format!("/api/api-subscriptions/{}/_rotate", seg(&id)),
+                    None,
                 )
                 .await
         }

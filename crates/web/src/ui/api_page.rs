@@ -219,6 +219,7 @@ async fn section_body(
                 .collect();
             super::subscriptions::table(
                 &subs,
+                &super::subscriptions::Names::load(web).await,
                 session,
                 &format!("/ui/apis/{}?section=subscriptions", seg(id)),
             )
