@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod body;
+mod deployments;
 mod error;
 mod keys;
 mod listing;
@@ -297,6 +298,11 @@ impl Admin {
                 get(m::read_draft).put(m::save_draft).delete(m::drop_draft),
             )
             .route("/api/apis/{id}/_publish", post(m::publish))
+            .route("/api/apis/{id}/deployments/_diff", get(deployments::diff))
+            .route(
+                "/api/apis/{id}/deployments/{deployment}/_rollback",
+                post(deployments::rollback),
+            )
             .route(
                 "/api/api-subscriptions/{id}/_rotate",
                 post(subscriptions::rotate),

@@ -122,6 +122,26 @@ pub(crate) const ENDPOINTS: &[(&str, &str, &str)] = &[
         "Publish an API (applying its draft)",
     ),
     (
+        "get",
+        "/api/apis/{id}/deployments/_diff",
+        "The JSON Patch between two deployments (from, to)",
+    ),
+    (
+        "post",
+        "/api/apis/{id}/deployments/{deployment}/_rollback",
+        "Make a deployment's definition live again",
+    ),
+    (
+        "post",
+        "/api/api-subscriptions/{id}/_rotate",
+        "A new secret for the subscription's key, the old one kept for the grace period",
+    ),
+    (
+        "post",
+        "/api/api-subscriptions/{id}/_reject",
+        "Reject a subscription with a reason",
+    ),
+    (
         "post",
         "/api/apis/_openapi",
         "Create an API from an OpenAPI or Swagger document",

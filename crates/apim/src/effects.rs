@@ -88,6 +88,41 @@ pub async fn publish_candidate(
     Ok((next, live, has_draft))
 }
 
+/// The API as rolling back to its deployment `deployment` would make it: that deployment's
+/// definition, `published`; to validate, then write with [`publish`] (which records a new
+/// deployment, the earlier ones kept). Also answers the live API.
+pub async fn rollback_candidate(
+    store: &dyn Store,
+    id: &str,
+    deployment: &str,
+) -> Result<(Value, Value), Refusal> {
+    let live = store
+        .get(Kind::Api, id)
+        .await?
+        .ok_or_else(|| Refusal::NotFound(format!("Api \"{id}\" does not exist")))?;
+    let api: Api = typed(&live)?;
+    let record = api
+        .deployments
+        .iter()
+        .find(|d| d.id == deployment)
+        .ok_or_else(|| {
+            Refusal::NotFound(format!("Api \"{id}\" has no deployment \"{deployment}\""))
+        })?;
+    let mut next = without_history(record.api_definition.clone());
+    let Some(obj) = next.as_object_mut() else {
+        return Err(Refusal::field(
+            "apiDefinition",
+            "the deployment holds no API",
+        ));
+    };
+    obj.insert("id".into(), Value::String(id.into()));
+    obj.insert(
+        "state".into(),
+        Value::String(ApiState::Published.as_str().into()),
+    );
+    Ok((next, live))
+}
+
 /// Writes a validated publication candidate: records a deployment and drops the draft.
 pub async fn publish(
     ctx: &WriteCtx<'_>,
@@ -119,6 +154,7 @@ async fn api_write(
         // The deployment history is the gateway's record, not something a write replaces.
         api.deployments = p.deployments.clone();
     }
+    stamp_deprecation(&mut api, prev.as_ref(), ctx.now_ms);
     if publishes(prev.as_ref().map(|p| p.state), api.state, explicit_publish) {
         let record = deployment(&api, ctx.actor, ctx.now_ms);
         api.deployments.push(record);
@@ -127,6 +163,17 @@ async fn api_write(
     let mut ops = vec![put(Kind::Api, &api.id, doc.clone())];
     ops.extend(reconcile(ctx.store, &api).await?);
     Ok(Planned { doc, ops })
+}
+
+/// Stamps when the API entered `deprecated` (what its responses' `Deprecation` says); the stamp
+/// is the gateway's, kept from the stored API whatever a write says.
+fn stamp_deprecation(api: &mut Api, prev: Option<&Api>, now_ms: i64) {
+    let key = komainu_model::DEPRECATED_AT.to_string();
+    match prev.and_then(Api::deprecated_at) {
+        Some(at) => api.extra.insert(key, at.into()),
+        None if api.state >= ApiState::Deprecated => api.extra.insert(key, now_ms.into()),
+        None => api.extra.remove(&key),
+    };
 }
 
 async fn subscriptions_of(

@@ -15,7 +15,9 @@ mod subscriptions;
 use komainu_model::FieldError;
 
 pub use credentials::key_ids;
-pub use effects::{Planned, WriteCtx, on_delete, on_write, publish, publish_candidate};
+pub use effects::{
+    Planned, WriteCtx, on_delete, on_write, publish, publish_candidate, rollback_candidate,
+};
 pub use lifecycle::check_move;
 pub use subscriptions::{paused_by, validation_kind, visibility_kind};
 

@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// (default: `http://localhost:<port of --http-addr>`).
     #[arg(long, env = "KOMAINU_PORTAL_GATEWAY_URL")]
     pub portal_gateway_url: Option<String>,
+    /// The developer portal's URL as developers reach it, for links it hands out: e-mails and the
+    /// `Link` of a deprecated API's responses (default: `http://localhost:<port of --portal-addr>`).
+    #[arg(long, env = "KOMAINU_PORTAL_URL")]
+    pub portal_url: Option<String>,
     /// Declarative file of entities (an export document), loaded at start and on change.
     #[arg(long, env = "KOMAINU_CONFIG")]
     pub config: Option<PathBuf>,

@@ -160,7 +160,12 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         .await
         .context("cannot load the limit plugins' counters")?;
     komainu_runtime::spawn_counters(counters.clone(), store.clone(), keys.clone());
+    let portal_url: Arc<str> = match &args.portal_url {
+        Some(url) => url.trim_end_matches('/').into(),
+        None => format!("http://localhost:{}", portal_listener.local_addr()?.port()).into(),
+    };
     let services = Services {
+        portal_url: Some(portal_url.clone()),
         keys: Some(keys.clone()),
         counters: counters.clone(),
         sandbox: Some(args.sandbox.start()?),

@@ -12,6 +12,9 @@ use crate::{
     NgFrontend, NgPlugins, PluginSlot, Refs, VerifierRef, ids,
 };
 
+/// The field the gateway stamps when an API enters `deprecated` (ms since the epoch).
+pub const DEPRECATED_AT: &str = "deprecated_at";
+
 /// The flow every API has unless it declares its own.
 pub const DEFAULT_FLOW_ID: &str = "default_plugin_chain";
 const OVERRIDE_HOST: &str = "cp:otoroshi.next.plugins.OverrideHost";
@@ -327,6 +330,30 @@ impl Api {
             .collect()
     }
 
+    /// When the API was deprecated (ms), as the gateway stamped it (`deprecated_at`).
+    pub fn deprecated_at(&self) -> Option<i64> {
+        self.extra.get(DEPRECATED_AT).and_then(Value::as_i64)
+    }
+
+    /// When a deprecated API stops answering (ms): `metadata.sunset`, an RFC 3339 date-time or a
+    /// date (`2027-06-30`, midnight UTC); `Err` says what is wrong with it.
+    pub fn sunset_ms(&self) -> Option<Result<i64, String>> {
+        let text = self.metadata.get("sunset")?.trim();
+        let parsed = chrono::DateTime::parse_from_rfc3339(text)
+            .map(|d| d.timestamp_millis())
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| {
+                    d.and_time(chrono::NaiveTime::MIN)
+                        .and_utc()
+                        .timestamp_millis()
+                })
+            })
+            .map_err(|_| {
+                format!("\"{text}\": expected a date (2027-06-30) or an RFC 3339 date-time")
+            });
+        Some(parsed)
+    }
+
     /// The client config named by a backend's `client`, or the default one.
     pub fn client_config(&self, id: &str) -> Option<&NgClientConfig> {
         self.clients_backend_config
@@ -410,6 +437,9 @@ impl Entity for Api {
 
     fn check(&self, refs: &dyn Refs, errors: &mut Vec<FieldError>) {
         use crate::entity::check_unique;
+        if let Some(Err(e)) = self.sunset_ms() {
+            errors.push(FieldError::new("metadata.sunset", e));
+        }
         if !self.context_path.is_empty() && !self.context_path.starts_with('/') {
             errors.push(FieldError::new("context_path", "must start with \"/\""));
         }

@@ -31,7 +31,7 @@ mod subscription;
 pub use access::{AccessConfig, DEFAULT_TOKEN_LIFETIME_MS, KeyTemplate, MtlsAccess};
 pub use api::{
     Api, ApiBackend, ApiBackendClient, ApiBlueprint, ApiClient, ApiDeployment, ApiFlows, ApiRoute,
-    ApiState, ApiTesting, DEFAULT_FLOW_ID,
+    ApiState, ApiTesting, DEFAULT_FLOW_ID, DEPRECATED_AT,
 };
 pub use apikey::{
     ApiKey, AuthorizedEntity, PLAN_META, Restriction, Restrictions, Rotation, SUBSCRIPTION_META,

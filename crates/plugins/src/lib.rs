@@ -29,6 +29,7 @@ mod compression;
 pub mod consumers;
 mod cors;
 mod custom_quotas;
+pub mod deprecation;
 mod echo_backend;
 mod expected_consumer;
 mod fixed_window;
@@ -92,6 +93,8 @@ pub struct Services {
     pub tracers: std::sync::Arc<komainu_observe::trace::Tracers>,
     /// What the gateway signs values it hands to clients with (CanaryMode's ids).
     pub signing: std::sync::Arc<SigningKey>,
+    /// The developer portal's URL as developers reach it: what a deprecated API's `Link` names.
+    pub portal_url: Option<std::sync::Arc<str>>,
     /// Where jq filters run (absent when only checking configs).
     pub sandbox: Option<std::sync::Arc<komainu_sandbox::Sandbox>>,
     /// The stored JWT verifiers the JWT plugins name (`None` when only checking configs: names

@@ -11,6 +11,7 @@ use komainu_model::{
 };
 use komainu_observe::Registry;
 use komainu_plugins::consumers::{self, PlanGuard};
+use komainu_plugins::deprecation;
 use komainu_plugins::token_endpoint::{TOKEN_PATH, TokenEndpoint};
 use komainu_plugins::{Chain, Services};
 use komainu_tls::CertIndex;
@@ -257,7 +258,26 @@ impl Builder<'_> {
                 return None;
             }
         }
+        if api.state == ApiState::Deprecated {
+            chain.prepend("deprecation", self.deprecation(api));
+        }
         Some(Arc::new(chain))
+    }
+
+    /// The headers a deprecated API's responses carry; the `Link` is `metadata.deprecation_link`,
+    /// else the API's page on the portal.
+    fn deprecation(&self, api: &Api) -> Arc<dyn komainu_plugins::Plugin> {
+        let page = self
+            .services
+            .portal_url
+            .as_ref()
+            .map(|p| format!("{p}/apis/{}", api.id));
+        let link = api.metadata.get("deprecation_link").cloned().or(page);
+        deprecation::plugin(&deprecation::Deprecated {
+            at_ms: api.deprecated_at(),
+            sunset_ms: api.sunset_ms().and_then(Result::ok),
+            link: link.as_deref(),
+        })
     }
 
     /// The token lifetime of the first active `oauth2-local` plan among the flows' plans.

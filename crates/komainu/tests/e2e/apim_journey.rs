@@ -291,3 +291,131 @@ fn the_portals_example_calls_work_as_written_and_rotation_is_confirmed() {
     assert_eq!(call(&gw, id, before.as_str().unwrap()), 200);
     assert_eq!(call(&gw, id, key["clientSecret"].as_str().unwrap()), 200);
 }
+
+#[test]
+fn a_deprecated_apis_responses_say_so_and_when_it_sunsets() {
+    let up = Upstream::start("old");
+    let gw = Gateway::start();
+    let mut api = orders_api(&up);
+    api["documentation"]["plans"][0]["status"] = json!("published");
+    api["documentation"]["plans"]
+        .as_array_mut()
+        .unwrap()
+        .push(crate::support::keyless_plan());
+    api["flows"] = json!([{"id": "default_plugin_chain", "plugins": {"slots": []}},
+                          {"id": "paid", "consumers": ["free"], "plugins": {"slots": []}}]);
+    api["routes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "paid", "frontend": {"domains": ["/paid"]}, "backend": "b", "flow_ref": "paid"}));
+    gw.create("apis", &api);
+    let r = gw.proxy_get(HOST, "/orders/list/1");
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("deprecation").is_none(), "published");
+
+    let (status, body) = json(gw.patch(
+        "/api/apis/orders",
+        &json!({"state": "deprecated", "metadata": {"sunset": "next summer"}}),
+    ));
+    assert_eq!(
+        (status, crate::support::error_paths(&body)),
+        (400, vec!["metadata.sunset".to_string()])
+    );
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (status, stored) = json(gw.patch(
+        "/api/apis/orders",
+        &json!({"state": "deprecated", "metadata": {"sunset": "2027-06-30"}}),
+    ));
+    assert_eq!(status, 200, "{stored}");
+    let r = gw.proxy_get(HOST, "/orders/list/1");
+    assert_eq!(r.status(), 200);
+    let h = r.headers();
+    let deprecation = h["deprecation"].to_str().unwrap();
+    let at: i64 = deprecation.trim_start_matches('@').parse().unwrap();
+    assert!((at - now_s).abs() <= 5, "{deprecation}");
+    assert_eq!(h["sunset"], "Wed, 30 Jun 2027 00:00:00 GMT");
+    let link = h["link"].to_str().unwrap();
+    assert!(
+        link.starts_with("<http://localhost:")
+            && link.contains(&format!(
+                ":{}/apis/orders>",
+                gw.portal.rsplit(':').next().unwrap()
+            ))
+            && link.contains("rel=\"deprecation\""),
+        "{link}"
+    );
+    // A refusal says it too, and a later write keeps the moment it was deprecated.
+    let r = gw.proxy_get(HOST, "/orders/paid");
+    assert_eq!(r.status(), 400, "no key");
+    assert_eq!(r.headers()["deprecation"], deprecation);
+    gw.patch(
+        "/api/apis/orders",
+        &json!({"description": "still here", "deprecated_at": 1}),
+    );
+    let (_, again) = json(gw.get("/api/apis/orders"));
+    assert_eq!(again["deprecated_at"], stored["deprecated_at"]);
+}
+
+#[test]
+fn deployments_compare_and_roll_back() {
+    let up = Upstream::start("deploy");
+    let gw = Gateway::start();
+    let mut api = orders_api(&up);
+    api["description"] = json!("first");
+    api["documentation"]["plans"]
+        .as_array_mut()
+        .unwrap()
+        .push(crate::support::keyless_plan());
+    gw.create("apis", &api);
+    gw.patch("/api/apis/orders", &json!({"description": "second"}));
+    assert_eq!(
+        gw.post("/api/apis/orders/_publish", &json!({})).status(),
+        200
+    );
+    let (_, stored) = json(gw.get("/api/apis/orders"));
+    let ids: Vec<String> = stored["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{stored}");
+    let diff = |from: &str, to: &str| {
+        json(gw.get(&format!(
+            "/api/apis/orders/deployments/_diff?from={from}&to={to}"
+        )))
+    };
+    assert_eq!(
+        diff(&ids[0], &ids[1]),
+        (
+            200,
+            json!([{"op": "replace", "path": "/description", "value": "second"}])
+        )
+    );
+    assert_eq!(diff(&ids[1], &ids[1]), (200, json!([])));
+    assert_eq!(diff(&ids[0], "nope").0, 404);
+
+    let (status, rolled) = json(gw.post(
+        &format!("/api/apis/orders/deployments/{}/_rollback", ids[0]),
+        &json!({}),
+    ));
+    assert_eq!(status, 200, "{rolled}");
+    assert_eq!(rolled["description"], "first");
+    assert_eq!(rolled["state"], "published");
+    let history = rolled["deployments"].as_array().unwrap();
+    assert_eq!(history.len(), 3, "recorded, earlier ones kept");
+    assert_eq!(history[2]["apiDefinition"]["description"], "first");
+    assert_eq!(gw.proxy_get(HOST, "/orders/list/1").status(), 200);
+    let (status, _) = json(gw.post("/api/apis/orders/deployments/nope/_rollback", &json!({})));
+    assert_eq!(status, 404);
+    // A deprecated API is not brought back by a rollback.
+    gw.patch("/api/apis/orders", &json!({"state": "deprecated"}));
+    let (status, _) = json(gw.post(
+        &format!("/api/apis/orders/deployments/{}/_rollback", ids[1]),
+        &json!({}),
+    ));
+    assert_eq!(status, 409);
+}
