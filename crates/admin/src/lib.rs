@@ -74,6 +74,8 @@ pub struct Admin {
     analytics: Option<Arc<komainu_observe::Analytics>>,
     /// Remote documents (documentation sources, OpenAPI URLs).
     fetcher: Arc<komainu_fetch::Fetcher>,
+    /// Tells developers what a write changed for them (approvals, rotations, deprecations).
+    notifier: Option<komainu_notify::Notifier>,
 }
 
 /// The followers of the store's change feed on this node (routing snapshot, key index), and the
@@ -137,10 +139,17 @@ impl Admin {
             events: None,
             analytics: None,
             fetcher: komainu_fetch::Fetcher::new(komainu_fetch::Policy::default()),
+            notifier: None,
         }
     }
 
     /// Fetches remote documents under this policy (`--portal-fetch-private`, ...).
+    /// Tells developers what writes change for them.
+    pub fn with_notifier(mut self, notifier: komainu_notify::Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
     pub fn with_fetcher(mut self, fetcher: Arc<komainu_fetch::Fetcher>) -> Self {
         self.fetcher = fetcher;
         self

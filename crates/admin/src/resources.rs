@@ -424,6 +424,11 @@ async fn write_once(
     let planned =
         komainu_apim::on_write(&admin.write_ctx(), kind, stored, &raw, previous.as_ref()).await?;
     admin.store.apply(planned.ops).await?;
+    if let Some(notifier) = &admin.notifier
+        && let Some(job) = komainu_notify::Job::of_write(kind, previous.as_ref(), &planned.doc)
+    {
+        notifier.notify(job);
+    }
     let stored = planned.doc.clone();
     let mut answer = refs.answer(planned.doc);
     redact(kind, &mut answer);

@@ -131,6 +131,7 @@ impl KeyService {
             if first_unsaved {
                 self.mark_unsaved(key);
             }
+            self.crossed(key, &usage, &windows);
             usage
         } else {
             key.counters.usage(&windows)

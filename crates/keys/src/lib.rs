@@ -32,7 +32,7 @@ pub use key_map::KeyMap;
 pub use restrictions::RestrictionRules;
 pub use rotation::{previous_secret_until, rotated};
 pub use scope::{GroupIds, RouteIdentity, Scope};
-pub use service::{KeyIndex, KeyService, QuotaReport};
+pub use service::{Crossing, KeyIndex, KeyService, QuotaReport};
 
 /// The parsers of client input, for the fuzz targets (`fuzz/`) only.
 #[cfg(fuzzing)]

@@ -133,6 +133,20 @@ pub struct KeyService {
     /// One grant request at a time per key (keys share these by hash: a lock per key would
     /// weigh on 100,000 keys): calls that find the allowance empty wait for it.
     granting: Box<[tokio::sync::Mutex<()>]>,
+    /// Told when a subscription's key crosses 80% or 100% of a day or month quota.
+    quota_watch: std::sync::OnceLock<Box<dyn Fn(Crossing) + Send + Sync>>,
+}
+
+/// A subscription's key crossing a threshold of a quota: `percent` (80, 100) of `quota` in the
+/// `window` (`day`, `month`) that ends at `ends_at_ms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Crossing {
+    pub subscription: String,
+    pub percent: u64,
+    pub window: &'static str,
+    pub used: u64,
+    pub quota: u64,
+    pub ends_at_ms: i64,
 }
 
 const GRANT_LOCKS: usize = 64;
@@ -192,6 +206,54 @@ fn view_of<'a>(
 }
 
 impl KeyService {
+    /// Who is told when a subscription's key crosses 80% or 100% of a quota (set once, at start:
+    /// it runs on the request's path, so it only queues).
+    pub fn watch_quotas(&self, watch: impl Fn(Crossing) + Send + Sync + 'static) {
+        let _ = self.quota_watch.set(Box::new(watch));
+    }
+
+    /// Tells the watcher of the thresholds this call crossed, if any.
+    pub(crate) fn crossed(
+        &self,
+        key: &CompiledKey,
+        usage: &crate::Usage,
+        windows: &crate::Windows,
+    ) {
+        let Some(watch) = self.quota_watch.get() else {
+            return;
+        };
+        let Some(sub) = key.meta(komainu_model::SUBSCRIPTION_META) else {
+            return;
+        };
+        let windows = [
+            ("day", usage.day, key.daily_quota, windows.day_end_ms),
+            (
+                "month",
+                usage.month,
+                key.monthly_quota,
+                windows.month_end_ms,
+            ),
+        ];
+        for (window, used, quota, ends_at_ms) in windows {
+            if quota == 0 || quota >= komainu_model::UNLIMITED {
+                continue;
+            }
+            for percent in [80, 100] {
+                let threshold = (quota * percent).div_ceil(100);
+                if used == threshold {
+                    watch(Crossing {
+                        subscription: sub.to_string(),
+                        percent,
+                        window,
+                        used,
+                        quota,
+                        ends_at_ms,
+                    });
+                }
+            }
+        }
+    }
+
     /// Whether this node holds the lease of the cluster's once-only jobs.
     pub fn runs_jobs(&self) -> bool {
         self.jobs.held.load(Ordering::Acquire)
@@ -205,6 +267,7 @@ impl KeyService {
             ahead,
             shared: store.shared(),
             granting: (0..GRANT_LOCKS).map(|_| Default::default()).collect(),
+            quota_watch: std::sync::OnceLock::new(),
             index: ArcSwap::from_pointee(KeyIndex::default()),
             unsaved: Unsaved {
                 queue: ArrayQueue::new(65_536),

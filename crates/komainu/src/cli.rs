@@ -133,6 +133,17 @@ pub struct ServeArgs {
     /// `Link` of a deprecated API's responses (default: `http://localhost:<port of --portal-addr>`).
     #[arg(long, env = "KOMAINU_PORTAL_URL")]
     pub portal_url: Option<String>,
+    /// Where developers' notifications are POSTed, one JSON document each (subscription approved
+    /// or rejected, key rotated, API deprecated or removed, quota at 80% and 100%).
+    #[arg(long, env = "KOMAINU_NOTIFY_WEBHOOK")]
+    pub notify_webhook: Option<String>,
+    /// The SMTP server developers' e-mails go through: `smtp://host:port` (unencrypted; add
+    /// `?tls=required` for STARTTLS) or `smtps://user:pass@host:port`. Needs --smtp-from.
+    #[arg(long, env = "KOMAINU_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of developers' e-mails (`Komainu <apis@example.com>`).
+    #[arg(long, env = "KOMAINU_SMTP_FROM")]
+    pub smtp_from: Option<String>,
     /// Declarative file of entities (an export document), loaded at start and on change.
     #[arg(long, env = "KOMAINU_CONFIG")]
     pub config: Option<PathBuf>,
@@ -180,6 +191,29 @@ pub struct ServeArgs {
     /// Serve PUT /api/_testing/clock to shift the quota and rotation clock (tests only).
     #[arg(long, env = "KOMAINU_TESTING_CLOCK", hide = true)]
     pub testing_clock: bool,
+}
+
+impl ServeArgs {
+    /// Where notifications go, checked.
+    pub fn notify(&self) -> anyhow::Result<komainu_notify::Config> {
+        if let Some(url) = &self.notify_webhook
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("--notify-webhook: expected an http:// or https:// URL");
+        }
+        let mail = match (&self.smtp_url, &self.smtp_from) {
+            (Some(url), Some(from)) => Some(komainu_notify::MailConfig {
+                url: url.clone(),
+                from: from.clone(),
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!("--smtp-url and --smtp-from go together"),
+        };
+        Ok(komainu_notify::Config {
+            webhook: self.notify_webhook.clone(),
+            mail,
+        })
+    }
 }
 
 /// What bounds every client connection of the proxy listeners.

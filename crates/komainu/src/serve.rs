@@ -125,6 +125,12 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let keys = KeyService::start(store.clone(), args.quotas_timezone)
         .await
         .context("cannot load API keys")?;
+    let notifier = komainu_notify::Notifier::start(args.notify()?, store.clone())
+        .map_err(anyhow::Error::msg)?;
+    {
+        let notifier = notifier.clone();
+        keys.watch_quotas(move |c| notifier.notify(quota_job(c)));
+    }
     let admin = Admin::new(
         store.clone(),
         auth,
@@ -133,6 +139,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         storage::plugin_check(),
     )
     .with_keys(keys.clone(), args.testing_clock)
+    .with_notifier(notifier.clone())
     .with_events(events.clone())
     .with_memory_release(release_unused_memory)
     .with_fetcher(fetcher.clone())
@@ -160,6 +167,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         .await
         .context("cannot load the limit plugins' counters")?;
     komainu_runtime::spawn_counters(counters.clone(), store.clone(), keys.clone());
+    let signing_key = signing_key(&*store).await?;
     let portal_url: Arc<str> = match &args.portal_url {
         Some(url) => url.trim_end_matches('/').into(),
         None => format!("http://localhost:{}", portal_listener.local_addr()?.port()).into(),
@@ -170,9 +178,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         counters: counters.clone(),
         sandbox: Some(args.sandbox.start()?),
         jwks: Arc::new(komainu_plugins::jwks::Jwks::new(fetcher.clone())),
-        signing: Arc::new(komainu_plugins::SigningKey::new(
-            signing_key(&*store).await?,
-        )),
+        signing: Arc::new(komainu_plugins::SigningKey::new(signing_key.clone())),
         ..Services::default()
     };
     crate::certificates::ensure_default(&*store).await?;
@@ -320,6 +326,9 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
             trial_url: local_url(listening[1].1),
             trial_token,
             fetcher,
+            url: portal_url.to_string(),
+            notifier: notifier.mails().then(|| notifier.clone()),
+            link_key: signing_key,
         },
     )
     .await;
@@ -501,4 +510,20 @@ async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
 fn release_unused_memory() {
     // SAFETY: mi_collect only walks the allocator's own free lists; it is safe to call at any time.
     unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
+/// What a quota crossing tells the subscription's developer.
+fn quota_job(c: komainu_keys::Crossing) -> komainu_notify::Job {
+    komainu_notify::Job::Quota {
+        level: if c.percent >= 100 {
+            komainu_notify::QuotaLevel::Exhausted
+        } else {
+            komainu_notify::QuotaLevel::Warning
+        },
+        subscription: c.subscription,
+        window: c.window,
+        used: c.used,
+        quota: c.quota,
+        ends_at_ms: c.ends_at_ms,
+    }
 }

@@ -21,6 +21,10 @@ pub struct DeveloperAccount {
     pub enabled: bool,
     /// May subscribe to `semi_public` plans.
     pub trusted: bool,
+    /// Whether the account's owner proved the address (a link the portal mailed). An account
+    /// made by the portal while it sends e-mails starts unverified and cannot sign in until it
+    /// is; one made otherwise is verified.
+    pub verified: bool,
     /// Milliseconds since the epoch.
     pub created_at: i64,
     pub metadata: BTreeMap<String, String>,
@@ -37,6 +41,7 @@ impl Default for DeveloperAccount {
             password_hash: String::new(),
             enabled: true,
             trusted: false,
+            verified: true,
             created_at: 0,
             metadata: BTreeMap::new(),
             extra: Extra::new(),

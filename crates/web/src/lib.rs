@@ -35,7 +35,7 @@ pub(crate) fn seg(s: &str) -> String {
 }
 
 /// What the portal needs to know beyond the admin API.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PortalSettings {
     /// Whether anyone may create an account (`--portal-signup`).
     pub signup: bool,
@@ -47,6 +47,12 @@ pub struct PortalSettings {
     pub trial_token: komainu_http::trial::TrialToken,
     /// Remote documentation is fetched under the gateway's fetch policy.
     pub fetcher: Arc<komainu_fetch::Fetcher>,
+    /// The portal's URL as developers reach it: what mailed links point to.
+    pub url: String,
+    /// Sends the account e-mails (address proof, password reset) when an SMTP server is set.
+    pub notifier: Option<komainu_notify::Notifier>,
+    /// What the links of those e-mails are signed with (the cluster's signing key).
+    pub link_key: Vec<u8>,
 }
 
 /// "Try it" calls one person may make per minute.

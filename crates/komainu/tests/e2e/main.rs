@@ -10,6 +10,7 @@ mod admin_live;
 mod apim_access;
 mod apim_journey;
 mod apim_lifecycle;
+mod apim_notifications;
 mod apim_plans;
 mod apim_subscriptions;
 mod cluster;

@@ -22,7 +22,7 @@ use crate::form::{Fields, PortalSide, PortalWrite, SameSite};
 use crate::page::{self, Face, Problems};
 
 /// Shortest password accepted at sign-up.
-const MIN_PASSWORD: usize = 10;
+pub(crate) const MIN_PASSWORD: usize = 10;
 /// Longest password accepted (hashing is work for the gateway).
 const MAX_PASSWORD: usize = 1024;
 /// Sign-ups one address may make per window.
@@ -67,27 +67,39 @@ pub async fn signup_form(State(web): State<Web>) -> Response {
 }
 
 /// The account with `email`: found in the index, read from the store.
-async fn find(web: &Web, email: &str) -> Option<DeveloperAccount> {
+pub(crate) async fn find(web: &Web, email: &str) -> Option<DeveloperAccount> {
     let id = web.0.accounts.id_of(email)?;
     let doc = web.0.store.get(Kind::Developer, &id).await.ok()??;
     let account = komainu_model::parse::<DeveloperAccount>(&doc).ok()?;
     (account.email == email.trim().to_ascii_lowercase()).then_some(account)
 }
 
+/// What is wrong with a password chosen here, if anything.
+pub(crate) fn password_problem(password: &str) -> Option<String> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD {
+        Some(format!("at least {MIN_PASSWORD} characters"))
+    } else if n > MAX_PASSWORD {
+        Some(format!("at most {MAX_PASSWORD} characters"))
+    } else {
+        None
+    }
+}
+
+/// The password's Argon2 hash, computed off the async workers.
+pub(crate) async fn hashed(password: &str) -> Option<String> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .ok()?
+        .ok()
+}
+
 /// What is wrong with a sign-up form's fields, each at its field.
 fn signup_problems(fields: &Fields) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    let password = fields.get("password").chars().count();
-    if password < MIN_PASSWORD {
-        problems.push((
-            "password".into(),
-            format!("at least {MIN_PASSWORD} characters"),
-        ));
-    } else if password > MAX_PASSWORD {
-        problems.push((
-            "password".into(),
-            format!("at most {MAX_PASSWORD} characters"),
-        ));
+    if let Some(p) = password_problem(fields.get("password")) {
+        problems.push(("password".into(), p));
     }
     for (field, max) in [
         ("email", komainu_model::MAX_EMAIL),
@@ -137,8 +149,7 @@ pub async fn signup(
         // The same answer as a new account's: nobody learns the address has one.
         return signed_up();
     }
-    let hash = tokio::task::spawn_blocking(move || hash(&password)).await;
-    let Ok(Ok(hash)) = hash else {
+    let Some(hash) = hashed(&password).await else {
         return signup_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             &fields,
@@ -148,11 +159,14 @@ pub async fn signup(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
+    // With e-mail, the address is proven before the account is used.
+    let mails = web.0.portal.notifier.is_some();
     let doc = json!({
         "email": fields.get("email"),
         "name": fields.get("name"),
         "password_hash": hash,
         "created_at": now,
+        "verified": !mails,
     });
     let answer = web
         .0
@@ -165,6 +179,9 @@ pub async fn signup(
     // Known at once, not when the change feed gets here: the next step is signing in.
     if let (Some(id), Some(email)) = (answer.body["id"].as_str(), answer.body["email"].as_str()) {
         web.0.accounts.note(id, email);
+    }
+    if mails && let Ok(account) = komainu_model::parse::<DeveloperAccount>(&answer.body) {
+        super::recovery::send_proof(&web, &account);
     }
     signed_up()
 }
@@ -187,8 +204,18 @@ fn signed_in(web: &Web, id: &str, email: &str, headers: &HeaderMap) -> Response 
     page::see_other_with_cookie("/account", web.0.portal_sessions.start(id, email, secure))
 }
 
-fn signin_page(status: StatusCode, email: &str, problem: Option<&str>, new: bool) -> Response {
-    let problems = problem.map(Problems::message).unwrap_or_default();
+/// The sign-in page: `notice` says what just happened, `problem` what went wrong; with
+/// `unproven`, the address still needs its proof (and the page offers to mail it again).
+struct SigninPage<'a> {
+    email: &'a str,
+    notice: Option<&'a str>,
+    problem: Option<&'a str>,
+    unproven: bool,
+}
+
+fn signin_page(web: &Web, status: StatusCode, p: SigninPage) -> Response {
+    let problems = p.problem.map(Problems::message).unwrap_or_default();
+    let mails = web.0.portal.notifier.is_some();
     page::render_with(
         status,
         Face::Portal,
@@ -196,22 +223,61 @@ fn signin_page(status: StatusCode, email: &str, problem: Option<&str>, new: bool
         None,
         html! {
             h1 { "Sign in" }
-            @if new {
-                p class="notice" role="status" { "If this e-mail address had no account, it has one now: sign in with the password you chose." }
-            }
+            @if let Some(n) = p.notice { p class="notice" role="status" { (n) } }
             (problems.summary(&[]))
+            @if p.unproven {
+                form method="post" action="/verify" {
+                    input type="hidden" name="email" value=(p.email);
+                    button type="submit" class="secondary" { "Mail me the link again" }
+                }
+            }
             form method="post" action="/signin" {
-                (page::input_of("email", "E-mail", "email", email, None, true))
+                (page::input_of("email", "E-mail", "email", p.email, None, true))
                 (page::input_of("password", "Password", "password", "", None, true))
                 button type="submit" { "Sign in" }
             }
-            p { "No account yet? " a href="/signup" { "Sign up" } }
+            p {
+                "No account yet? " a href="/signup" { "Sign up" }
+                @if mails { " · " a href="/forgot" { "Forgot your password?" } }
+            }
         },
     )
 }
 
-pub async fn signin_form(Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
-    signin_page(StatusCode::OK, "", None, q.contains_key("new"))
+pub async fn signin_form(
+    State(web): State<Web>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let mails = web.0.portal.notifier.is_some();
+    let notice = if q.contains_key("new") && mails {
+        Some(
+            "If this e-mail address had no account, it has one now: follow the link we mailed to it, then sign in with the password you chose.",
+        )
+    } else if q.contains_key("new") {
+        Some(
+            "If this e-mail address had no account, it has one now: sign in with the password you chose.",
+        )
+    } else if q.contains_key("reset") {
+        Some("Your password is changed, and every session of the account ended: sign in.")
+    } else {
+        None
+    };
+    let page = SigninPage {
+        email: "",
+        notice,
+        problem: None,
+        unproven: false,
+    };
+    signin_page(&web, StatusCode::OK, page)
+}
+
+fn refused<'a>(email: &'a str, problem: &'a str) -> SigninPage<'a> {
+    SigninPage {
+        email,
+        notice: None,
+        problem: Some(problem),
+        unproven: false,
+    }
 }
 
 pub async fn signin(
@@ -228,7 +294,11 @@ pub async fn signin(
                 "Too many failed sign-ins from this address: try again in {} s.",
                 wait.as_secs().max(1)
             );
-            return signin_page(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message), false);
+            return signin_page(
+                &web,
+                StatusCode::TOO_MANY_REQUESTS,
+                refused(&email, &message),
+            );
         }
     };
     let account = find(&web, &email).await;
@@ -254,20 +324,30 @@ pub async fn signin(
         attempt.failed();
     }
     match account {
-        Some(a) if verified && a.enabled => signed_in(&web, &a.id, &a.email, &headers),
+        Some(a) if verified && a.enabled && a.verified => {
+            signed_in(&web, &a.id, &a.email, &headers)
+        }
         Some(a) if verified && !a.enabled => signin_page(
+            &web,
             StatusCode::FORBIDDEN,
-            &email,
-            Some("This account is disabled."),
-            false,
+            refused(&email, "This account is disabled."),
         ),
+        Some(_) if verified => {
+            let page = SigninPage {
+                unproven: true,
+                ..refused(
+                    &email,
+                    "Confirm your e-mail address first: follow the link we mailed to it.",
+                )
+            };
+            signin_page(&web, StatusCode::FORBIDDEN, page)
+        }
         _ => {
             tracing::info!(ip = %peer.ip(), "developer portal sign-in failed");
             signin_page(
+                &web,
                 StatusCode::UNAUTHORIZED,
-                &email,
-                Some("Unknown e-mail address or wrong password."),
-                false,
+                refused(&email, "Unknown e-mail address or wrong password."),
             )
         }
     }

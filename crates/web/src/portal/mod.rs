@@ -6,6 +6,7 @@ pub mod accounts;
 pub(crate) use account::{SIGNUP_WINDOW, SIGNUPS_PER_ADDRESS};
 mod catalogue;
 mod docs;
+mod recovery;
 mod reference;
 mod subscribe;
 mod webhook;
@@ -32,6 +33,9 @@ pub fn router(web: Web) -> Router {
         .route("/signup", get(account::signup_form).post(account::signup))
         .route("/signin", get(account::signin_form).post(account::signin))
         .route("/signout", post(account::signout))
+        .route("/verify", get(recovery::verify).post(recovery::resend))
+        .route("/forgot", get(recovery::forgot_form).post(recovery::forgot))
+        .route("/reset", get(recovery::reset_form).post(recovery::reset))
         .route("/account", get(subscribe::account))
         .route("/subscriptions/{id}/{action}", post(subscribe::act))
         .fallback(catalogue::not_found)

@@ -1,6 +1,7 @@
 //! Test harness: runs the real `komainu` binary on ephemeral ports and talks to it over HTTP.
 
 pub mod browser;
+pub mod inbox;
 pub mod raw;
 pub mod tls;
 pub mod upstream;
