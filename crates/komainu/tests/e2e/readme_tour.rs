@@ -1,6 +1,7 @@
 //! The README's tour, run as written: every `sh` block between `<!-- tour` and `<!-- /tour -->`,
 //! in order, in one shell, against the binary (the tour's `cargo run` line is the gateway this test
-//! starts) and the upstream the README starts (its port 3000 rewritten to a free one).
+//! starts, with that line's flags) and the upstream and SMTP server the README starts (their ports
+//! 3000 and 2525 rewritten to free ones).
 //!
 //! Every `curl` must answer below 400, unless its command ends with a comment naming the status it
 //! shows (`# 400 errors.no.api.key`): then it must answer exactly that.
@@ -61,6 +62,40 @@ fn comment_of(line: &str) -> Option<&str> {
     None
 }
 
+/// The flags of the tour's `cargo run -- serve ... &` line, split as the shell would (single
+/// quotes), `from` → `to` in each.
+fn serve_flags(commands: &[(String, Option<u16>)], from: &str, to: &str) -> Vec<String> {
+    let line = commands
+        .iter()
+        .find(|(c, _)| c.starts_with("cargo run"))
+        .map(|(c, _)| c.trim().trim_end_matches('&'))
+        .expect("the tour starts the gateway");
+    let args = line.split_once(" serve").map_or("", |(_, a)| a);
+    let (mut words, mut word, mut quoted) = (Vec::new(), String::new(), false);
+    for ch in args.chars() {
+        match ch {
+            '\'' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word).replace(from, to));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word.replace(from, to));
+    }
+    words
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
 /// Fails a `curl` whose status is not what the command expects.
 const CURL: &str = r#"
 curl() {
@@ -93,11 +128,10 @@ fn the_readme_tour_runs_as_written() {
         "the tour has its commands ({})",
         commands.len()
     );
-    let upstream_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let upstream_port = free_port();
+    let smtp = format!("127.0.0.1:{}", free_port());
     let gw = Gateway::start_with(Options {
+        extra_args: serve_flags(&commands, "127.0.0.1:2525", &smtp),
         env_credentials: false,
         env: vec![
             ("KOMAINU_ADMIN_CLIENT_ID".into(), "admin".into()),
@@ -123,6 +157,14 @@ fn the_readme_tour_runs_as_written() {
             .replace("localhost:8443", &https)
             .replace("127.0.0.1:8081", &portal)
             .replace("127.0.0.1:3000", &upstream)
+            .replace(
+                "scripts/smtp-sink 2525",
+                &format!(
+                    "{}/../../scripts/smtp-sink {}",
+                    env!("CARGO_MANIFEST_DIR"),
+                    smtp.rsplit(':').next().unwrap()
+                ),
+            )
             .replace(
                 "\"127.0.0.1\", 3000",
                 &format!("\"127.0.0.1\", {upstream_port}"),

@@ -1,5 +1,5 @@
 //! Where the gateway's notifications land in tests: a real SMTP server (aiosmtpd, through
-//! `smtp_sink.py`) and a webhook receiver that can fail its first calls.
+//! `scripts/smtp-sink`) and a webhook receiver that can fail its first calls.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -8,10 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const SINK: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/e2e/support/smtp_sink.py"
-);
+const SINK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/smtp-sink");
 
 /// The SMTP server, and every message it accepted (`from`, `to`, `subject`, `body`).
 pub struct Smtp {
