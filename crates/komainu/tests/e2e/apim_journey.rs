@@ -419,3 +419,73 @@ fn deployments_compare_and_roll_back() {
     ));
     assert_eq!(status, 409);
 }
+
+#[test]
+fn destructive_ui_actions_take_effect_only_once_confirmed() {
+    let up = Upstream::start("confirm");
+    let gw = Gateway::start();
+    gw.create("apis", &orders_api(&up));
+    gw.create(
+        "apikeys",
+        &json!({"clientId": "doomed", "clientSecret": "doomed-secret", "authorizedEntities": ["api_orders"]}),
+    );
+    let ui = admin_ui(&gw);
+    let admin = browser("127.0.0.1");
+    let page = admin
+        .get(gw.url("/ui/entities/apikeys/doomed"))
+        .header("cookie", &ui)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let post = |path: &str, form: &[(&str, &str)]| {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        admin
+            .post(gw.url(path))
+            .header("cookie", &ui)
+            .form(&fields)
+            .send()
+            .unwrap()
+    };
+    // Deleting a key asks first.
+    let asked = post("/ui/entities/apikeys/doomed/delete", &[]);
+    assert_eq!(asked.status(), 200);
+    assert!(asked.text().unwrap().contains("Delete Apikey doomed?"));
+    assert_eq!(gw.get("/api/apikeys/doomed").status(), 200, "still there");
+    let done = post("/ui/entities/apikeys/doomed/delete", &[("confirm", "yes")]);
+    assert_eq!(done.status(), 303);
+    assert_eq!(gw.get("/api/apikeys/doomed").status(), 404);
+
+    // Replacing everything on import asks first, and carries the document through.
+    let (_, export) = json(gw.get("/api/export"));
+    let mut emptier = export.clone();
+    emptier["apis"] = json!([]);
+    let document = emptier.to_string();
+    let asked = post(
+        "/ui/transfer/import",
+        &[("mode", "replace"), ("document", &document)],
+    );
+    assert!(
+        asked
+            .text()
+            .unwrap()
+            .contains("Replace everything with this document?")
+    );
+    assert_eq!(
+        gw.get("/api/apis/orders").status(),
+        200,
+        "nothing replaced yet"
+    );
+    let done = post(
+        "/ui/transfer/import",
+        &[
+            ("mode", "replace"),
+            ("document", &document),
+            ("confirm", "yes"),
+        ],
+    );
+    assert_eq!(done.status(), 200);
+    assert_eq!(gw.get("/api/apis/orders").status(), 404, "replaced");
+}

@@ -54,8 +54,24 @@ pub async fn list(State(web): State<Web>, SignedIn(session): SignedIn) -> Respon
 pub async fn act(
     State(web): State<Web>,
     Path((id, action)): Path<(String, String)>,
-    Write { session, .. }: AdminWrite,
+    Write {
+        session, fields, ..
+    }: AdminWrite,
 ) -> Response {
+    if action == "delete" && !page::confirmed(&fields) {
+        return page::confirm_page(
+            Face::Admin,
+            &super::viewer(&session),
+            &page::Confirm {
+                question: "Delete the developer account?",
+                consequence: "The developer is signed out and cannot sign in again; their subscriptions keep their own state. This cannot be undone.",
+                action: &format!("/ui/developers/{}/delete", seg(&id)),
+                hidden: &[],
+                yes: "Delete the account",
+                back: "/ui/developers",
+            },
+        );
+    }
     let path = format!("/api/developers/{}", seg(&id));
     let (method, body) = match action.as_str() {
         "disable" => (Method::PATCH, Some(json!({"enabled": false}))),

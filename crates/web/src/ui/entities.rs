@@ -277,11 +277,36 @@ pub async fn save(
 pub async fn delete(
     State(web): State<Web>,
     Path((plural, id)): Path<(String, String)>,
-    Write { session, .. }: AdminWrite,
+    Write {
+        session, fields, ..
+    }: AdminWrite,
 ) -> Response {
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };
+    if !page::confirmed(&fields) {
+        let question = format!("Delete {} {id}?", kind.name());
+        let consequence = match kind {
+            Kind::Api => {
+                "It stops answering at once; its subscriptions, their keys and its draft are deleted with it. This cannot be undone."
+            }
+            Kind::ApiKey => "Calls with this key are refused at once. This cannot be undone.",
+            _ => "This cannot be undone.",
+        };
+        let base = format!("/ui/entities/{plural}/{}", seg(&id));
+        return page::confirm_page(
+            Face::Admin,
+            &super::viewer(&session),
+            &page::Confirm {
+                question: &question,
+                consequence,
+                action: &format!("{base}/delete"),
+                hidden: &[],
+                yes: &format!("Delete {}", kind.name()),
+                back: &base,
+            },
+        );
+    }
     let answer = web
         .0
         .api

@@ -91,6 +91,20 @@ pub async fn act(
         session, fields, ..
     }: AdminWrite,
 ) -> Response {
+    if action == "import" && fields.get("mode") == "replace" && !page::confirmed(&fields) {
+        return page::confirm_page(
+            Face::Admin,
+            &super::viewer(&session),
+            &page::Confirm {
+                question: "Replace everything with this document?",
+                consequence: "Every entity the document does not hold is deleted: APIs, keys, subscriptions, certificates.",
+                action: "/ui/transfer/import",
+                hidden: &[("mode", "replace"), ("document", fields.get("document"))],
+                yes: "Replace everything",
+                back: "/ui/transfer",
+            },
+        );
+    }
     let answer = if action == "import" {
         let mode = if fields.get("mode") == "replace" {
             "replace"
