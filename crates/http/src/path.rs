@@ -11,9 +11,12 @@
 //!   dot-segment whatever its parameters (`/..;/admin` climbs), and a segment with parameters and
 //!   no name (`/;x/admin`) is dropped. [`match_path`] gives the form without parameters, which is
 //!   what routing and path rules match, so parameters never change which route answers;
-//! - refused: `%2F` and `%5C` (separators the router would not see), raw backslashes, control
-//!   characters raw or escaped (`%00`), `%25` escaping one of those or a dot (double encoding that
-//!   a second decoding would turn into one), malformed escapes, and `..` climbing above `/`.
+//! - `%2F` stays encoded inside its segment (a parameter value such as a file path: the router
+//!   splits on raw `/` only), unless what it separates holds a `.` or `..` piece, which an upstream
+//!   decoding it would climb with (`/x%2F..%2Fadmin`);
+//! - refused: `%5C`, raw backslashes, control characters raw or escaped (`%00`), `%25` escaping a
+//!   separator, a dot, a percent sign or a control character (double encoding that a second
+//!   decoding would turn into one), malformed escapes, and `..` climbing above `/`.
 
 use std::borrow::Cow;
 
@@ -22,7 +25,7 @@ use std::borrow::Cow;
 pub enum PathError {
     /// The path does not start with `/` (an asterisk-form target).
     NotAbsolute,
-    /// `%2F` or `%5C`: a separator hidden from the router.
+    /// `%5C`, or a `%2F` separating a `.` or `..` piece: a separator hidden from the router.
     EncodedSeparator,
     /// A raw `\`.
     Backslash,
@@ -134,7 +137,7 @@ fn decode_segment(raw: &[u8], out: &mut String) -> Result<(), PathError> {
                 return Err(PathError::BadEscape);
             };
             let v = hi << 4 | lo;
-            if v == b'/' || v == b'\\' {
+            if v == b'\\' {
                 return Err(PathError::EncodedSeparator);
             }
             if control(v) {
@@ -201,6 +204,9 @@ pub fn canonical(raw: &str) -> Result<Cow<'_, str>, PathError> {
             return Err(PathError::DoubleEncoding);
         }
         let name = seg.split(';').next().unwrap_or_default();
+        if name.contains("%2F") && name.split("%2F").any(|p| p == "." || p == "..") {
+            return Err(PathError::EncodedSeparator);
+        }
         trailing = true;
         match name {
             "" | "." => {}
@@ -305,6 +311,16 @@ mod tests {
     }
 
     #[test]
+    fn an_encoded_slash_stays_inside_its_segment() {
+        assert_eq!(
+            ok("/contents/docs%2fREADME.md"),
+            "/contents/docs%2FREADME.md"
+        );
+        assert_eq!(ok("/ref/heads%2Fmain"), "/ref/heads%2Fmain");
+        assert_eq!(ok("/a%2F%2Fb"), "/a%2F%2Fb");
+    }
+
+    #[test]
     fn matrix_parameters_never_hide_a_dot_segment() {
         assert_eq!(ok("/public/..;x=1/admin"), "/admin");
         assert_eq!(ok("/;x/admin"), "/admin");
@@ -317,8 +333,9 @@ mod tests {
     fn hostile_paths_are_refused() {
         use PathError::*;
         for (raw, why) in [
-            ("/a%2Fb", EncodedSeparator),
-            ("/a%2fb", EncodedSeparator),
+            ("/x%2F..%2Fadmin", EncodedSeparator),
+            ("/x%2f%2e%2e", EncodedSeparator),
+            ("/%2F.", EncodedSeparator),
             ("/a%5Cb", EncodedSeparator),
             ("/a\\b", Backslash),
             ("/a%00b", Control),
@@ -384,6 +401,9 @@ mod tests {
                     for seg in c.split('/') {
                         let name = seg.split(';').next().unwrap_or_default();
                         prop_assert!(name != "." && name != "..", "{}", c);
+                        for piece in name.split("%2F") {
+                            prop_assert!(piece != "." && piece != "..", "{}", c);
+                        }
                     }
                     let m = match_path(&c);
                     prop_assert!(!m.contains("//") && !m.contains("/./") && !m.contains("/../"));

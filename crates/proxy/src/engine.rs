@@ -449,7 +449,7 @@ impl Proxy {
             ctx.report = Some(Vec::new());
         }
         if route.strip_path {
-            ctx.strip_depth = Some(route.depth());
+            ctx.strip_depth = Some(route.depth(ctx.path()));
         }
         let chain = &route.chain;
         let early = chain.before_backend(&mut parts, &mut ctx).await;

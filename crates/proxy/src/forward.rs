@@ -267,7 +267,10 @@ pub(crate) fn upstream_path(
         }
         root
     } else if route.strip_path {
-        join(root, komainu_http::after_segments(path, route.depth()))
+        join(
+            root,
+            komainu_http::after_segments(path, route.depth(match_path)),
+        )
     } else {
         join(root, path)
     };

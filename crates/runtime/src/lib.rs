@@ -8,6 +8,7 @@ mod compile;
 mod counters;
 mod entities;
 mod follower;
+mod pattern;
 mod route;
 mod router;
 mod snapshot;

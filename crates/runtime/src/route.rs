@@ -9,13 +9,7 @@ use komainu_plugins::token_endpoint::Endpoint;
 use komainu_plugins::{Chain, RouteIdentity};
 use komainu_upstream::Backend;
 
-/// One segment of a route's path pattern.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Segment {
-    Static(String),
-    /// `:name` or `{name}`.
-    Param(String),
-}
+use crate::pattern::Segment;
 
 /// What a route's extra conditions look at in a request.
 pub struct RequestView<'a> {
@@ -88,21 +82,6 @@ pub(crate) struct RouteSpec {
     pub report: Report,
 }
 
-pub(crate) fn parse_pattern(path: &str) -> Vec<Segment> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if let Some(name) = s.strip_prefix(':') {
-                Segment::Param(name.to_string())
-            } else if let Some(name) = s.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
-                Segment::Param(name.to_string())
-            } else {
-                Segment::Static(s.to_string())
-            }
-        })
-        .collect()
-}
-
 impl CompiledRoute {
     pub(crate) fn new(spec: RouteSpec, stats: Arc<RouteStats>) -> Self {
         let header =
@@ -114,7 +93,7 @@ impl CompiledRoute {
                 groups: spec.groups,
             }),
             name: Arc::from(spec.name),
-            pattern: parse_pattern(&spec.path),
+            pattern: crate::pattern::parse(&spec.path),
             exact: spec.exact,
             strip_path: spec.strip_path,
             methods: spec
@@ -162,21 +141,33 @@ impl CompiledRoute {
                 .all(|(k, v)| query_value(req.query, k) == Some(v.as_str()))
     }
 
-    /// How many path segments the route's pattern consumes.
-    pub fn depth(&self) -> usize {
-        self.pattern.len()
+    /// How many segments of `path` the route's pattern consumes: all of them after a rest
+    /// parameter.
+    pub fn depth(&self, path: &str) -> usize {
+        match self.pattern.last() {
+            Some(Segment::Rest(_)) => path.split('/').filter(|s| !s.is_empty()).count(),
+            _ => self.pattern.len(),
+        }
     }
 
-    /// The values of the pattern's parameters in `path`.
+    /// The values of the pattern's parameters in `path` (a rest parameter's spans the rest).
     pub fn path_params<'p>(&self, path: &'p str) -> Vec<(&str, &'p str)> {
-        self.pattern
-            .iter()
-            .zip(path.split('/').filter(|s| !s.is_empty()))
-            .filter_map(|(seg, value)| match seg {
-                Segment::Param(name) => Some((name.as_str(), value)),
-                Segment::Static(_) => None,
-            })
-            .collect()
+        let mut params = Vec::new();
+        let segs = path.split('/').filter(|s| !s.is_empty());
+        for (i, (seg, value)) in self.pattern.iter().zip(segs).enumerate() {
+            match seg {
+                Segment::Param(name) => params.push((name.as_str(), value)),
+                Segment::Template(t) => {
+                    t.read(value, |name, v| params.push((name, v)));
+                }
+                Segment::Rest(name) => {
+                    let rest = komainu_http::after_segments(path, i);
+                    params.push((name.as_str(), rest.trim_start_matches('/')));
+                }
+                Segment::Static(_) => {}
+            }
+        }
+        params
     }
 }
 

@@ -4,7 +4,9 @@
 //! Lookup walks the request's segments, so its cost follows the path's depth, not the number of
 //! routes. Conflicts resolve deterministically:
 //! 1. the route whose path pattern is deeper (longer, in segments) wins — longest prefix;
-//! 2. at the same depth, a static segment beats a parameter (`/pets/mine` over `/pets/:id`);
+//! 2. at the same depth, a static segment beats a template (`{sid}.json`, longest literals
+//!    first), which beats a parameter (`/pets/mine` over `/pets/{id}.json` over `/pets/:id`), which
+//!    beats a rest parameter (`{path*}`, one segment or more);
 //! 3. among routes with the same pattern: draft routes requiring the testing header, then `exact`,
 //!    then routes restricting methods, then more header/query conditions, then the smaller route id.
 //!
@@ -13,7 +15,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::route::{CompiledRoute, RequestView, Segment};
+use crate::pattern::{Segment, Template};
+use crate::route::{CompiledRoute, RequestView};
 
 /// Every request looks its host and segments up here: foldhash, not SipHash (the keys are the
 /// routes' own, so a caller cannot make them collide).
@@ -73,7 +76,11 @@ impl Statics {
 #[derive(Default)]
 struct Node {
     statics: Statics,
+    /// Segments of literals and parameters, the longest literals first.
+    templates: Vec<(Template, Node)>,
     param: Option<Box<Node>>,
+    /// Routes whose pattern ends with a rest parameter here.
+    rest: Option<Box<Node>>,
     routes: Vec<Arc<CompiledRoute>>,
 }
 
@@ -84,6 +91,14 @@ impl Node {
             node = match seg {
                 Segment::Static(s) => node.statics.entry(s),
                 Segment::Param(_) => node.param.get_or_insert_with(Default::default),
+                Segment::Template(t) => match node.templates.iter().position(|(k, _)| *k == t) {
+                    Some(i) => &mut node.templates[i].1,
+                    None => {
+                        node.templates.push((t, Node::default()));
+                        &mut node.templates.last_mut().expect("pushed").1
+                    }
+                },
+                Segment::Rest(_) => node.rest.get_or_insert_with(Default::default),
             };
         }
         node.routes.push(route);
@@ -93,8 +108,11 @@ impl Node {
         self.routes.sort_by(|a, b| a.priority().cmp(&b.priority()));
         self.routes.shrink_to_fit();
         self.statics.nodes_mut().for_each(Node::sort);
-        if let Some(p) = &mut self.param {
-            p.sort();
+        self.templates
+            .sort_by_key(|(t, _)| std::cmp::Reverse(t.literal_len()));
+        self.templates.iter_mut().for_each(|(_, n)| n.sort());
+        for child in [&mut self.param, &mut self.rest].into_iter().flatten() {
+            child.sort();
         }
     }
 
@@ -110,8 +128,23 @@ impl Node {
             {
                 return Some(found);
             }
+            for (template, child) in &self.templates {
+                if template.read(seg, |_, _| {})
+                    && let Some(found) = child.find(segs, depth + 1, req)
+                {
+                    return Some(found);
+                }
+            }
             if let Some(child) = &self.param
                 && let Some(found) = child.find(segs, depth + 1, req)
+            {
+                return Some(found);
+            }
+            // A rest parameter takes every segment left: nothing deeper to look at.
+            if let Some(found) = self
+                .rest
+                .as_ref()
+                .and_then(|r| r.routes.iter().find(|r| r.accepts(req)))
             {
                 return Some(found);
             }
