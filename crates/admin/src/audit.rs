@@ -124,6 +124,11 @@ async fn read_json(response: Response) -> (Response, Option<Value>) {
         return (response, None);
     }
     let (parts, body) = response.into_parts();
+    // A large document (an OpenAPI specification) goes on untouched, its event without it.
+    let size = axum::body::HttpBody::size_hint(&body).upper();
+    if size.is_none_or(|n| n > crate::body::ENTITY_LIMIT as u64) {
+        return (Response::from_parts(parts, body), None);
+    }
     match axum::body::to_bytes(body, crate::body::ENTITY_LIMIT).await {
         Ok(bytes) => {
             let doc = serde_json::from_slice(&bytes).ok();

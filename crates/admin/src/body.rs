@@ -2,7 +2,10 @@
 //! saying where). Large documents are parsed on the blocking pool, never on an async worker.
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
@@ -10,6 +13,8 @@ use crate::error::{ApiError, ApiResult};
 
 /// Largest entity document accepted.
 pub const ENTITY_LIMIT: usize = 8 << 20;
+/// Largest OpenAPI specification accepted by default (`--openapi-max-bytes`): GitHub's is 13 MB.
+pub const OPENAPI_LIMIT: usize = 64 << 20;
 /// Largest import document accepted.
 pub const IMPORT_LIMIT: usize = 256 << 20;
 /// Deepest nesting of arrays and objects accepted: entities nest a few levels; the parsers'
@@ -139,6 +144,35 @@ pub async fn read(
         parse_document(&bytes, yaml)
     };
     parsed.map_err(ApiError::bad_request)
+}
+
+/// Bodies of at most this size are read before the handler runs.
+const SMALL_BODY: u64 = 64 << 10;
+
+/// Reads a small body before the handler: a handler that needs none (`_publish` with `{}`) would
+/// otherwise leave it unread, and closing a connection with unread bytes resets it, losing the
+/// answer still in flight (seen with clients that send `Connection: close`).
+pub(crate) async fn read_small(request: Request, next: Next) -> Response {
+    let small = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > 0 && n <= SMALL_BODY);
+    if !small {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, SMALL_BODY as usize).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        )
+        .into_response(),
+    }
 }
 
 #[cfg(test)]

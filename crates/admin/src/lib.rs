@@ -33,7 +33,7 @@ use komainu_model::PluginProblem;
 use komainu_store::Store;
 
 pub use auth::{AdminAuth, InProcess, SignIn};
-pub use body::parse_document;
+pub use body::{OPENAPI_LIMIT, parse_document};
 pub use error::ApiError;
 pub use lockout::{Attempt, Lockout};
 pub use ops::Metrics;
@@ -76,6 +76,8 @@ pub struct Admin {
     fetcher: Arc<komainu_fetch::Fetcher>,
     /// Tells developers what a write changed for them (approvals, rotations, deprecations).
     notifier: Option<komainu_notify::Notifier>,
+    /// The largest OpenAPI specification taken, posted or fetched (`--openapi-max-bytes`).
+    openapi_limit: usize,
 }
 
 /// The followers of the store's change feed on this node (routing snapshot, key index), and the
@@ -140,16 +142,23 @@ impl Admin {
             analytics: None,
             fetcher: komainu_fetch::Fetcher::new(komainu_fetch::Policy::default()),
             notifier: None,
+            openapi_limit: body::OPENAPI_LIMIT,
         }
     }
 
-    /// Fetches remote documents under this policy (`--portal-fetch-private`, ...).
+    /// The largest OpenAPI specification taken, posted or fetched.
+    pub fn with_openapi_limit(mut self, bytes: usize) -> Self {
+        self.openapi_limit = bytes;
+        self
+    }
+
     /// Tells developers what writes change for them.
     pub fn with_notifier(mut self, notifier: komainu_notify::Notifier) -> Self {
         self.notifier = Some(notifier);
         self
     }
 
+    /// Fetches remote documents under this policy (`--portal-fetch-private`, ...).
     pub fn with_fetcher(mut self, fetcher: Arc<komainu_fetch::Fetcher>) -> Self {
         self.fetcher = fetcher;
         self
@@ -218,6 +227,13 @@ impl Admin {
 
     /// Calls `release` after each request that carried a large body (imports, refused bodies),
     /// so the memory it took does not stay resident.
+    /// Gives freed memory back to the system, when the binary said how (after a large document).
+    pub fn release_memory(&self) {
+        if let Some(release) = self.release_memory {
+            release();
+        }
+    }
+
     pub fn with_memory_release(mut self, release: fn()) -> Self {
         self.release_memory = Some(release);
         self
@@ -392,6 +408,7 @@ impl Admin {
                 self.clone(),
                 ops::release_after_large_bodies,
             ))
+            .layer(middleware::from_fn(body::read_small))
             .with_state(self)
     }
 }

@@ -174,50 +174,85 @@ async fn fetch_source(
     crate::body::parse_document(&fetched.body, false)
 }
 
-/// `POST /api/apis/_openapi?domain=&context_path=`: an API (staging) from an OpenAPI 3.x or
-/// Swagger 2.0 document, JSON or YAML, given as the body or as `{"url": ...}`.
+/// `POST /api/apis/_openapi` (`?domain`, `context_path`, `id`, `backend`, `name`): an API in
+/// `staging` from an OpenAPI or Swagger document, JSON or YAML, or `{"url", "backend"?}` to fetch
+/// one; its specification is stored apart (`ApiDocument`). The answer is the API and what the
+/// import `skipped` (each with its reason). One size limit (`--openapi-max-bytes`) for a body and a
+/// fetch alike.
 pub(crate) async fn import_openapi(
     State(admin): State<Admin>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut spec = body::read(&headers, body, ENTITY_LIMIT, Formats::JsonOrYaml).await?;
-    if let Some(url) = spec.get("url").and_then(Value::as_str)
+    let limit = admin.openapi_limit;
+    let mut spec = body::read(&headers, body, limit, Formats::JsonOrYaml).await?;
+    let mut backend = params.get("backend").cloned();
+    let mut name = params.get("name").cloned();
+    if let Some(url) = spec.get("url").and_then(Value::as_str).map(str::to_string)
         && spec.get("openapi").is_none()
         && spec.get("swagger").is_none()
     {
-        spec = fetch_spec(&admin, url).await.map_err(|e| {
+        backend = backend.or_else(|| spec["backend"].as_str().map(str::to_string));
+        name = name.or_else(|| file_stem(&url));
+        spec = fetch_spec(&admin, &url, limit).await.map_err(|e| {
             ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot read {url}: {e}"))
         })?;
     }
-    let placement = komainu_apim::openapi::Placement {
+    let source = komainu_apim::openapi::Source {
         domain: params.get("domain").cloned().unwrap_or_default(),
         context_path: params.get("context_path").cloned().unwrap_or_default(),
+        id: params.get("id").cloned(),
+        backend,
+        name,
     };
-    let mut api = komainu_apim::openapi::import(&spec, &placement).map_err(ApiError::invalid)?;
-    if let Some(id) = params.get("id").filter(|id| !id.trim().is_empty()) {
-        api["id"] = Value::String(id.trim().to_string());
+    let imported = komainu_apim::openapi::import(&spec, &source).map_err(ApiError::invalid)?;
+    let id = imported.api["id"].as_str().unwrap_or_default().to_string();
+    if admin.store.get(Kind::Api, &id).await?.is_some() {
+        return Err(ApiError::conflict(format!("Api \"{id}\" already exists")));
     }
-    let stored = resources::save(&admin, Kind::Api, api, WriteMode::Create).await?;
-    Ok((StatusCode::CREATED, Json(stored)))
+    let document = komainu_apim::openapi::document(&id, spec);
+    resources::save(&admin, Kind::ApiDocument, document, WriteMode::Upsert).await?;
+    let stored = match resources::save(&admin, Kind::Api, imported.api, WriteMode::Create).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            let doc_id = komainu_apim::openapi::document_id(&id);
+            let _ = admin.store.delete(Kind::ApiDocument, &doc_id).await;
+            return Err(e);
+        }
+    };
+    let mut answer = stored;
+    answer["skipped"] = serde_json::to_value(&imported.skipped).expect("serializes");
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
-/// An OpenAPI document given by URL, JSON or YAML.
-async fn fetch_spec(admin: &Admin, url: &str) -> Result<Value, String> {
+/// `https://host/specs/github.yaml` → `github`.
+fn file_stem(url: &str) -> Option<String> {
+    let file = url.split(['?', '#']).next()?.rsplit('/').next()?;
+    let stem = file.split('.').next().filter(|s| !s.is_empty())?;
+    Some(stem.to_string())
+}
+
+/// An OpenAPI document given by URL, JSON or YAML, at most `limit` bytes.
+async fn fetch_spec(admin: &Admin, url: &str, limit: usize) -> Result<Value, String> {
     let request = komainu_fetch::Request {
         url: url.to_string(),
         follow_redirects: true,
-        max_bytes: ENTITY_LIMIT,
+        max_bytes: limit,
         ..komainu_fetch::Request::default()
     };
     let fetched = admin.fetcher.fetch(&request).await?;
     if !(200..300).contains(&fetched.status) {
         return Err(format!("answered {}", fetched.status));
     }
-    crate::body::parse_document(&fetched.body, false)
-        .or_else(|_| crate::body::parse_document(&fetched.body, true))
-        .map_err(|e| format!("neither JSON nor YAML: {e}"))
+    let body = fetched.body.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::body::parse_document(&body, false)
+            .or_else(|_| crate::body::parse_document(&body, true))
+            .map_err(|e| format!("neither JSON nor YAML: {e}"))
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// Counts made in the last second are written before reading, so usage is current.

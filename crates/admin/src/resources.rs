@@ -163,7 +163,8 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let doc = body::read(&headers, body, ENTITY_LIMIT, Formats::JsonOrYaml).await?;
+    let limit = limit_of(&admin, target.kind);
+    let doc = body::read(&headers, body, limit, Formats::JsonOrYaml).await?;
     let stored = save(&admin, target.kind, doc, WriteMode::Create).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
@@ -209,7 +210,8 @@ async fn write_at_id(
     mode: WriteMode,
 ) -> ApiResult<Saved> {
     let expected = if_match(headers)?;
-    let mut doc = body::read(headers, body, ENTITY_LIMIT, Formats::JsonOrYaml).await?;
+    let limit = limit_of(admin, target.kind);
+    let mut doc = body::read(headers, body, limit, Formats::JsonOrYaml).await?;
     bind_id(target.kind, &mut doc, target.id())?;
     admin
         .atomically(|admin| {
@@ -474,8 +476,32 @@ fn bind_id(kind: Kind, doc: &mut Value, id: &str) -> ApiResult<()> {
     }
 }
 
+/// The largest body written as a `kind`: an API's document may be a whole specification.
+fn limit_of(admin: &Admin, kind: Kind) -> usize {
+    match kind {
+        Kind::ApiDocument => admin.openapi_limit,
+        _ => ENTITY_LIMIT,
+    }
+}
+
 /// Who still refers to the entity, when deleting it would leave a dangling reference.
 async fn used_by(admin: &Admin, kind: Kind, id: &str) -> ApiResult<Option<String>> {
+    if kind == Kind::ApiDocument {
+        for api in admin.store.list(Kind::Api).await? {
+            let resources = api["documentation"]["resources"].as_array();
+            if resources
+                .into_iter()
+                .flatten()
+                .any(|r| r["document_ref"].as_str() == Some(id))
+            {
+                return Ok(Some(format!(
+                    "api \"{}\"",
+                    api["id"].as_str().unwrap_or_default()
+                )));
+            }
+        }
+        return Ok(None);
+    }
     if kind == Kind::JwtVerifier {
         for api in admin.store.list(Kind::Api).await? {
             let plans = api["documentation"]["plans"]

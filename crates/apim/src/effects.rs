@@ -312,6 +312,16 @@ pub async fn on_delete(
                 kind: Kind::Draft,
                 id: id.to_string(),
             });
+            // The documents its documentation points to (the specification it was imported from).
+            let api: Api = typed(previous)?;
+            for r in &api.documentation.resources {
+                if let Some(doc) = &r.document_ref {
+                    ops.push(Op::Delete {
+                        kind: Kind::ApiDocument,
+                        id: doc.clone(),
+                    });
+                }
+            }
             Ok(ops)
         }
         _ => Ok(Vec::new()),

@@ -85,22 +85,31 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum OpenapiCommand {
     /// Create an API (in staging) from an OpenAPI 3.x or Swagger 2.0 document, JSON or YAML.
-    Import {
-        /// The OpenAPI document (`.yaml` / `.yml` read as YAML).
-        file: PathBuf,
-        /// Domain the API is served on.
-        #[arg(long, default_value = "")]
-        domain: String,
-        /// Path prefix of every route of the API.
-        #[arg(long, default_value = "")]
-        context_path: String,
-        /// Id of the API (default: `api_` + the document's title).
-        #[arg(long)]
-        id: Option<String>,
-        /// Replace an existing API with the same id (otherwise refused).
-        #[arg(long)]
-        replace: bool,
-    },
+    Import(OpenapiImport),
+}
+
+#[derive(Args)]
+pub struct OpenapiImport {
+    /// The OpenAPI document (`.yaml` / `.yml` read as YAML).
+    pub file: PathBuf,
+    /// Domain the API is served on.
+    #[arg(long, default_value = "")]
+    pub domain: String,
+    /// Path prefix of every route of the API.
+    #[arg(long, default_value = "")]
+    pub context_path: String,
+    /// Id of the API (default: `api_` + the document's title).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The backend's URL: overrides the document's servers (needed when they are relative).
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Replace an existing API with the same id (otherwise refused).
+    #[arg(long)]
+    pub replace: bool,
+    /// The largest document read.
+    #[arg(long, env = "KOMAINU_OPENAPI_MAX_BYTES", default_value_t = komainu_admin::OPENAPI_LIMIT)]
+    pub max_bytes: usize,
 }
 
 #[derive(Args)]
@@ -133,6 +142,10 @@ pub struct ServeArgs {
     /// `Link` of a deprecated API's responses (default: `http://localhost:<port of --portal-addr>`).
     #[arg(long, env = "KOMAINU_PORTAL_URL")]
     pub portal_url: Option<String>,
+    /// The largest OpenAPI document imported (posted or fetched by URL) or stored as an
+    /// `ApiDocument`.
+    #[arg(long, env = "KOMAINU_OPENAPI_MAX_BYTES", default_value_t = komainu_admin::OPENAPI_LIMIT)]
+    pub openapi_max_bytes: usize,
     /// Where developers' notifications are POSTed, one JSON document each (subscription approved
     /// or rejected, key rotated, API deprecated or removed, quota at 80% and 100%).
     #[arg(long, env = "KOMAINU_NOTIFY_WEBHOOK")]

@@ -81,18 +81,8 @@ fn main() -> ExitCode {
             Command::Import { file, replace } => {
                 storage::import_file(&cli.storage, &file, replace).await
             }
-            Command::Openapi(cli::OpenapiCommand::Import {
-                file,
-                domain,
-                context_path,
-                id,
-                replace,
-            }) => {
-                let placement = komainu_apim::openapi::Placement {
-                    domain,
-                    context_path,
-                };
-                storage::import_openapi(&cli.storage, &file, placement, id, replace).await
+            Command::Openapi(cli::OpenapiCommand::Import(args)) => {
+                storage::import_openapi(&cli.storage, &args).await
             }
             Command::Export { output, yaml } => {
                 storage::export(&cli.storage, output.as_deref(), yaml).await

@@ -140,6 +140,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     )
     .with_keys(keys.clone(), args.testing_clock)
     .with_notifier(notifier.clone())
+    .with_openapi_limit(args.openapi_max_bytes)
     .with_events(events.clone())
     .with_memory_release(release_unused_memory)
     .with_fetcher(fetcher.clone())

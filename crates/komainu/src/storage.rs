@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use komainu_admin::{ImportMode, PluginCheck};
 use komainu_store::{EmbeddedStore, Store};
 
-use crate::cli::StorageArgs;
+use crate::cli::{OpenapiImport, StorageArgs};
 
 /// The key prefix every node of one cluster shares in Redis.
 const REDIS_PREFIX: &str = "komainu";
@@ -75,16 +75,29 @@ pub async fn import_file(args: &StorageArgs, file: &Path, replace: bool) -> anyh
     }
 }
 
-/// `komainu openapi import`: the API an OpenAPI document describes, written like an import.
-pub async fn import_openapi(
-    args: &StorageArgs,
-    file: &Path,
-    placement: komainu_apim::openapi::Placement,
-    id: Option<String>,
-    replace: bool,
-) -> anyhow::Result<()> {
+/// `komainu openapi import`: the API an OpenAPI document describes and the document itself
+/// (an `ApiDocument`), written together like an import.
+pub async fn import_openapi(args: &StorageArgs, cmd: &OpenapiImport) -> anyhow::Result<()> {
+    let file = &cmd.file;
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    if size > cmd.max_bytes as u64 {
+        bail!(
+            "{} is {size} bytes, more than --max-bytes {}",
+            file.display(),
+            cmd.max_bytes
+        );
+    }
     let spec = read_document(file)?;
-    let mut api = komainu_apim::openapi::import(&spec, &placement).map_err(|errors| {
+    let source = komainu_apim::openapi::Source {
+        domain: cmd.domain.clone(),
+        context_path: cmd.context_path.clone(),
+        id: cmd.id.clone(),
+        backend: cmd.backend.clone(),
+        name: file.file_stem().map(|s| s.to_string_lossy().into_owned()),
+    };
+    let imported = komainu_apim::openapi::import(&spec, &source).map_err(|errors| {
         for e in &errors {
             eprintln!("  {}: {}", e.path, e.message);
         }
@@ -93,35 +106,27 @@ pub async fn import_openapi(
             file.display()
         )
     })?;
-    if let Some(id) = id.filter(|i| !i.trim().is_empty()) {
-        api["id"] = serde_json::Value::String(id.trim().to_string());
-    }
-    let id = api["id"].as_str().unwrap_or_default().to_string();
+    let id = imported.api["id"].as_str().unwrap_or_default().to_string();
     let store = open(args).await?;
-    if !replace && store.get(komainu_model::Kind::Api, &id).await?.is_some() {
+    if !cmd.replace && store.get(komainu_model::Kind::Api, &id).await?.is_some() {
         bail!(
             "an API with id \"{id}\" exists: pass --replace to overwrite it, or --id to choose another id"
         );
     }
-    match komainu_admin::import(
-        &*store,
-        serde_json::json!({"apis": [api]}),
-        ImportMode::Merge,
-        plugin_check(),
-    )
-    .await
-    {
-        Ok(_) => {
-            println!("created API {id} (staging): publish it with POST /api/apis/{id}/_publish");
-            Ok(())
+    let document = komainu_apim::openapi::document(&id, spec);
+    let doc = serde_json::json!({"apiDocuments": [document], "apis": [imported.api]});
+    if let Err(e) = komainu_admin::import(&*store, doc, ImportMode::Merge, plugin_check()).await {
+        for d in &e.details {
+            eprintln!("  {}: {}", d.path, d.message);
         }
-        Err(e) => {
-            for d in &e.details {
-                eprintln!("  {}: {}", d.path, d.message);
-            }
-            bail!("import refused, nothing was written: {}", e.error)
-        }
+        bail!("import refused, nothing was written: {}", e.error)
     }
+    for s in &imported.skipped {
+        let method = s.method.as_deref().unwrap_or("*");
+        eprintln!("  skipped {method} {}: {}", s.path, s.reason);
+    }
+    println!("created API {id} (staging): publish it with POST /api/apis/{id}/_publish");
+    Ok(())
 }
 
 /// The store, which must exist already: reading a data dir that is not there is a mistake

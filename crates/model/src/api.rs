@@ -472,6 +472,16 @@ impl Entity for Api {
             errors,
         );
         self.documentation.check(errors);
+        for (i, r) in self.documentation.resources.iter().enumerate() {
+            if let Some(id) = &r.document_ref
+                && !refs.exists(Kind::ApiDocument, id)
+            {
+                errors.push(FieldError::new(
+                    format!("documentation.resources[{i}].document_ref"),
+                    format!("no api-document has id \"{id}\""),
+                ));
+            }
+        }
 
         let flows: HashSet<&str> = self.flows.iter().map(|f| f.id.as_str()).collect();
         for (i, r) in self.routes.iter().enumerate() {

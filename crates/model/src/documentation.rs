@@ -22,6 +22,8 @@ pub struct DocumentationResource {
     pub url: Option<String>,
     pub site_page: bool,
     pub transform: Option<String>,
+    /// The id of an `ApiDocument` holding the content (an imported specification).
+    pub document_ref: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -39,6 +41,7 @@ impl Default for DocumentationResource {
             url: None,
             site_page: false,
             transform: None,
+            document_ref: None,
             extra: Extra::new(),
         }
     }

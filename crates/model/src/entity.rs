@@ -76,6 +76,7 @@ pub fn prepare(kind: Kind, doc: Value, refs: &dyn Refs) -> Result<Value, Vec<Fie
         Kind::Draft => prepare_as::<Draft>(doc, refs),
         Kind::GlobalConfig => prepare_as::<GlobalConfig>(doc, refs),
         Kind::Developer => prepare_as::<crate::DeveloperAccount>(doc, refs),
+        Kind::ApiDocument => prepare_as::<crate::ApiDocument>(doc, refs),
     }
 }
 
@@ -106,6 +107,7 @@ pub fn template(kind: Kind) -> Value {
     let seed = match kind {
         Kind::Route => serde_json::json!({"frontend": {"domains": ["new-route.example.com"]}}),
         Kind::Developer => serde_json::json!({"email": "developer@example.com"}),
+        Kind::ApiDocument => serde_json::json!({"content": {}}),
         _ => Value::Object(Default::default()),
     };
     prepare(kind, seed, &Anything).expect("a template document is always valid")

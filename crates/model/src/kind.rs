@@ -19,17 +19,20 @@ pub enum Kind {
     GlobalConfig,
     /// A developer portal account.
     Developer,
+    /// A large document an API's documentation points to (an imported OpenAPI specification).
+    ApiDocument,
 }
 
 impl Kind {
     /// Every kind, referenced kinds first (an import writes them in this order).
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::GlobalConfig,
         Kind::Group,
         Kind::Certificate,
         Kind::JwtVerifier,
         Kind::Backend,
         Kind::Route,
+        Kind::ApiDocument,
         Kind::Api,
         Kind::ApiKey,
         Kind::ApiSubscription,
@@ -51,6 +54,7 @@ impl Kind {
             Kind::Draft => "drafts",
             Kind::GlobalConfig => "global-configs",
             Kind::Developer => "developers",
+            Kind::ApiDocument => "api-documents",
         }
     }
 
@@ -73,6 +77,7 @@ impl Kind {
             Kind::Draft => "Draft",
             Kind::GlobalConfig => "GlobalConfig",
             Kind::Developer => "DeveloperAccount",
+            Kind::ApiDocument => "ApiDocument",
         }
     }
 
@@ -86,7 +91,7 @@ impl Kind {
             Kind::Certificate => "pki.otoroshi.io",
             Kind::JwtVerifier => "security.otoroshi.io",
             Kind::GlobalConfig => "config.otoroshi.io",
-            Kind::Developer => "portal.komainu.io",
+            Kind::Developer | Kind::ApiDocument => "portal.komainu.io",
         }
     }
 
@@ -113,6 +118,7 @@ impl Kind {
             Kind::Draft => "draft",
             Kind::GlobalConfig => "global-config",
             Kind::Developer => "developer",
+            Kind::ApiDocument => "api-document",
         }
     }
 
@@ -138,6 +144,7 @@ impl Kind {
             Kind::Draft => "drafts",
             Kind::GlobalConfig => "config",
             Kind::Developer => "developers",
+            Kind::ApiDocument => "apiDocuments",
         }
     }
 
@@ -151,10 +158,10 @@ impl Kind {
     /// The kinds whose ids this kind's documents refer to (checked on every write).
     pub fn references(self) -> &'static [Kind] {
         match self {
-            Kind::Api => &[Kind::Backend, Kind::JwtVerifier],
+            Kind::Api => &[Kind::Backend, Kind::JwtVerifier, Kind::ApiDocument],
             Kind::Route => &[Kind::Backend],
             Kind::ApiSubscription => &[Kind::Api],
-            Kind::Draft => &[Kind::Backend, Kind::JwtVerifier],
+            Kind::Draft => &[Kind::Backend, Kind::JwtVerifier, Kind::ApiDocument],
             Kind::Certificate | Kind::GlobalConfig => &[Kind::Certificate],
             _ => &[],
         }

@@ -7,6 +7,7 @@
 mod access;
 mod aliases;
 mod api;
+mod api_document;
 mod apikey;
 mod backend;
 mod certificate;
@@ -33,6 +34,7 @@ pub use api::{
     Api, ApiBackend, ApiBackendClient, ApiBlueprint, ApiClient, ApiDeployment, ApiFlows, ApiRoute,
     ApiState, ApiTesting, DEFAULT_FLOW_ID, DEPRECATED_AT,
 };
+pub use api_document::ApiDocument;
 pub use apikey::{
     ApiKey, AuthorizedEntity, PLAN_META, Restriction, Restrictions, Rotation, SUBSCRIPTION_META,
     SUBSCRIPTION_STATE_META, UNLIMITED,

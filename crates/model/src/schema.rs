@@ -33,6 +33,7 @@ fn compiled(kind: Kind) -> &'static Compiled {
             Kind::Draft => schemars::schema_for!(Draft),
             Kind::GlobalConfig => schemars::schema_for!(GlobalConfig),
             Kind::Developer => schemars::schema_for!(crate::DeveloperAccount),
+            Kind::ApiDocument => schemars::schema_for!(crate::ApiDocument),
         };
         let schema = serde_json::to_value(schema).expect("schemas serialize");
         let validator = jsonschema::validator_for(&schema).expect("derived schemas compile");

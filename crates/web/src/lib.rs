@@ -14,7 +14,7 @@ mod form;
 mod gateway;
 mod markdown;
 mod page;
-mod portal;
+pub(crate) mod portal;
 mod session;
 mod throttle;
 mod ui;
@@ -31,7 +31,10 @@ use session::Sessions;
 
 /// A path segment as the admin API expects it in a URL.
 pub(crate) fn seg(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    // A space is `+` in a form but only `%20` in a path (a literal `+` is already `%2B`).
+    form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// What the portal needs to know beyond the admin API.
@@ -84,6 +87,8 @@ struct Inner {
     http: reqwest::Client,
     /// The last list of each kind read, with the store revision it was read at.
     lists: std::sync::Mutex<std::collections::HashMap<komainu_model::Kind, Listed>>,
+    /// The parsed specifications the portal's reference pages show.
+    specs: Arc<portal::reference::spec::Specs>,
 }
 
 impl Web {
@@ -100,6 +105,8 @@ impl Web {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client");
+        let specs = Arc::new(portal::reference::spec::Specs::default());
+        specs.follow(&store);
         Web(Arc::new(Inner {
             api: AdminApi(admin_api),
             admin,
@@ -121,6 +128,7 @@ impl Web {
             signups: throttle::PerKey::new(portal::SIGNUPS_PER_ADDRESS, portal::SIGNUP_WINDOW),
             http,
             lists: Default::default(),
+            specs,
         }))
     }
 

@@ -1,148 +1,51 @@
 //! OpenAPI 3.x and Swagger 2.0 → an `Api` in `staging`: `info` gives name, description and
-//! version; the servers give one backend (a target per server, root from the first server's path);
-//! each path × method becomes an exact route (`{id}` → `:id`); a keyless plan secures the default
-//! flow. Routes forward the whole request path after the backend's root.
+//! version; the servers (or the importer's backend) give the backends ([`servers`]); each path ×
+//! method becomes an exact route ([`paths`]); a keyless plan secures the default flow. Routes
+//! forward the whole request path after the backend's root.
+//!
+//! The document itself is kept apart, as an `ApiDocument` the API's documentation points to
+//! ([`document`]): the API stays small to read, write and snapshot whatever the document's size.
+
+mod paths;
+mod servers;
 
 use komainu_model::FieldError;
 use serde_json::{Value, json};
 
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+pub use paths::Skipped;
 
-/// Where the imported API is served.
+/// Where the imported API is served, and what the importer says beside the document.
 #[derive(Clone, Debug, Default)]
-pub struct Placement {
+pub struct Source {
     pub domain: String,
     pub context_path: String,
+    /// The API's id (default: `api_` + the title).
+    pub id: Option<String>,
+    /// The backend's URL, when the document's servers give none or are to be overridden.
+    pub backend: Option<String>,
+    /// The name when the document has no `info.title` (a file's name).
+    pub name: Option<String>,
 }
 
-/// A server URL split into what a target and a backend root need.
-struct Server {
-    hostname: String,
-    port: u16,
-    tls: bool,
-    path: String,
+/// The API, and what could not become a route.
+#[derive(Debug)]
+pub struct Imported {
+    pub api: Value,
+    pub skipped: Vec<Skipped>,
 }
 
-/// `https://api.example.com:8443/v1` (server variables replaced by their defaults).
-fn server(url: &str, variables: Option<&Value>) -> Result<Server, String> {
-    let mut url = url.to_string();
-    if let Some(vars) = variables.and_then(Value::as_object) {
-        for (name, var) in vars {
-            let default = var
-                .get("default")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            url = url.replace(&format!("{{{name}}}"), default);
-        }
-    }
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err(format!(
-            "\"{url}\" is not an absolute http(s) URL: the backend needs a host"
-        ));
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let (hostname, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-            h.to_string(),
-            p.parse::<u16>()
-                .map_err(|_| format!("bad port in \"{url}\""))?,
-        ),
-        _ => (authority.to_string(), if tls { 443 } else { 80 }),
-    };
-    if hostname.is_empty() {
-        return Err(format!("no host in \"{url}\""));
-    }
-    Ok(Server {
-        hostname,
-        port,
-        tls,
-        path: if path.is_empty() {
-            "/".into()
-        } else {
-            path.to_string()
-        },
-    })
+/// The id of the `ApiDocument` holding an imported API's specification.
+pub fn document_id(api_id: &str) -> String {
+    format!("openapi_{api_id}")
 }
 
-fn servers(spec: &Value) -> Result<Vec<Server>, FieldError> {
-    if spec.get("swagger").is_some() {
-        let host = spec.get("host").and_then(Value::as_str).ok_or_else(|| {
-            FieldError::new("host", "Swagger 2.0: `host` is needed to build the backend")
-        })?;
-        let base = spec.get("basePath").and_then(Value::as_str).unwrap_or("/");
-        let schemes: Vec<&str> = spec
-            .get("schemes")
-            .and_then(Value::as_array)
-            .map(|s| s.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_else(|| vec!["https"]);
-        let scheme = if schemes.contains(&"https") {
-            "https"
-        } else {
-            "http"
-        };
-        return server(&format!("{scheme}://{host}{base}"), None)
-            .map(|s| vec![s])
-            .map_err(|e| FieldError::new("host", e));
-    }
-    let list = spec
-        .get("servers")
-        .and_then(Value::as_array)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            FieldError::new(
-                "servers",
-                "at least one server URL is needed to build the backend",
-            )
-        })?;
-    list.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let url = s.get("url").and_then(Value::as_str).unwrap_or_default();
-            server(url, s.get("variables"))
-                .map_err(|e| FieldError::new(format!("servers[{i}].url"), e))
-        })
-        .collect()
-}
-
-/// `/pets/{petId}` → `/pets/:petId`.
-fn route_path(path: &str) -> String {
-    path.split('/')
-        .map(
-            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => format!(":{name}"),
-                None => seg.to_string(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-fn slug(text: &str) -> String {
-    let s: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    s.split('_')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("_")
+/// The `ApiDocument` holding `spec` for API `api_id`.
+pub fn document(api_id: &str, spec: Value) -> Value {
+    json!({"id": document_id(api_id), "api_ref": api_id, "content_type": "application/json", "content": spec})
 }
 
 /// The API document described by `spec`, or every problem found (with its path in the spec).
-pub fn import(spec: &Value, at: &Placement) -> Result<Value, Vec<FieldError>> {
-    let mut errors = Vec::new();
+pub fn import(spec: &Value, src: &Source) -> Result<Imported, Vec<FieldError>> {
     let version = spec
         .get("openapi")
         .or_else(|| spec.get("swagger"))
@@ -154,113 +57,61 @@ pub fn import(spec: &Value, at: &Placement) -> Result<Value, Vec<FieldError>> {
             "not an OpenAPI 3.x document (`openapi: 3.x`) nor Swagger 2.0 (`swagger: \"2.0\"`)",
         )]);
     }
-    let info = spec.get("info").and_then(Value::as_object);
     let text = |k: &str| {
-        info.and_then(|i| i.get(k))
-            .and_then(Value::as_str)
+        spec["info"][k]
+            .as_str()
             .unwrap_or_default()
+            .trim()
             .to_string()
     };
-    let name = text("title");
-    if name.is_empty() {
-        errors.push(FieldError::new("info.title", "an API needs a title"));
-    }
-    let targets = match servers(spec) {
-        Ok(list) => list,
+    let name = Some(text("title"))
+        .filter(|t| !t.is_empty())
+        .or_else(|| src.name.clone().filter(|n| !n.trim().is_empty()))
+        .unwrap_or_else(|| "api".into());
+    let (servers, mut errors) = servers::of(spec);
+    let backends = match servers::backends(&servers, src.backend.as_deref(), &name) {
+        Ok(b) => b,
         Err(e) => {
             errors.push(e);
             Vec::new()
         }
     };
-    let mut routes = Vec::new();
-    match spec.get("paths").and_then(Value::as_object) {
-        None => errors.push(FieldError::new("paths", "expected an object of paths")),
-        Some(paths) => {
-            for (path, item) in paths {
-                if !path.starts_with('/') {
-                    errors.push(FieldError::new(
-                        format!("paths.{path}"),
-                        "a path starts with \"/\"",
-                    ));
-                    continue;
-                }
-                let Some(item) = item.as_object() else {
-                    errors.push(FieldError::new(
-                        format!("paths.{path}"),
-                        "expected an object",
-                    ));
-                    continue;
-                };
-                for method in METHODS.iter().filter(|m| item.contains_key(**m)) {
-                    let op = &item[*method];
-                    let op_id = op.get("operationId").and_then(Value::as_str);
-                    let id = match op_id {
-                        Some(id) => format!("route_{}", slug(id)),
-                        None => format!("route_{method}_{}", slug(path)),
-                    };
-                    let title = op
-                        .get("summary")
-                        .and_then(Value::as_str)
-                        .or(op_id)
-                        .map(str::to_string)
-                        .unwrap_or_else(|| format!("{} {path}", method.to_uppercase()));
-                    routes.push(json!({
-                        "id": id,
-                        "name": title,
-                        "enabled": true,
-                        "frontend": {
-                            "domains": [route_path(path)],
-                            "exact": true,
-                            "strip_path": false,
-                            "methods": [method.to_uppercase()],
-                        },
-                        "backend": "openapi_backend",
-                        "flow_ref": "default_plugin_chain",
-                    }));
-                }
-            }
-        }
+    if !spec["paths"].is_object() && spec.get("webhooks").is_none() {
+        errors.push(FieldError::new("paths", "expected an object of paths"));
     }
+    let (routes, skipped) = paths::routes(spec);
     if !errors.is_empty() {
         return Err(errors);
     }
-    let root = targets.first().map_or("/".to_string(), |s| s.path.clone());
-    let targets: Vec<Value> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            json!({"id": format!("target_{}", i + 1), "hostname": s.hostname, "port": s.port, "tls": s.tls, "weight": 1})
-        })
-        .collect();
-    let description = text("description");
+    let id = src
+        .id
+        .clone()
+        .filter(|i| !i.trim().is_empty())
+        .map(|i| i.trim().to_string())
+        .unwrap_or_else(|| format!("api_{}", paths::slug(&name)));
     let version = Some(text("version"))
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "1.0.0".into());
-    Ok(json!({
-        "id": format!("api_{}", slug(&name)),
+    let api = json!({
+        "id": id,
         "name": name,
-        "description": description,
+        "description": text("description"),
         "version": version,
         "state": "staging",
-        "domain": at.domain,
-        "context_path": at.context_path,
-        "backends": [{
-            "id": "openapi_backend",
-            "name": format!("{name} servers"),
-            "backend": {"targets": targets, "root": root, "rewrite": false, "load_balancing": {"type": "RoundRobin"}},
-        }],
+        "domain": src.domain,
+        "context_path": src.context_path,
+        "backends": backends,
         "flows": [{
             "id": "default_plugin_chain",
             "name": "Default flow",
             "plugins": {"slots": [{"plugin": "cp:otoroshi.next.plugins.OverrideHost", "enabled": true, "include": [], "exclude": [], "config": {}}]},
             "consumers": ["keyless"],
         }],
-        // Kept so the developer portal can render the reference.
-        "documentation": {"resources": [{
+        "documentation": {"enabled": true, "resources": [{
             "path": ["reference"],
             "title": "API reference",
             "content_type": "application/json",
-            "json_content": spec,
+            "document_ref": document_id(&id),
         }], "plans": [{
             "id": "keyless",
             "name": "Keyless",
@@ -268,7 +119,8 @@ pub fn import(spec: &Value, at: &Placement) -> Result<Value, Vec<FieldError>> {
             "access_mode_configuration_type": "keyless",
         }]},
         "routes": routes,
-    }))
+    });
+    Ok(Imported { api, skipped })
 }
 
 #[cfg(test)]
@@ -286,11 +138,12 @@ mod tests {
                 "/pets/{petId}": {"get": {}}
             }
         });
-        let at = Placement {
+        let src = Source {
             domain: "pets.local".into(),
             context_path: "/store".into(),
+            ..Source::default()
         };
-        let api = import(&spec, &at).unwrap();
+        let api = import(&spec, &src).unwrap().api;
         assert_eq!(api["id"], "api_pet_store");
         assert_eq!(
             (api["name"].as_str(), api["version"].as_str()),
@@ -311,21 +164,37 @@ mod tests {
         assert_eq!(routes[0]["id"], "route_listpets");
         assert_eq!(routes[1]["name"], "Add a pet");
         assert_eq!(routes[2]["frontend"]["domains"][0], "/pets/:petId");
-        assert_eq!(routes[2]["frontend"]["methods"][0], "GET");
+        assert_eq!(
+            api["documentation"]["resources"][0]["document_ref"],
+            "openapi_api_pet_store"
+        );
     }
 
     #[test]
-    fn swagger2_and_errors() {
+    fn swagger2_relative_servers_and_errors() {
         let spec = json!({"swagger": "2.0", "info": {"title": "Old"}, "host": "old.example", "basePath": "/api", "schemes": ["http"], "paths": {"/a": {"delete": {}}}});
-        let api = import(&spec, &Placement::default()).unwrap();
+        let api = import(&spec, &Source::default()).unwrap().api;
         assert_eq!(api["backends"][0]["backend"]["targets"][0]["port"], 80);
         assert_eq!(api["routes"][0]["id"], "route_delete_a");
-        let bad = json!({"openapi": "3.1.0", "info": {}, "servers": [{"url": "/relative"}], "paths": {"x": {}}});
-        let errors = import(&bad, &Placement::default()).unwrap_err();
-        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["info.title", "servers[0].url", "paths.x"]);
+        // No title, a relative server: the file's name, and the importer's backend.
+        let relative = json!({"openapi": "3.1.0", "info": {}, "servers": [{"url": "/relative"}], "paths": {"/x": {"get": {}}}});
+        let refused = import(&relative, &Source::default()).unwrap_err();
+        assert_eq!(refused[0].path, "servers");
+        let src = Source {
+            name: Some("petstore".into()),
+            backend: Some("http://127.0.0.1:3000".into()),
+            ..Source::default()
+        };
+        let api = import(&relative, &src).unwrap().api;
         assert_eq!(
-            import(&json!({"hello": 1}), &Placement::default()).unwrap_err()[0].path,
+            (
+                api["name"].as_str(),
+                api["backends"][0]["backend"]["root"].as_str()
+            ),
+            (Some("petstore"), Some("/relative"))
+        );
+        assert_eq!(
+            import(&json!({"hello": 1}), &Source::default()).unwrap_err()[0].path,
             "openapi"
         );
     }

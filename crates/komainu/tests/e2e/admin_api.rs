@@ -252,7 +252,7 @@ fn generic_otoroshi_paths_serve_the_same_resources() {
         .iter()
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.len(), 11, "{kinds:?}");
+    assert_eq!(kinds.len(), 12, "{kinds:?}");
     assert!(entities["resources"][0]["version"].get("schema").is_none());
     let (_, template) = json(gw.get("/api/apis/_template"));
     assert_eq!(template["flows"][0]["id"], "default_plugin_chain");

@@ -19,6 +19,7 @@ mod edge_framing;
 mod edge_paths;
 mod no_dead_ends;
 mod observe;
+mod openapi_real;
 mod otoroshi_plugins;
 mod otoroshi_tooling;
 mod persistence;

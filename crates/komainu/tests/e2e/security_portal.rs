@@ -96,8 +96,9 @@ fn try_it_stays_inside_its_api_and_carries_the_developers_address() {
             .form(&[
                 ("csrf", dev.csrf.as_str()),
                 ("method", "GET"),
-                ("path_field", "path-x"),
+                ("anchor", "x"),
                 ("path-x", path),
+                ("sub-x", ""),
             ])
             .send()
             .unwrap();

@@ -161,12 +161,12 @@ fn a_developer_signs_up_subscribes_and_calls_the_api() {
 
     // The reference, and "try it" through the gateway with the new credentials.
     b.goto(&format!("{}/apis/weather/reference", gw.portal));
+    b.wait_text("main", "Operations (1)");
+    b.goto(&format!("{}/apis/weather/reference/Operations", gw.portal));
     b.wait_text("main", "A forecast");
     assert!(b.text("main table").contains("city"));
-    b.click("#get--forecast details summary");
-    b.fill("#f-path-get--forecast", "/forecast?city=Paris");
-    b.fill("#f-id-get--forecast", &client_id);
-    b.fill("#f-secret-get--forecast", &rotated);
+    b.click("#get-forecast details.try summary");
+    b.fill("#f-path-get-forecast", "/forecast?city=Paris");
     let hits = up.hits();
     b.click_button("Send GET /forecast");
     assert_eq!(b.text("#try-status"), "200");

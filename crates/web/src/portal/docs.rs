@@ -18,6 +18,9 @@ use crate::{Web, markdown, seg};
 
 /// The documentation as the admin API serves it (remote `source` laid over).
 async fn documentation(web: &Web, api: &Api) -> ApiDocumentation {
+    if api.documentation.source.is_none() {
+        return api.documentation.clone();
+    }
     let answer = web
         .0
         .api
@@ -115,9 +118,9 @@ fn sidebar(api: &Api, doc: &ApiDocumentation) -> Markup {
         nav class="sidebar" aria-label="Documentation" {
             ul {
                 li { a href=(base) { "Overview" } }
-                @if super::reference::spec_of(doc).is_some() { li { a href={(base) "/reference"} { "API reference" } } }
+                @if super::reference::spec::has_reference(doc) { li { a href={(base) "/reference"} { "API reference" } } }
                 @if doc.navigation.is_empty() {
-                    @for r in doc.resources.iter().filter(|r| r.json_content.as_ref().is_none_or(|j| j.get("openapi").is_none() && j.get("swagger").is_none())) {
+                    @for r in doc.resources.iter().filter(|r| !super::reference::spec::is_reference(r)) {
                         @if let Some(p) = r.path.first() {
                             li { a href={(base) "/pages/" (p.trim_start_matches('/'))} { (title_of(r)) } }
                         }

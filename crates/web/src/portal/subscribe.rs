@@ -155,7 +155,7 @@ pub async fn subscribe(
 }
 
 /// The subscriptions `who` owns.
-async fn owned(web: &Web, who: &str) -> Vec<ApiSubscription> {
+pub(crate) async fn owned(web: &Web, who: &str) -> Vec<ApiSubscription> {
     web.list(Kind::ApiSubscription)
         .await
         .iter()

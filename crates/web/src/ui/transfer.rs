@@ -58,6 +58,7 @@ fn transfer_page(
                 (page::field("…or its URL", "url", fields.get("url"), problems, "url"))
                 (page::field("Domain", "domain", fields.get("domain"), problems, "domain"))
                 (page::field("Context path", "context_path", fields.get("context_path"), problems, "context_path"))
+                (page::field("Backend URL (when the document's servers are relative or absent)", "backend", fields.get("backend"), problems, "servers"))
                 button type="submit" { "Import as a new API" }
             }
         },
@@ -122,9 +123,10 @@ pub async fn act(
             .await
     } else {
         let path = format!(
-            "/api/apis/_openapi?domain={}&context_path={}",
+            "/api/apis/_openapi?domain={}&context_path={}&backend={}",
             seg(fields.get("domain")),
-            seg(fields.get("context_path"))
+            seg(fields.get("context_path")),
+            seg(fields.get("backend"))
         );
         let body = if fields.get("spec").trim().is_empty() {
             let url = serde_json::json!({"url": fields.get("url")});
