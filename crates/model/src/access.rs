@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -11,7 +12,7 @@ use crate::{
 };
 
 /// What an `apikey` or `oauth2-local` plan puts in the keys it issues.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct KeyTemplate {
     /// Template of generated client ids (`${...}` placeholders, see the subscription docs).

@@ -60,6 +60,7 @@ pub use kind::Kind;
 pub use plan_policy::{PlanPolicy, VALIDATION_KINDS, VISIBILITY_KINDS};
 pub use plugins::{NgPlugins, PluginSlot};
 pub use route::Route;
+pub use schema::plan_config as plan_config_schema;
 pub use subscription::{ApiSubscription, SubscriptionDates, SubscriptionStatus};
 
 pub use extra::Extra;

@@ -45,6 +45,21 @@ pub(crate) fn of(kind: Kind) -> &'static Value {
     &compiled(kind).schema
 }
 
+/// The schema of a plan's `access_mode_configuration` for `mode`, when it has a typed one
+/// (`apikey` and `oauth2-local`: the template of the keys they issue).
+pub fn plan_config(mode: crate::AccessMode) -> Option<&'static Value> {
+    static KEYS: OnceLock<Value> = OnceLock::new();
+    matches!(
+        mode,
+        crate::AccessMode::Apikey | crate::AccessMode::Oauth2Local
+    )
+    .then(|| {
+        KEYS.get_or_init(|| {
+            serde_json::to_value(schemars::schema_for!(crate::KeyTemplate)).expect("serializes")
+        })
+    })
+}
+
 /// A schema violation: its readable error and the JSON pointer of the offending value.
 pub(crate) struct Violation {
     pub error: FieldError,

@@ -15,6 +15,7 @@ mod gateway;
 mod markdown;
 mod page;
 pub(crate) mod portal;
+mod schema_form;
 mod session;
 mod throttle;
 mod ui;

@@ -47,5 +47,6 @@ mod security_portal;
 mod tls_listener;
 mod tls_mtls;
 mod web_admin_ui;
+mod web_forms;
 mod web_guards;
 mod web_portal;

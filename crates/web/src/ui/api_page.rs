@@ -48,6 +48,8 @@ pub struct Section {
     /// Two deployments to compare.
     a: String,
     b: String,
+    /// The entry of a list part edited by its form (an index, `new`), or `edit` for an object part.
+    item: String,
 }
 
 /// What a refused form leaves on the page: the text typed and the problems.
@@ -60,6 +62,9 @@ struct Attempt {
     trial: Option<Result<(u16, String), String>>,
     /// Deployments picked for comparison.
     compare: Option<(String, String)>,
+    /// The part's entry whose form is shown, and what it held when drawn again.
+    item: String,
+    form: Option<Value>,
 }
 
 fn at<'v>(doc: &'v Value, dotted: &str) -> &'v Value {
@@ -86,6 +91,7 @@ pub async fn page(
     };
     let attempt = Attempt {
         compare: (!q.a.is_empty() && !q.b.is_empty()).then(|| (q.a.clone(), q.b.clone())),
+        item: q.item,
         ..Default::default()
     };
     render(&web, &session, &id, &section, attempt, &q.notice).await
@@ -143,6 +149,18 @@ async fn section_body(
 ) -> Markup {
     let action = |a: &str| format!("/ui/apis/{}/{a}", seg(id));
     let csrf = page::csrf_input(&session.csrf);
+    let form_part = super::api_forms::part(section);
+    if let Some(part) = form_part.filter(|_| !attempt.item.is_empty()) {
+        return super::api_forms::editor(
+            id,
+            api,
+            part,
+            &attempt.item,
+            &session.csrf,
+            &attempt.problems,
+            attempt.form.as_ref(),
+        );
+    }
     let part_editor = |field: &str| -> Markup {
         let text = attempt
             .text
@@ -181,7 +199,22 @@ async fn section_body(
         "backends" => table(
             api["backends"].as_array(),
             &[("Id", "id"), ("Name", "name")],
-            |b| html! { td { code { (b["backend"]["targets"]) } } },
+            |b| {
+                let targets: Vec<String> = b["backend"]["targets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        let tls = if t["tls"] == true { " (TLS)" } else { "" };
+                        format!(
+                            "{}:{}{tls}",
+                            t["hostname"].as_str().unwrap_or_default(),
+                            t["port"]
+                        )
+                    })
+                    .collect();
+                html! { td { code { (targets.join(", ")) } } }
+            },
             &["Targets"],
         ),
         "flows" => super::flows::section(web, session, id, api, &attempt.problems).await,
@@ -198,6 +231,12 @@ async fn section_body(
                 html! { td { @if pr["enabled"] == true { (pr["price"]) " " (pr["currency"].as_str().unwrap_or_default()) } @else { "free" } } td { (p["validation"]["kind"].as_str().unwrap_or("auto")) } td { (p["visibility"]["kind"].as_str().unwrap_or("public")) } }
             },
             &["Price", "Validation", "Visibility"],
+        ),
+        "clients-config" => table(
+            api["clients_backend_config"].as_array(),
+            &[("Id", "id"), ("Name", "name")],
+            |c| html! { td { (c["client"]["retries"]) } td { (c["client"]["callTimeout"]) " ms" } },
+            &["Retries", "Call timeout"],
         ),
         "clients" => table(
             api["clients"].as_array(),
@@ -300,6 +339,7 @@ async fn section_body(
     };
     html! {
         (summary)
+        @if let Some(part) = form_part { (super::api_forms::entry_links(id, api, part)) }
         @if section == "information" { (lifecycle(api, &action("state"), &session.csrf)) }
         @if !editor_field.is_empty() {
             details open[attempt.text.is_some()] {
@@ -537,6 +577,42 @@ pub async fn act(
                 ..Default::default()
             };
             return render(&web, &session, &id, "testing", attempt, "").await;
+        }
+        "form" => {
+            let Some(part) = super::api_forms::part(&section) else {
+                return render(&web, &session, &id, &section, Attempt::default(), "").await;
+            };
+            let current = web.0.api.get(&path).await.body;
+            match super::api_forms::posted(&current, part, &fields) {
+                super::api_forms::Outcome::Patch(patch, done, entry) => {
+                    let answer = web.0.api.call(Method::PATCH, &path, Some(&patch)).await;
+                    if answer.ok() {
+                        let to = format!(
+                            "/ui/apis/{}?section={}&notice={}",
+                            seg(&id),
+                            seg(&section),
+                            seg(&done)
+                        );
+                        return page::see_other(&to);
+                    }
+                    let attempt = Attempt {
+                        problems: Problems::of(&answer),
+                        item: fields.get("item").to_string(),
+                        form: Some(entry),
+                        ..Default::default()
+                    };
+                    return render(&web, &session, &id, &section, attempt, "").await;
+                }
+                super::api_forms::Outcome::Redraw(value, problems) => {
+                    let attempt = Attempt {
+                        problems,
+                        item: fields.get("item").to_string(),
+                        form: Some(value),
+                        ..Default::default()
+                    };
+                    return render(&web, &session, &id, &section, attempt, "").await;
+                }
+            }
         }
         "home" => (
             Method::PATCH,

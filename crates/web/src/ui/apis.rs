@@ -168,21 +168,63 @@ fn target(url: &str) -> Result<Value, String> {
     Ok(json!({"hostname": host, "port": port, "tls": tls}))
 }
 
+/// A new API named like another, or served where another is (same domain and context path):
+/// accepted by the admin API, but almost always a mistake the form names.
+async fn clashes(web: &Web, fields: &Fields) -> Vec<(String, String)> {
+    let apis = web.list(komainu_model::Kind::Api).await;
+    let name = fields.get("name").trim();
+    fn place(a: &Value) -> (&str, &str) {
+        let domain = a["domain"].as_str().unwrap_or_default();
+        let context = a["context_path"].as_str().unwrap_or_default();
+        (domain, context.trim_end_matches('/'))
+    }
+    let here = (
+        fields.get("domain").trim(),
+        fields.get("context_path").trim().trim_end_matches('/'),
+    );
+    let mut out = Vec::new();
+    if let Some(a) = apis.iter().find(|a| {
+        a["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    }) {
+        out.push((
+            "name".into(),
+            format!(
+                "an API is named so already ({}): choose another name",
+                a["id"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(a) = apis.iter().find(|a| place(a) == here) {
+        out.push((
+            "context_path".into(),
+            format!(
+                "the API {} is served here already: choose another domain or context path",
+                a["name"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
+    out
+}
+
 pub async fn create(
     State(web): State<Web>,
     Write {
         session, fields, ..
     }: AdminWrite,
 ) -> Response {
-    let target = match target(fields.get("backend")) {
-        Ok(t) => t,
-        Err(e) => {
-            let problems = Problems {
-                message: Some("The API was not created.".into()),
-                fields: vec![("backend".into(), e)],
-            };
-            return new_api_page(&session, &fields, &problems);
-        }
+    let mut problems = clashes(&web, &fields).await;
+    let target = target(fields.get("backend"));
+    if let Err(e) = &target {
+        problems.push(("backend".into(), e.clone()));
+    }
+    let Some(target) = target.ok().filter(|_| problems.is_empty()) else {
+        let problems = Problems {
+            message: Some("The API was not created.".into()),
+            fields: problems,
+        };
+        return new_api_page(&session, &fields, &problems);
     };
     let doc = json!({
         "name": fields.get("name"),

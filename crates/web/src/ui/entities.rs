@@ -1,6 +1,7 @@
-//! Every other kind through one page pair: a list, and a JSON editor over the admin API with its
-//! validation (service groups, API keys with their quotas, certificates, JWT verifiers,
-//! standalone routes and backends, drafts).
+//! Every other kind through one page pair: a list with a creation form, and an edit form, both
+//! generated from the kind's JSON Schema (a JSON editor beside them for what a form does not
+//! say), over the admin API and its validation (service groups, API keys with their quotas,
+//! certificates, JWT verifiers, standalone routes and backends, drafts).
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
@@ -11,8 +12,9 @@ use serde_json::{Value, json};
 
 use super::seg;
 use crate::Web;
-use crate::form::{AdminWrite, SignedIn, Write};
+use crate::form::{AdminWrite, Fields, SignedIn, Write};
 use crate::page::{self, Face, Problems};
+use crate::schema_form::{self, ADD, Form};
 use crate::session::Session;
 
 /// The kinds this page edits (APIs, subscriptions and developers have their own pages).
@@ -49,32 +51,57 @@ pub async fn list(
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };
-    let template = web
-        .0
-        .api
-        .get(&format!("/api/{plural}/_template"))
-        .await
-        .body;
-    list_page(
-        &web,
-        &session,
-        kind,
-        &page::pretty(&template),
-        &Problems::default(),
-    )
-    .await
+    let template = template(&web, kind).await;
+    list_page(&web, &session, kind, &template, None, &Problems::default()).await
+}
+
+async fn template(web: &Web, kind: Kind) -> Value {
+    let path = format!("/api/{}/_template", kind.plural());
+    web.0.api.get(&path).await.body
+}
+
+/// The form of a `kind` document, generated from its schema.
+fn form_of(kind: Kind, value: &Value, problems: &Problems) -> Markup {
+    let root = komainu_model::schema(kind);
+    let form = Form {
+        root,
+        problems,
+        prefix: "",
+        hidden: &[],
+        overrides: &[],
+    };
+    schema_form::render(&form, root, value)
+}
+
+/// What a posted form asks: the document (over `stored`), or the page to draw again with it.
+fn posted(kind: Kind, fields: &Fields, stored: &Value) -> Result<Value, (Value, Problems)> {
+    let root = komainu_model::schema(kind);
+    let mut doc = schema_form::read(root, root, fields, stored, &[], &[]).map_err(|errors| {
+        let problems = Problems {
+            message: Some("Some fields are not right: nothing was saved.".into()),
+            fields: errors,
+        };
+        (stored.clone(), problems)
+    })?;
+    if fields.0.iter().any(|(k, _)| k == ADD) {
+        schema_form::grow(root, root, &mut doc, fields.get(ADD));
+        return Err((doc, Problems::default()));
+    }
+    Ok(doc)
 }
 
 async fn list_page(
     web: &Web,
     session: &Session,
     kind: Kind,
-    new_text: &str,
+    draft: &Value,
+    json_text: Option<&str>,
     problems: &Problems,
 ) -> Response {
     let plural = kind.plural();
     let items = web.0.api.list(&format!("/api/{plural}")).await;
     let status = problems.status();
+    let text = json_text.map_or_else(|| page::pretty(draft), str::to_string);
     page::render_with(
         status,
         Face::Admin,
@@ -96,10 +123,19 @@ async fn list_page(
             }
             h2 { "Create" }
             (problems.summary(&[]))
-            form method="post" action={"/ui/entities/" (plural)} {
+            form method="post" action={"/ui/entities/" (plural)} class="schema-form" {
                 (page::csrf_input(&session.csrf))
-                (page::textarea(&format!("New {} (JSON)", kind.name()), "json", new_text, problems.message.as_deref(), 16))
+                (form_of(kind, draft, problems))
                 button type="submit" { "Create " (kind.name()) }
+            }
+            details open[json_text.is_some()] {
+                summary { "Create from JSON" }
+                form method="post" action={"/ui/entities/" (plural)} {
+                    (page::csrf_input(&session.csrf))
+                    input type="hidden" name="mode" value="json";
+                    (page::textarea(&format!("New {} (JSON)", kind.name()), "json", &text, problems.message.as_deref(), 16))
+                    button type="submit" { "Create " (kind.name()) " from JSON" }
+                }
             }
         },
     )
@@ -115,12 +151,20 @@ pub async fn create(
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };
-    let text = fields.get("json");
-    let doc: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            let p = Problems::message(format!("Not valid JSON: {e}. Nothing was created."));
-            return list_page(&web, &session, kind, text, &p).await;
+    let json_mode = fields.get("mode") == "json";
+    let doc: Value = if json_mode {
+        let text = fields.get("json");
+        match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let p = Problems::message(format!("Not valid JSON: {e}. Nothing was created."));
+                return list_page(&web, &session, kind, &json!({}), Some(text), &p).await;
+            }
+        }
+    } else {
+        match posted(kind, &fields, &template(&web, kind).await) {
+            Ok(doc) => doc,
+            Err((draft, p)) => return list_page(&web, &session, kind, &draft, None, &p).await,
         }
     };
     let answer = web
@@ -129,7 +173,8 @@ pub async fn create(
         .call(Method::POST, &format!("/api/{plural}"), Some(&doc))
         .await;
     if !answer.ok() {
-        return list_page(&web, &session, kind, text, &Problems::of(&answer)).await;
+        let text = json_mode.then(|| fields.get("json"));
+        return list_page(&web, &session, kind, &doc, text, &Problems::of(&answer)).await;
     }
     let id = kind.id_of(&answer.body).unwrap_or_default();
     page::see_other(&format!("/ui/entities/{plural}/{}", seg(id)))
@@ -143,7 +188,25 @@ pub async fn edit(
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };
-    edit_page(&web, &session, kind, &id, None, &Problems::default(), "").await
+    edit_page(
+        &web,
+        &session,
+        kind,
+        &id,
+        Shown::Stored,
+        &Problems::default(),
+        "",
+    )
+    .await
+}
+
+/// What the edit page shows in place of the stored document.
+enum Shown<'a> {
+    Stored,
+    /// A form drawn again (refused, or a row added).
+    Form(Value),
+    /// JSON typed.
+    Text(&'a str),
 }
 
 async fn edit_page(
@@ -151,7 +214,7 @@ async fn edit_page(
     session: &Session,
     kind: Kind,
     id: &str,
-    text: Option<&str>,
+    shown: Shown<'_>,
     problems: &Problems,
     notice: &str,
 ) -> Response {
@@ -160,7 +223,13 @@ async fn edit_page(
     if !answer.ok() {
         return not_found(session);
     }
-    let text = text.map_or_else(|| page::pretty(&answer.body), str::to_string);
+    let (value, text) = match shown {
+        Shown::Stored => (answer.body.clone(), None),
+        Shown::Form(v) => (v, None),
+        Shown::Text(t) => (answer.body.clone(), Some(t.to_string())),
+    };
+    let typed = text.is_some();
+    let text = text.unwrap_or_else(|| page::pretty(&answer.body));
     let extra = if kind == Kind::ApiKey {
         key_panel(web, id).await
     } else {
@@ -179,13 +248,24 @@ async fn edit_page(
             @if !notice.is_empty() { div class="notice" role="status" { (notice) } }
             (extra)
             (problems.summary(&[]))
-            form method="post" action=(base) {
-                (page::csrf_input(&session.csrf))
-                (page::textarea("Document (JSON)", "json", &text, problems.message.as_deref(), 24))
-                button type="submit" name="action" value="save" { "Save" }
-                @if kind == Kind::ApiKey {
-                    " " button type="submit" name="action" value="rotate" class="secondary" { "Rotate the secret" }
+            @if kind == Kind::ApiKey {
+                form method="post" action=(base) class="inline" {
+                    (page::csrf_input(&session.csrf))
+                    button type="submit" name="action" value="rotate" class="secondary" { "Rotate the secret" }
                     " " button type="submit" name="action" value="reset-quotas" class="secondary" { "Reset quotas" }
+                }
+            }
+            form method="post" action=(base) class="schema-form" {
+                (page::csrf_input(&session.csrf))
+                (form_of(kind, &value, problems))
+                button type="submit" name="action" value="save" { "Save" }
+            }
+            details open[typed] {
+                summary { "Edit as JSON" }
+                form method="post" action=(base) {
+                    (page::csrf_input(&session.csrf))
+                    (page::textarea("Document (JSON)", "json", &text, problems.message.as_deref(), 24))
+                    button type="submit" name="action" value="json" { "Save the JSON" }
                 }
             }
             form method="post" action={(base) "/delete"} {
@@ -252,13 +332,13 @@ pub async fn save(
                 .await;
             (a, "Quotas reset.")
         }
-        _ => {
+        "json" => {
             let text = fields.get("json");
             let doc: Value = match serde_json::from_str(text) {
                 Ok(v) => v,
                 Err(e) => {
                     let p = Problems::message(format!("Not valid JSON: {e}. Nothing was saved."));
-                    return edit_page(&web, &session, kind, &id, Some(text), &p, "").await;
+                    return edit_page(&web, &session, kind, &id, Shown::Text(text), &p, "").await;
                 }
             };
             (
@@ -266,12 +346,39 @@ pub async fn save(
                 "Saved.",
             )
         }
+        _ => {
+            let stored = web.0.api.get(&path).await.body;
+            let doc = match posted(kind, &fields, &stored) {
+                Ok(doc) => doc,
+                Err((v, p)) => {
+                    return edit_page(&web, &session, kind, &id, Shown::Form(v), &p, "").await;
+                }
+            };
+            let answer = web.0.api.call(Method::PUT, &path, Some(&doc)).await;
+            if !answer.ok() {
+                let p = Problems::of(&answer);
+                return edit_page(&web, &session, kind, &id, Shown::Form(doc), &p, "").await;
+            }
+            (answer, "Saved.")
+        }
     };
     if answer.ok() {
-        return edit_page(&web, &session, kind, &id, None, &Problems::default(), done).await;
+        return edit_page(
+            &web,
+            &session,
+            kind,
+            &id,
+            Shown::Stored,
+            &Problems::default(),
+            done,
+        )
+        .await;
     }
-    let text = Some(fields.get("json")).filter(|t| !t.is_empty());
-    edit_page(&web, &session, kind, &id, text, &Problems::of(&answer), "").await
+    let shown = match fields.get("json") {
+        "" => Shown::Stored,
+        t => Shown::Text(t),
+    };
+    edit_page(&web, &session, kind, &id, shown, &Problems::of(&answer), "").await
 }
 
 pub async fn delete(
@@ -315,5 +422,14 @@ pub async fn delete(
     if answer.ok() {
         return page::see_other(&format!("/ui/entities/{plural}"));
     }
-    edit_page(&web, &session, kind, &id, None, &Problems::of(&answer), "").await
+    edit_page(
+        &web,
+        &session,
+        kind,
+        &id,
+        Shown::Stored,
+        &Problems::of(&answer),
+        "",
+    )
+    .await
 }

@@ -1,6 +1,7 @@
 //! The admin UI on the admin listener: `/` redirects to `/ui/`; every page but sign-in needs an
 //! admin session, and every write a CSRF token and a same-site origin.
 
+mod api_forms;
 mod api_page;
 mod apis;
 mod dashboard;
