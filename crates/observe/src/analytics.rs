@@ -20,7 +20,10 @@ type Key = (Arc<str>, Arc<str>, Option<Arc<str>>);
 #[derive(Clone, Copy, Default)]
 struct Row {
     calls: u64,
+    /// 5xx answers.
     errors: u64,
+    /// 4xx answers.
+    client_errors: u64,
     latency: Counts,
 }
 
@@ -28,6 +31,7 @@ impl Row {
     fn add(&mut self, other: &Row) {
         self.calls += other.calls;
         self.errors += other.errors;
+        self.client_errors += other.client_errors;
         self.latency.add(&other.latency);
     }
 
@@ -36,6 +40,7 @@ impl Row {
         json!({
             "calls": self.calls,
             "errors": self.errors,
+            "client_errors": self.client_errors,
             "p50_ms": q(0.5),
             "p95_ms": q(0.95),
             "p99_ms": q(0.99),
@@ -103,6 +108,7 @@ impl Analytics {
                 let now_row = Row {
                     calls: p.requests,
                     errors: p.errors,
+                    client_errors: p.client_errors,
                     latency: p.latency,
                 };
                 let before = last
@@ -111,6 +117,7 @@ impl Analytics {
                 let delta = Row {
                     calls: now_row.calls.saturating_sub(before.calls),
                     errors: now_row.errors.saturating_sub(before.errors),
+                    client_errors: now_row.client_errors.saturating_sub(before.client_errors),
                     latency: now_row.latency.since(&before.latency),
                 };
                 if delta.calls > 0 {

@@ -81,6 +81,8 @@ pub struct PlanCounters {
     pub requests: AtomicU64,
     /// 5xx answers.
     pub errors: AtomicU64,
+    /// 4xx answers: the client's faults (refused keys, quotas), counted apart from the 5xx.
+    pub client_errors: AtomicU64,
     pub latency: Histogram,
 }
 
@@ -147,6 +149,7 @@ pub struct PlanSample {
     pub plan: Option<Arc<str>>,
     pub requests: u64,
     pub errors: u64,
+    pub client_errors: u64,
     pub latency: Counts,
 }
 
@@ -200,6 +203,8 @@ impl RouteStats {
         p.requests.fetch_add(1, Ordering::Relaxed);
         if o.status >= 500 {
             p.errors.fetch_add(1, Ordering::Relaxed);
+        } else if o.status >= 400 {
+            p.client_errors.fetch_add(1, Ordering::Relaxed);
         }
         p.latency.observe(o.total);
     }
@@ -220,6 +225,7 @@ impl RouteStats {
             plan: name,
             requests: p.requests.load(Ordering::Relaxed),
             errors: p.errors.load(Ordering::Relaxed),
+            client_errors: p.client_errors.load(Ordering::Relaxed),
             latency: p.latency.counts(),
         };
         let mut out = vec![sample(None, &c.plans[0])];

@@ -36,6 +36,11 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 });
 document.addEventListener("DOMContentLoaded", () => {
+  for (const t of document.querySelectorAll("time[data-local]")) {
+    if (!own(t)) continue;
+    const d = new Date(t.getAttribute("datetime"));
+    if (!Number.isNaN(d.getTime())) t.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
   for (const input of document.querySelectorAll("[data-file-into]")) {
     if (!own(input)) continue;
     input.addEventListener("change", () => {

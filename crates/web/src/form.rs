@@ -137,6 +137,18 @@ impl FromRequestParts<Web> for SignedIn {
             .admin_sessions
             .get(&parts.headers)
             .map(SignedIn)
-            .ok_or_else(|| page::see_other("/ui/signin"))
+            .ok_or_else(|| {
+                // Back to the page asked for once signed in (a GET of the UI only).
+                let asked = parts.uri.path_and_query().map_or("/ui/", |p| p.as_str());
+                let next = if parts.method == axum::http::Method::GET && asked.starts_with("/ui/") {
+                    asked
+                } else {
+                    "/ui/"
+                };
+                if next == "/ui/" {
+                    return page::see_other("/ui/signin");
+                }
+                page::see_other(&format!("/ui/signin?next={}", crate::seg(next)))
+            })
     }
 }

@@ -159,11 +159,13 @@ pub fn action_button(
     }
 }
 
-/// A moment (milliseconds since the epoch) as people read it: `2026-12-08 14:05 UTC`.
-pub fn utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
+/// A moment (milliseconds since the epoch) as people read it: `2026-12-08 14:05 UTC`, which the
+/// page's script shows in the viewer's own time zone.
+pub fn when(ms: i64) -> Markup {
+    let Some(d) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return html! {};
+    };
+    html! { time datetime=(d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) data-local { (d.format("%Y-%m-%d %H:%M UTC")) } }
 }
 
 /// Whether a destructive action's form carries its confirmation (`confirm=yes`).
@@ -353,4 +355,63 @@ pub fn trusted(html: String) -> PreEscaped<String> {
 /// A state badge.
 pub fn badge(text: &str) -> Markup {
     html! { span class={"badge badge-" (text)} { (text) } }
+}
+
+/// Quotas at or above this are the "no limit" placeholder (Otoroshi's default of 10,000,000).
+const NO_LIMIT: u64 = 10_000_000;
+
+/// `12,345`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A quota in words: `1,000 calls a day`, or none when it is the no-limit placeholder.
+pub fn quota(n: Option<u64>, per: &str) -> Option<String> {
+    n.filter(|n| *n < NO_LIMIT)
+        .map(|n| format!("{} calls {per}", thousands(n)))
+}
+
+/// A key's quota report (`GET /api/apikeys/:id/quotas`) in words: for each window with a limit,
+/// the calls used and left; "no limit" where there is none.
+pub fn quota_report(q: &serde_json::Value) -> Markup {
+    let n = |k: &str| q[k].as_u64().unwrap_or_default();
+    let windows = [
+        (
+            "This second",
+            "throttlingCallsPerWindow",
+            "authorizedCallsPerWindow",
+            "remainingCallsPerWindow",
+        ),
+        (
+            "Today",
+            "currentCallsPerDay",
+            "authorizedCallsPerDay",
+            "remainingCallsPerDay",
+        ),
+        (
+            "This month",
+            "currentCallsPerMonth",
+            "authorizedCallsPerMonth",
+            "remainingCallsPerMonth",
+        ),
+    ];
+    html! {
+        dl class="props quotas" {
+            @for (label, used, allowed, left) in windows {
+                dt { (label) }
+                dd data-quota=(allowed) {
+                    @if n(allowed) >= NO_LIMIT { (thousands(n(used))) " calls, no limit" }
+                    @else { (thousands(n(used))) " of " (thousands(n(allowed))) " calls used, " strong { (thousands(n(left))) " left" } }
+                }
+            }
+        }
+    }
 }

@@ -203,6 +203,19 @@ fn every_operation_of_real_specifications_is_reachable_and_documented() {
         let rows = reference_is_complete(&gw, domain.trim_end_matches(".test"));
         eprintln!("{file}: {rows} parameter rows");
     }
+    // The documentation's search finds operations of the reference.
+    let found = reqwest::blocking::get(format!(
+        "{}/apis/petstore31/pages/_search?q=pets",
+        gw.portal
+    ))
+    .unwrap()
+    .text()
+    .unwrap();
+    assert!(
+        found.contains("In the API reference") && found.contains("GET /pets/{petId}"),
+        "{found}"
+    );
+
     // The document is kept apart: the API itself stays small enough to read and write back.
     let github = "/api/apis/github";
     let api = gw.get(github).bytes().unwrap();

@@ -180,13 +180,22 @@ fn an_admin_creates_publishes_and_edits_an_api_in_the_browser() {
     for _ in 0..7 {
         gw.proxy_get("anything.test", "/books/shelf");
     }
+    // Client faults (4xx) are counted apart from server errors (5xx).
+    for _ in 0..3 {
+        gw.proxy_get("anything.test", "/books/status/429");
+    }
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let now: u64 = b
             .text(&format!("tr[data-api='{id}'] .calls"))
             .parse()
             .unwrap();
-        if now >= before + 7 {
+        let client: u64 = b
+            .text(&format!("tr[data-api='{id}'] .client-errors"))
+            .parse()
+            .unwrap();
+        if now >= before + 10 && client >= 3 {
+            assert_eq!(b.text(&format!("tr[data-api='{id}'] .errors")), "0");
             break;
         }
         assert!(

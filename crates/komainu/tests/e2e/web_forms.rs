@@ -161,4 +161,19 @@ fn the_defects_that_misled_are_gone() {
         "return getComputedStyle(document.querySelector('.sections a[aria-current=page]')).fontWeight;",
     );
     assert_eq!(weight, "700");
+
+    // Signed out, a page asked for is the page landed on after signing in.
+    let fresh = Browser::start();
+    fresh.goto(&gw.url(&format!("/ui/apis/{id}?section=plans")));
+    fresh.fill("#f-client_id", crate::support::ADMIN_ID);
+    fresh.fill("#f-client_secret", crate::support::ADMIN_SECRET);
+    fresh.click_button("Sign in");
+    fresh.wait_text("main h1", "Orders");
+    assert!(
+        fresh
+            .url()
+            .ends_with(&format!("/ui/apis/{id}?section=plans")),
+        "{}",
+        fresh.url()
+    );
 }

@@ -101,6 +101,20 @@ fn a_developer_signs_up_subscribes_and_calls_the_api() {
         assert_eq!(b.script(&gone), true, "plan {hidden} is not shown: {plans}");
     }
     assert!(b.text("[data-plan=legacy]").contains("deprecated"));
+    // A card says what the plan gives: access, quotas in words, price, approval.
+    let basic = b.text("[data-plan=basic] .offer");
+    for said in [
+        "An API key",
+        "100 calls a day",
+        "9.5 EUR · per month",
+        "Immediate",
+    ] {
+        assert!(basic.contains(said), "{said} in {basic}");
+    }
+    assert!(
+        b.text("[data-plan=gold] .offer")
+            .contains("By the API's team")
+    );
     b.screenshot(&screenshots().join("portal-api.png"));
     b.goto(&format!("{}/apis/weather/pages/guide", gw.portal));
     b.wait_text(".doc h2", "Cities");
@@ -141,6 +155,16 @@ fn a_developer_signs_up_subscribes_and_calls_the_api() {
         assert!(Instant::now() < deadline, "usage never showed the 3 calls");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Calls left in words: the day's quota counts down, the windows without one say so.
+    let quotas = b.text(".quotas");
+    assert!(
+        quotas.contains("3 of 100 calls used") && quotas.contains("97 left"),
+        "{quotas}"
+    );
+    assert!(
+        quotas.contains("no limit") && !quotas.contains("10000000"),
+        "{quotas}"
+    );
     b.screenshot(&screenshots().join("portal.png"));
 
     // Rotating the secret, once confirmed: the new one works, and the old one for the plan's

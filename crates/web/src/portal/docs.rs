@@ -213,6 +213,40 @@ pub async fn home(State(web): State<Web>, headers: HeaderMap, Path(id): Path<Str
     frame(&web, session.as_ref(), &api, &doc, &title, body).await
 }
 
+/// What a plan gives: how one calls, the quotas and rate limit of the keys it issues, the price,
+/// and whether the API's team approves subscriptions.
+fn offer(p: &komainu_model::ApiDocumentationPlan) -> Markup {
+    use komainu_model::AccessMode as M;
+    let access = match p.access_mode_configuration_type {
+        M::Keyless => "No credentials: call it as it is",
+        M::Apikey => "An API key (client id and secret)",
+        M::Oauth2Local => "OAuth2 client credentials, traded for a bearer token",
+        M::Oauth2Remote => "A bearer token from the API's identity provider",
+        M::Jwt => "A JWT the API's verifier accepts",
+        M::Mtls => "A client certificate, over HTTPS",
+    };
+    let cfg = &p.access_mode_configuration;
+    let n = |k: &str| cfg.get(k).and_then(serde_json::Value::as_u64);
+    let limits: Vec<String> = [
+        page::quota(n("throttlingQuota"), "a second"),
+        page::quota(n("dailyQuota"), "a day"),
+        page::quota(n("monthlyQuota"), "a month"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let keyed = matches!(p.access_mode_configuration_type, M::Apikey | M::Oauth2Local);
+    let pr = &p.pricing;
+    html! {
+        dl class="props offer" {
+            dt { "Access" } dd { (access) }
+            @if keyed { dt { "Quotas" } dd class="quotas" { @if limits.is_empty() { "No limit" } @else { (limits.join(", ")) } } }
+            dt { "Price" } dd class="price" { @if pr.enabled && pr.price > 0.0 { (pr.price) " " (pr.currency) @if !pr.name.is_empty() { " · " (pr.name) } } @else { "Free" } }
+            dt { "Approval" } dd { @if matches!(komainu_apim::validation_kind(p), "auto" | "webhook") { "Immediate" } @else { "By the API's team" } }
+        }
+    }
+}
+
 fn plans(api: &Api, session: Option<&Session>) -> Markup {
     html! {
         h2 id="plans" { "Plans" }
@@ -222,9 +256,7 @@ fn plans(api: &Api, session: Option<&Session>) -> Markup {
                 article class="card" data-plan=(p.id) {
                     h3 { (p.name) @if deprecated { " " (page::badge("deprecated")) } }
                     p { (p.description) }
-                    p { "Access: " code { (serde_json::to_value(p.access_mode_configuration_type).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) } }
-                    p { @if p.pricing.enabled { (p.pricing.price) " " (p.pricing.currency) @if !p.pricing.name.is_empty() { " · " (p.pricing.name) } } @else { "Free" } }
-                    @if !matches!(komainu_apim::validation_kind(p), "auto" | "webhook") { p { "Subscriptions are approved by the API's team." } }
+                    (offer(p))
                     @if !deprecated && api.state == komainu_model::ApiState::Published {
                         @if let Some(s) = session {
                             form method="post" action={"/apis/" (seg(&api.id)) "/subscribe"} {
@@ -277,10 +309,30 @@ pub async fn page(
                             .contains(&needle))
             })
             .collect();
+        let home = !needle.is_empty()
+            && doc
+                .home
+                .text_content
+                .as_deref()
+                .unwrap_or_default()
+                .to_lowercase()
+                .contains(&needle);
+        let operations = if needle.is_empty() {
+            Vec::new()
+        } else {
+            super::reference::search(&web, &api, &needle, 100).await
+        };
         let body = html! {
             h1 { "Search: " (needle) }
-            @if hits.is_empty() { p { "No page matches." } }
-            ul { @for r in hits { @if let Some(p) = r.path.first() { li { a href={"/apis/" (seg(&api.id)) "/pages/" (p.trim_start_matches('/'))} { (title_of(r)) } } } } }
+            @if hits.is_empty() && !home && operations.is_empty() { p { "Nothing matches." } }
+            ul class="hits" {
+                @if home { li { a href={"/apis/" (seg(&api.id))} { "Overview" } } }
+                @for r in hits { @if let Some(p) = r.path.first() { li { a href={"/apis/" (seg(&api.id)) "/pages/" (p.trim_start_matches('/'))} { (title_of(r)) } } } }
+            }
+            @if !operations.is_empty() {
+                h2 { "In the API reference" }
+                ul class="operations" { @for (label, link) in &operations { li { a href=(link) { (label) } } } }
+            }
         };
         return frame(&web, session.as_ref(), &api, &doc, "Search", body).await;
     }

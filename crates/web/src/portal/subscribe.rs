@@ -328,7 +328,7 @@ fn card(
                 p class="rejection" { "Rejected by the API's team: " (reason) }
             }
             @if let Some(until) = previous_secret_until(key) {
-                p class="previous-secret" { "The previous secret still works until " time { (page::utc(until)) } ", then it is refused." }
+                p class="previous-secret" { "The previous secret still works until " (page::when(until)) ", then it is refused." }
             }
             @if status != "closed" && !key.is_null() { (how_to_call(web, api, sub, key)) }
             @else if status != "closed" { (how_to_call(web, api, sub, &Value::Null)) }
@@ -340,11 +340,7 @@ fn card(
                     tbody { @for d in days { tr { td { (d["date"].as_str().unwrap_or_default()) } td { (d["calls"]) } } } }
                 }
             }
-            @if !quotas.is_null() {
-                dl class="props" {
-                    @for (label, field) in crate::ui::QUOTA_ROWS { dt { (label) } dd { (quotas[field]) } }
-                }
-            }
+            @if !quotas.is_null() { (page::quota_report(quotas)) }
             @for (action, label) in actions {
                 (page::action_button(&format!("/subscriptions/{}/{action}", seg(&sub.id)), &session.csrf, &[], label, None))
             }

@@ -410,7 +410,7 @@ fn deployments(id: &str, api: &Value, compare: Option<&(String, String)>) -> Mar
         (table(
             Some(&list.to_vec()),
             &[("Id", "id"), ("Version", "version"), ("Owner", "owner")],
-            |d| html! { td { (d["at"]) } td { details { summary { "Snapshot" } pre { (page::pretty(&d["apiDefinition"])) } } } },
+            |d| html! { td { @if let Some(at) = d["at"].as_i64() { (page::when(at)) } } td { details { summary { "Snapshot" } pre { (page::pretty(&d["apiDefinition"])) } } } },
             &["At", "Snapshot"],
         ))
         @if list.len() >= 2 {
@@ -484,19 +484,22 @@ fn info_form(api: &Value, action: &str, csrf: &Markup, attempt: &Attempt, sectio
 
 fn lifecycle(api: &Value, action: &str, csrf: &str) -> Markup {
     let state = api["state"].as_str().unwrap_or_default();
-    let moves: &[(&str, &str)] = &[
+    // An API moves only forward: the moves back, which the gateway refuses, are not offered.
+    let order = ["staging", "published", "deprecated", "removed"];
+    let at = order.iter().position(|s| *s == state).unwrap_or(0);
+    let moves = [
         ("published", "Publish"),
         ("deprecated", "Deprecate"),
         ("removed", "Remove"),
-        ("staging", "Back to staging"),
     ];
+    let ahead = moves
+        .iter()
+        .filter(|(to, _)| order.iter().position(|s| s == to) > Some(at));
     html! {
         h2 { "Lifecycle" }
-        p { "State: " (page::badge(state)) ". The gateway refuses moves its lifecycle does not allow, and says why." }
-        @for (to, label) in moves {
-            @if *to != state {
-                (page::action_button(action, csrf, &[("state", to)], label, None))
-            }
+        p { "State: " (page::badge(state)) ". An API moves forward only: staging → published → deprecated → removed." }
+        @for (to, label) in ahead {
+            (page::action_button(action, csrf, &[("state", to)], label, None))
         }
     }
 }
@@ -516,6 +519,21 @@ pub async fn act(
         (_, s) => s.to_string(),
     };
     let (method, body, done) = match action.as_str() {
+        "state" if fields.get("state") == "removed" && !page::confirmed(&fields) => {
+            let back = format!("/ui/apis/{}", seg(&id));
+            return page::confirm_page(
+                Face::Admin,
+                &super::viewer(&session),
+                &page::Confirm {
+                    question: "Remove this API?",
+                    consequence: "It stops answering at once and cannot be published again.",
+                    action: &format!("/ui/apis/{}/state", seg(&id)),
+                    hidden: &[("state", "removed")],
+                    yes: "Remove the API",
+                    back: &back,
+                },
+            );
+        }
         "state" => (
             Method::PATCH,
             json!({"state": fields.get("state")}),

@@ -67,12 +67,13 @@ async fn traffic_table(web: &Web, apis: &[Value]) -> Markup {
             p { "No calls in the last hour." }
         } @else {
             table {
-                thead { tr { th { "API" } th { "Calls" } th { "Errors" } th { "p50" } th { "p95" } th { "p99" } } }
+                thead { tr { th { "API" } th { "Calls" } th { "4xx" } th { "5xx" } th { "p50" } th { "p95" } th { "p99" } } }
                 tbody {
                     @for (id, row) in rows {
                         tr data-api=(id) {
                             td { a href={"/ui/apis/" (super::seg(id))} { (name(id)) } }
                             td class="calls" { (row["calls"]) }
+                            td class="client-errors" { (row["client_errors"]) }
                             td class="errors" { (row["errors"]) }
                             td { (ms(&row["p50_ms"])) }
                             td { (ms(&row["p95_ms"])) }

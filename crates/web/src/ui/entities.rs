@@ -276,15 +276,6 @@ async fn edit_page(
     )
 }
 
-/// `(label, field of the quota report)`, as the key page and the portal show them.
-pub(crate) const QUOTA_ROWS: [(&str, &str); 5] = [
-    ("Calls left in this window", "remainingCallsPerWindow"),
-    ("Calls today", "currentCallsPerDay"),
-    ("Left today", "remainingCallsPerDay"),
-    ("Calls this month", "currentCallsPerMonth"),
-    ("Left this month", "remainingCallsPerMonth"),
-];
-
 /// An API key's consumed and remaining quotas.
 async fn key_panel(web: &Web, id: &str) -> Markup {
     let q = web
@@ -295,11 +286,7 @@ async fn key_panel(web: &Web, id: &str) -> Markup {
         .body;
     html! {
         h2 { "Quotas" }
-        dl class="props" {
-            @for (label, key) in QUOTA_ROWS {
-                dt { (label) } dd { (q[key]) }
-            }
-        }
+        (page::quota_report(&q))
     }
 }
 

@@ -60,4 +60,3 @@ pub(crate) fn viewer(s: &Session) -> Viewer<'_> {
 }
 
 pub(crate) use crate::seg;
-pub(crate) use entities::QUOTA_ROWS;

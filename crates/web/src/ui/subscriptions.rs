@@ -104,7 +104,7 @@ pub(crate) fn table(subs: &[Value], names: &Names, session: &Session, back: &str
                             td { (name) }
                             td { a href={"/ui/apis/" (seg(api))} { (names.api(api)) } }
                             td { (names.plan(api, text(s, "plan_ref"))) }
-                            td { @if let Some(at) = s["dates"]["created_at"].as_i64() { (page::utc(at)) } }
+                            td { @if let Some(at) = s["dates"]["created_at"].as_i64() { (page::when(at)) } }
                             td { (page::badge(status)) }
                             td {
                                 @for (action, label) in actions(status) {

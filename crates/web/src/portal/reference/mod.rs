@@ -38,6 +38,59 @@ async fn load(web: &Web, headers: &HeaderMap, id: &str) -> Result<(Api, Arc<Spec
     }
 }
 
+/// Operations of the API's reference whose path, summary, description, id or tag holds `needle`
+/// (lower case), as `(label, link)`: at most `limit`.
+pub(crate) async fn search(
+    web: &Web,
+    api: &Api,
+    needle: &str,
+    limit: usize,
+) -> Vec<(String, String)> {
+    let Some(spec) = web
+        .0
+        .specs
+        .of(&web.0.admin, &*web.0.store, &api.id, &api.documentation)
+        .await
+    else {
+        return Vec::new();
+    };
+    let holds = |v: &serde_json::Value| {
+        v.as_str()
+            .is_some_and(|t| t.to_lowercase().contains(needle))
+    };
+    let mut hits = Vec::new();
+    for tag in &spec.tags {
+        for o in &tag.ops {
+            let item = schema::resolve(&spec.doc, &spec.doc["paths"][&o.path]);
+            let op = &item[o.method];
+            let found = o.path.to_lowercase().contains(needle)
+                || tag.name.to_lowercase().contains(needle)
+                || ["summary", "description", "operationId"]
+                    .iter()
+                    .any(|k| holds(&op[*k]));
+            if found {
+                let label = format!(
+                    "{} {} — {}",
+                    o.method.to_uppercase(),
+                    o.path,
+                    op["summary"].as_str().unwrap_or(&tag.name)
+                );
+                let link = format!(
+                    "/apis/{}/reference/{}#{}",
+                    seg(&api.id),
+                    seg(&tag.name),
+                    operation::anchor(o.method, &o.path)
+                );
+                hits.push((label, link));
+                if hits.len() >= limit {
+                    return hits;
+                }
+            }
+        }
+    }
+    hits
+}
+
 /// The developer's enabled API-key subscriptions to `api`, as `(id, label)`.
 async fn credentials(web: &Web, session: &Session, api: &Api) -> Vec<(String, String)> {
     super::subscribe::owned(web, &session.who)
