@@ -28,6 +28,7 @@ mod plugins_bodies;
 mod plugins_headers;
 mod plugins_limits;
 mod plugins_traffic;
+mod portal_account;
 mod proto_grpc;
 mod proto_h2;
 mod proto_websocket;

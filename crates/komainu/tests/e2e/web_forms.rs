@@ -162,6 +162,23 @@ fn the_defects_that_misled_are_gone() {
     );
     assert_eq!(weight, "700");
 
+    // An imported API's `keyless` plan renamed in its form: the flow that admits it follows, in
+    // one save (the plans and flows editors used to refuse each other's half of the change).
+    let spec = serde_json::json!({"openapi": "3.0.0", "info": {"title": "Pets", "version": "1"},
+        "paths": {"/pets": {"get": {}}}});
+    let (code, _) = json(gw.post(
+        &format!("/api/apis/_openapi?id=pets&backend={backend}"),
+        &spec,
+    ));
+    assert_eq!(code, 201);
+    b.goto(&gw.url("/ui/apis/pets?section=plans&item=0"));
+    type_in(&b, "#f-id", "free");
+    b.click_button("Save");
+    b.wait_text("[role=status]", "Plan saved.");
+    let (_, pets) = json(gw.get("/api/apis/pets"));
+    assert_eq!(pets["documentation"]["plans"][0]["id"], "free");
+    assert_eq!(pets["flows"][0]["consumers"], serde_json::json!(["free"]));
+
     // Signed out, a page asked for is the page landed on after signing in.
     let fresh = Browser::start();
     fresh.goto(&gw.url(&format!("/ui/apis/{id}?section=plans")));

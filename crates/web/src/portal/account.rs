@@ -186,6 +186,21 @@ pub async fn signup(
     signed_up()
 }
 
+/// Whether `password` is the one `hash` holds (an empty hash checks a decoy, and fails).
+pub(crate) async fn password_matches(hash: &str, password: &str) -> bool {
+    let (hash, password) = (hash.to_string(), password.to_string());
+    tokio::task::spawn_blocking(move || {
+        let phc = if hash.is_empty() { decoy() } else { &hash };
+        PasswordHash::new(phc).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// A hash of nothing anyone knows, checked when no account has the address.
 fn decoy() -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
@@ -199,7 +214,7 @@ fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
         .map(|h| h.to_string())
 }
 
-fn signed_in(web: &Web, id: &str, email: &str, headers: &HeaderMap) -> Response {
+pub(crate) fn signed_in(web: &Web, id: &str, email: &str, headers: &HeaderMap) -> Response {
     let secure = crate::session::over_tls(headers);
     page::see_other_with_cookie("/account", web.0.portal_sessions.start(id, email, secure))
 }
@@ -259,6 +274,8 @@ pub async fn signin_form(
         )
     } else if q.contains_key("reset") {
         Some("Your password is changed, and every session of the account ended: sign in.")
+    } else if q.contains_key("moved") {
+        Some("Your e-mail address is changed: follow the link we mailed to it, then sign in.")
     } else {
         None
     };
@@ -308,16 +325,7 @@ pub async fn signin(
         .map(|a| a.password_hash.clone())
         .unwrap_or_default();
     // Verified even for an unknown address, so timing does not tell which addresses exist.
-    let verified = tokio::task::spawn_blocking(move || {
-        let phc = if hash.is_empty() { decoy() } else { &hash };
-        PasswordHash::new(phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false);
+    let verified = password_matches(&hash, &password).await;
     if verified {
         attempt.succeeded();
     } else {

@@ -8,6 +8,7 @@ mod catalogue;
 mod docs;
 mod recovery;
 pub(crate) mod reference;
+mod settings;
 mod subscribe;
 mod webhook;
 
@@ -39,6 +40,8 @@ pub fn router(web: Web) -> Router {
         .route("/forgot", get(recovery::forgot_form).post(recovery::forgot))
         .route("/reset", get(recovery::reset_form).post(recovery::reset))
         .route("/account", get(subscribe::account))
+        .route("/account/settings", get(settings::page))
+        .route("/account/settings/{action}", post(settings::act))
         .route("/subscriptions/{id}/{action}", post(subscribe::act))
         .fallback(catalogue::not_found)
         .with_state(web)

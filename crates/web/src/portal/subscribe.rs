@@ -286,6 +286,7 @@ pub async fn account(State(web): State<Web>, headers: HeaderMap) -> Response {
         Some(&super::viewer(&session)),
         html! {
             h1 { "My subscriptions" }
+            p { a href="/account/settings" { "Account settings" } ": password, e-mail address, deleting the account." }
             @if subs.is_empty() { p { "None yet: pick a plan on an " a href="/" { "API's page" } "." } }
             @for c in cards { (c) }
         },

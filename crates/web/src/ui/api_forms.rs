@@ -255,7 +255,37 @@ pub(crate) fn posted(api: &Value, part: &Part, fields: &Fields) -> Outcome {
         }
     };
     let done = format!("{} saved.", part.entry.unwrap_or("Settings"));
-    Outcome::Patch(nested(part.field, whole), capitalised(&done), entry)
+    let mut patch = nested(part.field, whole);
+    if part.section == "plans"
+        && let Some(i) = index
+    {
+        follow_renamed_plan(api, &at(api, part.field)[i], &entry, &mut patch);
+    }
+    Outcome::Patch(patch, capitalised(&done), entry)
+}
+
+/// A plan whose id changes is renamed in the flows that admit it, in the same write: the admin
+/// API refuses a flow naming a plan that does not exist, and a plan left out of every flow
+/// that named it would silently stop admitting calls.
+fn follow_renamed_plan(api: &Value, before: &Value, after: &Value, patch: &mut Value) {
+    let (Some(old), Some(new)) = (before["id"].as_str(), after["id"].as_str()) else {
+        return;
+    };
+    if old == new {
+        return;
+    }
+    let Some(flows) = api["flows"].as_array() else {
+        return;
+    };
+    let mut flows = flows.clone();
+    for flow in &mut flows {
+        if let Some(consumers) = flow["consumers"].as_array_mut() {
+            for c in consumers.iter_mut().filter(|c| c.as_str() == Some(old)) {
+                *c = json!(new);
+            }
+        }
+    }
+    patch["flows"] = Value::Array(flows);
 }
 
 fn capitalised(s: &str) -> String {
