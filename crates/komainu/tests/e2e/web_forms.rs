@@ -194,3 +194,56 @@ fn the_defects_that_misled_are_gone() {
         fresh.url()
     );
 }
+
+#[test]
+fn the_plugin_chain_is_reordered_disabled_scoped_and_its_problems_shown() {
+    let up = Upstream::start("chain");
+    let gw = Gateway::start();
+    gw.create(
+        "apis",
+        &serde_json::json!({"id": "shop", "name": "Shop", "domain": "shop.test",
+            "backends": [{"id": "b", "backend": {"targets": [up.target()]}}],
+            "routes": [{"id": "all", "frontend": {"domains": ["/"]}, "backend": "b"}],
+            "flows": [{"id": "default_plugin_chain", "consumers": ["gold"], "plugins": {"slots": [
+                {"plugin": "cp:otoroshi.next.plugins.AdditionalHeadersIn", "config": {"headers": {"x-a": "1"}}},
+                {"plugin": "cp:otoroshi.next.plugins.AdditionalHeadersOut", "config": {"headers": {"x-b": "2"}}}]}}],
+            "documentation": {"plans": [
+                {"id": "free", "name": "Free", "status": "published", "access_mode_configuration_type": "keyless"},
+                {"id": "gold", "name": "Gold", "status": "published", "access_mode_configuration_type": "apikey"}]}}),
+    );
+    let b = Browser::start();
+    sign_in(&b, &gw);
+    let stored = || json(gw.get("/api/apis/shop")).1["flows"][0].clone();
+    b.goto(&gw.url("/ui/apis/shop?section=flows"));
+    b.wait_text(".chain-problems", "No flow admits the plan \"free\"");
+
+    // Reordered: the second plugin moved up.
+    b.click("button[aria-label='Move up cp:otoroshi.next.plugins.AdditionalHeadersOut']");
+    b.wait_text("[role=status]", "Plugin moved.");
+    assert_eq!(
+        stored()["plugins"]["slots"][0]["plugin"],
+        "cp:otoroshi.next.plugins.AdditionalHeadersOut"
+    );
+
+    // Disabled, and said so.
+    b.click("button[aria-label='Disable cp:otoroshi.next.plugins.AdditionalHeadersIn']");
+    b.wait_text(".chain-problems", "AdditionalHeadersIn is disabled");
+    assert_eq!(stored()["plugins"]["slots"][1]["enabled"], false);
+
+    // Scoped to some paths.
+    b.click("section[aria-label='Plugin cp:otoroshi.next.plugins.AdditionalHeadersOut'] details summary");
+    b.fill("#f-include-0-0", "/admin.*");
+    b.click_button("Save the paths of cp:otoroshi.next.plugins.AdditionalHeadersOut");
+    b.wait_text("[role=status]", "Paths saved.");
+    assert_eq!(
+        stored()["plugins"]["slots"][0]["include"],
+        serde_json::json!(["/admin.*"])
+    );
+
+    // The flow admits both plans: that problem is gone.
+    b.click("#c-0-free");
+    b.click_button("Save the plans of flow default_plugin_chain");
+    b.wait_text("[role=status]", "Plans saved.");
+    assert_eq!(stored()["consumers"], serde_json::json!(["free", "gold"]));
+    assert!(!b.text(".chain-problems").contains("No flow admits"));
+}

@@ -58,18 +58,62 @@ pub(crate) async fn section(
     let action = format!("/ui/apis/{}/flow", seg(id));
     let csrf = page::csrf_input(&session.csrf);
     let flows = api["flows"].as_array().cloned().unwrap_or_default();
+    let warnings = chain_problems(api, &catalog);
+    let plans: Vec<String> = api["documentation"]["plans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["id"].as_str().map(str::to_string))
+        .collect();
     html! {
+        @if !warnings.is_empty() {
+            div class="alert chain-problems" role="alert" { p { "This chain has problems:" } ul { @for w in &warnings { li { (w) } } } }
+        }
         @for (fi, flow) in flows.iter().enumerate() {
             h2 { "Flow " code { (flow["id"].as_str().unwrap_or_default()) } " " (flow["name"].as_str().unwrap_or_default()) }
-            p { "Plans: " (flow["consumers"].as_array().map_or("any".to_string(), |c| c.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))) }
+            @let admitted: Vec<&str> = flow["consumers"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            form method="post" action=(action) class="consumers" {
+                (csrf.clone())
+                input type="hidden" name="op" value="consumers";
+                input type="hidden" name="flow" value=(fi);
+                fieldset {
+                    legend { "Plans this flow admits (none ticked: every plan of the API)" }
+                    @for p in &plans {
+                        div class="field check" {
+                            input type="checkbox" id={"c-" (fi) "-" (p)} name="plan" value=(p) checked[admitted.contains(&p.as_str())];
+                            label for={"c-" (fi) "-" (p)} { (p) }
+                        }
+                    }
+                }
+                button type="submit" class="secondary" { "Save the plans of flow " (flow["id"].as_str().unwrap_or_default()) }
+            }
             @let slots = flow["plugins"]["slots"].as_array().cloned().unwrap_or_default();
             @if slots.is_empty() { p { "No plugin in this flow." } }
             @for (si, slot) in slots.iter().enumerate() {
                 @let plugin = slot["plugin"].as_str().unwrap_or_default();
                 @let about = entry(&catalog, plugin);
                 @let base = format!("flows[{fi}].plugins.slots[{si}].config");
+                @let at = [("flow", fi.to_string()), ("slot", si.to_string())];
+                @let enabled = slot["enabled"] != false;
                 section class="card" aria-label={"Plugin " (plugin)} {
-                    h3 { (about.and_then(|a| a["name"].as_str()).unwrap_or(plugin)) " " code { (plugin) } }
+                    h3 { (si + 1) ". " (about.and_then(|a| a["name"].as_str()).unwrap_or(plugin)) " " code { (plugin) } @if !enabled { " " (page::badge("disabled")) } }
+                    div class="slot-actions" {
+                        @if si > 0 { (page::action_button(&action, &session.csrf, &[("op", "up"), ("flow", &at[0].1), ("slot", &at[1].1)], "Move up", Some(plugin))) }
+                        @if si + 1 < slots.len() { (page::action_button(&action, &session.csrf, &[("op", "down"), ("flow", &at[0].1), ("slot", &at[1].1)], "Move down", Some(plugin))) }
+                        (page::action_button(&action, &session.csrf, &[("op", "toggle"), ("flow", &at[0].1), ("slot", &at[1].1)], if enabled { "Disable" } else { "Enable" }, Some(plugin)))
+                    }
+                    details {
+                        summary { "Paths it runs on" }
+                        form method="post" action=(action) {
+                            (csrf.clone())
+                            input type="hidden" name="op" value="paths";
+                            input type="hidden" name="flow" value=(fi);
+                            input type="hidden" name="slot" value=(si);
+                            (page::textarea("Only on these paths (regular expressions, one per line; none: every path)", &format!("include-{fi}-{si}"), &lines(&slot["include"]), problems.at(&format!("flows[{fi}].plugins.slots[{si}].include")), 3))
+                            (page::textarea("Never on these paths (one per line)", &format!("exclude-{fi}-{si}"), &lines(&slot["exclude"]), problems.at(&format!("flows[{fi}].plugins.slots[{si}].exclude")), 3))
+                            button type="submit" class="secondary" { "Save the paths of " (plugin) }
+                        }
+                    }
                     @if let Some(d) = about.and_then(|a| a["description"].as_str()) { p { (d) } }
                     form method="post" action=(action) {
                         (csrf.clone())
@@ -126,6 +170,66 @@ pub(crate) async fn section(
     }
 }
 
+fn lines(v: &Value) -> String {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// What in the API's chains can never happen as written: a plan no flow admits, a flow no route
+/// uses, a plugin the catalogue does not know, a disabled plugin.
+pub(crate) fn chain_problems(api: &Value, catalog: &[Value]) -> Vec<String> {
+    let flows = api["flows"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    let admits_all = flows
+        .iter()
+        .any(|f| f["consumers"].as_array().is_none_or(Vec::is_empty));
+    for p in api["documentation"]["plans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let id = p["id"].as_str().unwrap_or_default();
+        let named = flows.iter().any(|f| {
+            f["consumers"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|x| x == id))
+        });
+        if !admits_all && !named {
+            out.push(format!(
+                "No flow admits the plan \"{id}\": its subscribers' calls are refused."
+            ));
+        }
+    }
+    let routes = api["routes"].as_array().cloned().unwrap_or_default();
+    for (i, f) in flows.iter().enumerate() {
+        let fid = f["id"].as_str().unwrap_or_default();
+        let used = routes.iter().any(|r| {
+            let flow = r["flow_ref"].as_str().unwrap_or_default();
+            flow == fid || (flow.is_empty() && i == 0)
+        });
+        if !used {
+            out.push(format!(
+                "No route uses the flow \"{fid}\": its plugins never run."
+            ));
+        }
+        for slot in f["plugins"]["slots"].as_array().into_iter().flatten() {
+            let plugin = slot["plugin"].as_str().unwrap_or_default();
+            if entry(catalog, plugin).is_none() {
+                out.push(format!(
+                    "The flow \"{fid}\" names \"{plugin}\", which no plugin of this gateway is."
+                ));
+            } else if slot["enabled"] == false {
+                out.push(format!("{plugin} is disabled in the flow \"{fid}\"."));
+            }
+        }
+    }
+    out
+}
+
 /// A value typed into a settings field, as the schema's type wants it.
 fn typed(raw: &str, ty: &str) -> Result<Value, String> {
     match ty {
@@ -172,6 +276,65 @@ pub(crate) async fn patch(
             json!([{"op": "remove", "path": slot_path}]),
             "Plugin removed.".into(),
         )),
+        "up" | "down" => {
+            let i: usize = si
+                .parse()
+                .map_err(|_| Problems::message("No such plugin."))?;
+            let to = if fields.get("op") == "up" {
+                i.checked_sub(1)
+            } else {
+                Some(i + 1)
+            };
+            let to = to.ok_or_else(|| Problems::message("It is first already."))?;
+            Ok((
+                json!([{"op": "move", "from": slot_path, "path": format!("/flows/{fi}/plugins/slots/{to}")}]),
+                "Plugin moved.".into(),
+            ))
+        }
+        "toggle" => {
+            let slot = &api["flows"][fi.parse::<usize>().unwrap_or(usize::MAX)]["plugins"]["slots"]
+                [si.parse::<usize>().unwrap_or(usize::MAX)];
+            let enabled = slot["enabled"] != false;
+            Ok((
+                json!([{"op": "add", "path": format!("{slot_path}/enabled"), "value": !enabled}]),
+                if enabled {
+                    "Plugin disabled."
+                } else {
+                    "Plugin enabled."
+                }
+                .into(),
+            ))
+        }
+        "paths" => {
+            let list = |name: &str| -> Value {
+                fields
+                    .get(&format!("{name}-{fi}-{si}"))
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(Value::from)
+                    .collect()
+            };
+            Ok((
+                json!([
+                    {"op": "add", "path": format!("{slot_path}/include"), "value": list("include")},
+                    {"op": "add", "path": format!("{slot_path}/exclude"), "value": list("exclude")},
+                ]),
+                "Paths saved.".into(),
+            ))
+        }
+        "consumers" => {
+            let plans: Vec<Value> = fields
+                .0
+                .iter()
+                .filter(|(k, _)| k == "plan")
+                .map(|(_, v)| Value::from(v.as_str()))
+                .collect();
+            Ok((
+                json!([{"op": "add", "path": format!("/flows/{fi}/consumers"), "value": plans}]),
+                "Plans saved.".into(),
+            ))
+        }
         "json" => {
             let text = fields.get(&format!("config-{fi}-{si}"));
             let config: Value = serde_json::from_str(text).map_err(|e| Problems {
