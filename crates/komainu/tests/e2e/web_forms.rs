@@ -124,6 +124,17 @@ fn an_api_is_built_published_and_called_with_forms_only() {
     assert_eq!(call(), 200);
     assert_eq!(call(), 200);
     assert_eq!(call(), 429, "the key's daily quota, set in its form");
+
+    // The traffic tab: the calls and the refusal, charted; the key among the top consumers.
+    b.goto(&gw.url(&format!("/ui/apis/{id}?section=traffic")));
+    let total = b.wait_text(".traffic-total", "3 calls");
+    assert!(total.contains("1 client errors (4xx)"), "{total}");
+    assert_eq!(
+        b.script("return document.querySelectorAll('svg.chart').length;"),
+        2
+    );
+    assert!(b.text(".top-keys").contains("orders-app"));
+    b.screenshot(&screenshots().join("api-traffic.png"));
 }
 
 #[test]

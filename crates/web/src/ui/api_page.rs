@@ -19,7 +19,7 @@ use crate::page::{self, Face, Problems};
 use crate::session::Session;
 
 /// `(section id, title, the document field its JSON editor holds)`.
-const SECTIONS: [(&str, &str, &str); 14] = [
+const SECTIONS: [(&str, &str, &str); 15] = [
     ("information", "Information", ""),
     ("exposition", "Exposition", ""),
     ("routes", "Routes", "routes"),
@@ -36,6 +36,7 @@ const SECTIONS: [(&str, &str, &str); 14] = [
     ("keys", "API keys", ""),
     ("documentation", "Documentation", "documentation"),
     ("testing", "Testing", "testing"),
+    ("traffic", "Traffic", ""),
     ("deployments", "Deployments", ""),
     ("json", "JSON", ""),
 ];
@@ -325,6 +326,7 @@ async fn section_body(
             }
         }
         "deployments" => deployments(id, api, attempt.compare.as_ref()),
+        "traffic" => super::traffic::section(web, id).await,
         _ => {
             let text = attempt.text.clone().unwrap_or_else(|| page::pretty(api));
             html! {

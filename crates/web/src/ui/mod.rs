@@ -4,12 +4,14 @@
 mod api_forms;
 mod api_page;
 mod apis;
+mod chart;
 mod dashboard;
 mod developers;
 mod entities;
 mod flows;
 mod signin;
 mod subscriptions;
+mod traffic;
 mod transfer;
 
 use axum::Router;
