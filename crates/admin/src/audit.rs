@@ -71,8 +71,8 @@ pub async fn audit(State(admin): State<Admin>, request: Request, next: Next) -> 
         return next.run(request).await;
     }
     let path = request.uri().path().to_string();
-    let ip = crate::auth::peer(&request);
-    let user = crate::auth::presented(request.headers()).map(|(id, _)| id);
+    let ip = crate::caller::peer(&request);
+    let user = crate::caller::presented(request.headers()).map(|(id, _)| id);
     // A key's new secret shows in the body; only whether it did is kept.
     let (request, secret_sent) = if path.contains("apikeys") && method != Method::DELETE {
         let (parts, body) = request.into_parts();

@@ -4,11 +4,11 @@
 //! Attempts are counted per source address ([`crate::lockout`]), so the secret cannot be guessed
 //! at network speed.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use komainu_model::random_alphanumeric;
@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::Admin;
+use crate::caller::{peer, presented};
 use crate::error::ApiError;
 
 const META_KEY: &str = "admin_credentials";
@@ -118,16 +119,6 @@ fn decode_hex(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// `Authorization: Basic base64(id:secret)` (padding optional, as Otoroshi reads it), or
-/// `Otoroshi-Client-Id` + `Otoroshi-Client-Secret`.
-pub(crate) fn presented(headers: &HeaderMap) -> Option<(String, String)> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let (Some(id), Some(secret)) = (text("otoroshi-client-id"), text("otoroshi-client-secret")) {
-        return Some((id.to_string(), secret.to_string()));
-    }
-    komainu_keys::basic_auth(headers)
-}
-
 /// A 429 telling the client when to try again.
 pub(crate) fn too_many_attempts(wait: Duration) -> Response {
     let mut response = ApiError::new(
@@ -140,14 +131,6 @@ pub(crate) fn too_many_attempts(wait: Duration) -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     response
-}
-
-/// The address a request came from (the admin listener's socket peer).
-pub(crate) fn peer(request: &Request) -> IpAddr {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
 }
 
 /// Marks a call made inside this process for a signed-in admin UI session: it carries no

@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod body;
+mod caller;
 mod deployments;
 mod error;
 mod keys;

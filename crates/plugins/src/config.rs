@@ -82,12 +82,18 @@ pub(crate) fn regexes(
     })
 }
 
+/// A plugin's default config and the JSON Schema of its config.
+pub struct Described {
+    pub default: Value,
+    pub schema: Value,
+}
+
 /// The default config of a plugin and the JSON Schema of its config type.
-pub(crate) fn describe<T>() -> crate::registry::Described
+pub(crate) fn describe<T>() -> Described
 where
     T: Default + serde::Serialize + schemars::JsonSchema,
 {
-    crate::registry::Described {
+    Described {
         default: serde_json::to_value(T::default()).expect("configs serialize"),
         schema: serde_json::to_value(schemars::schema_for!(T)).expect("schemas serialize"),
     }

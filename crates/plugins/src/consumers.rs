@@ -16,10 +16,11 @@ use http::request::Parts;
 use komainu_model::{JwtVerifier, MtlsAccess};
 use serde_json::Value;
 
-use crate::client_cert::{self, Matcher};
+use crate::catalogue::apikey_calls;
+use crate::catalogue::client_cert::{self, Matcher};
 use crate::config::ConfigError;
 use crate::jwt_verifier::{Checked, Verifier};
-use crate::{Outcome, Plugin, RequestCtx, Services, apikey_calls, gateway_error};
+use crate::{Outcome, Plugin, RequestCtx, Services, gateway_error};
 
 /// What one plan needs of a call.
 pub enum PlanGuard {

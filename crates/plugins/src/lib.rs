@@ -2,14 +2,16 @@
 //!
 //! A plugin is one file: its config (parsed and checked once, when the snapshot is built, never per
 //! request) and the phases it joins, each defaulting to "continue". Adding one is that file plus a
-//! line in [`registry`]. Plugin ids are Otoroshi's (`cp:otoroshi.next.plugins.Cors`).
+//! line in the [`catalogue`]. Plugin ids are Otoroshi's (`cp:otoroshi.next.plugins.Cors`).
 
 // A phase's `Err` is the response to send instead of going on: rare, moved once, not worth a box.
 #![allow(clippy::result_large_err)]
 
+mod catalogue;
 mod chain;
 mod config;
 pub mod counters;
+mod def;
 mod errors;
 mod expr;
 mod limits;
@@ -17,52 +19,11 @@ mod phase;
 pub mod registry;
 mod tee;
 
-mod additional_headers;
-mod allow_http_methods;
-pub mod apikey_calls;
-mod basic_auth;
-mod body_length;
-mod canary;
-pub mod client_cert;
-mod client_cert_headers;
-mod compression;
 pub mod consumers;
-mod cors;
-mod custom_quotas;
 pub mod deprecation;
-mod echo_backend;
-mod expected_consumer;
-mod fixed_window;
-mod force_https;
-mod forwarded_headers;
-mod global_throttling;
-mod header_length;
-mod headers_validation;
-mod hmac_validator;
-mod ip_address_lists;
-mod jq;
-mod json_schema;
 pub mod jwks;
-mod jwt_signer;
-mod jwt_verification;
 pub mod jwt_verifier;
-mod location_header;
-mod maintenance_mode;
-mod mirror;
-mod missing_headers;
-mod otoroshi_headers;
-mod override_host;
-mod read_only_calls;
-mod redirection;
-mod remove_headers;
-mod response_cache;
-mod routing_restrictions;
-mod security_headers;
-mod service_quotas;
-mod static_response;
-mod token_bucket;
 pub mod token_endpoint;
-mod w3c_tracing;
 
 pub use chain::{Chain, PluginInstance};
 pub use errors::gateway_error;
@@ -170,5 +131,5 @@ impl Default for GlobalLimits {
 /// The body checks of the plugins, for the fuzz targets (`fuzz/`) only.
 #[cfg(fuzzing)]
 pub mod fuzzing {
-    pub use crate::json_schema::checker as json_schema_checker;
+    pub use crate::catalogue::json_schema::checker as json_schema_checker;
 }

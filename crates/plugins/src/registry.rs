@@ -1,114 +1,22 @@
 //! Every plugin, under Otoroshi's id, with what describes it: name, description, the steps it
 //! joins, its default config and the JSON Schema of its config (what `GET /api/plugins/all`
 //! serves and the admin UI builds its forms from), and the Otoroshi keys it accepts without acting
-//! on them. Adding a plugin: its file, with its [`PluginDef`], and one line here.
+//! on them. The plugins themselves are the [`catalogue`](crate::catalogue).
 
 use std::sync::Arc;
 
 use komainu_model::PluginProblem;
 use serde_json::{Value, json};
 
-use crate::config::ConfigError;
+use crate::catalogue::PLUGINS;
+pub use crate::config::Described;
+pub use crate::def::PluginDef;
 use crate::{Plugin, Services};
-use crate::{
-    additional_headers, allow_http_methods, apikey_calls, basic_auth, body_length, canary,
-    client_cert, client_cert_headers, compression, cors, custom_quotas, echo_backend,
-    expected_consumer, fixed_window, force_https, forwarded_headers, global_throttling,
-    header_length, headers_validation, hmac_validator, ip_address_lists, jq, json_schema,
-    jwt_signer, jwt_verification, location_header, maintenance_mode, mirror, missing_headers,
-    otoroshi_headers, override_host, read_only_calls, redirection, remove_headers, response_cache,
-    routing_restrictions, security_headers, service_quotas, static_response, token_bucket,
-    w3c_tracing,
-};
-pub(crate) type Build = fn(&Value, &Services) -> Result<Arc<dyn Plugin>, ConfigError>;
-
-/// A plugin's default config and the JSON Schema of its config.
-pub struct Described {
-    pub default: Value,
-    pub schema: Value,
-}
-
-/// What a plugin is, for the registry.
-pub struct PluginDef {
-    /// Otoroshi's class name: the id is `cp:otoroshi.next.plugins.<name>`.
-    pub name: &'static str,
-    pub title: &'static str,
-    pub description: &'static str,
-    /// Otoroshi's categories (`AccessControl`, `Headers`, ...).
-    pub categories: &'static [&'static str],
-    /// Otoroshi's steps (`PreRoute`, `ValidateAccess`, `TransformRequest`, `TransformResponse`,
-    /// `CallBackend`).
-    pub steps: &'static [&'static str],
-    pub build: Build,
-    pub describe: fn() -> Described,
-    /// Config keys (dotted paths) Otoroshi writes that Komainu accepts and does not act on: each
-    /// present in a config is reported as a warning of the write.
-    pub inert: &'static [&'static str],
-}
 
 const PREFIX: &str = "otoroshi.next.plugins.";
 
 /// What a key accepted and not acted on is told as.
 const INERT: &str = "accepted for compatibility with Otoroshi, not acted on by Komainu";
-
-const PLUGINS: &[&PluginDef] = &[
-    &w3c_tracing::PLUGIN,
-    &override_host::PLUGIN,
-    &additional_headers::PLUGIN_IN,
-    &additional_headers::PLUGIN_OUT,
-    &remove_headers::PLUGIN_IN,
-    &remove_headers::PLUGIN_OUT,
-    &cors::PLUGIN,
-    &allow_http_methods::PLUGIN,
-    &ip_address_lists::PLUGIN_ALLOWED,
-    &ip_address_lists::PLUGIN_BLOCKED,
-    &maintenance_mode::PLUGIN,
-    &static_response::PLUGIN,
-    &redirection::PLUGIN,
-    &force_https::PLUGIN,
-    &read_only_calls::PLUGIN,
-    &compression::PLUGIN_GZIP,
-    &compression::PLUGIN_BROTLI,
-    &apikey_calls::PLUGIN,
-    &body_length::PLUGIN_REQUEST,
-    &body_length::PLUGIN_RESPONSE,
-    &client_cert::PLUGIN_HAS,
-    &client_cert::PLUGIN_MATCHING,
-    &client_cert_headers::PLUGIN_CHAIN,
-    &client_cert_headers::PLUGIN_RFC9440,
-    &token_bucket::PLUGIN,
-    &fixed_window::PLUGIN,
-    &global_throttling::PLUGIN_GLOBAL,
-    &global_throttling::PLUGIN_PER_IP,
-    &service_quotas::PLUGIN,
-    &custom_quotas::PLUGIN_QUOTAS,
-    &custom_quotas::PLUGIN_THROTTLING,
-    &jwt_verification::PLUGIN,
-    &jwt_verification::PLUGIN_ONLY,
-    &jwt_signer::PLUGIN,
-    &basic_auth::PLUGIN,
-    &hmac_validator::PLUGIN,
-    &expected_consumer::PLUGIN,
-    &missing_headers::PLUGIN_IN,
-    &missing_headers::PLUGIN_OUT,
-    &headers_validation::PLUGIN,
-    &forwarded_headers::PLUGIN_X,
-    &forwarded_headers::PLUGIN_FORWARDED,
-    &security_headers::PLUGIN,
-    &location_header::PLUGIN,
-    &otoroshi_headers::PLUGIN,
-    &header_length::PLUGIN_IN,
-    &header_length::PLUGIN_OUT,
-    &jq::PLUGIN_REQUEST,
-    &jq::PLUGIN_RESPONSE,
-    &json_schema::PLUGIN_REQUEST,
-    &json_schema::PLUGIN_RESPONSE,
-    &canary::PLUGIN,
-    &mirror::PLUGIN,
-    &response_cache::PLUGIN,
-    &routing_restrictions::PLUGIN,
-    &echo_backend::PLUGIN,
-];
 
 /// `cp:otoroshi.next.plugins.Cors` (or without `cp:`) → `Cors`.
 fn short_name(id: &str) -> Option<&str> {

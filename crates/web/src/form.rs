@@ -20,6 +20,11 @@ use crate::session::{Session, Sessions, same_origin};
 pub struct Fields(pub Vec<(String, String)>);
 
 impl Fields {
+    /// Whether a destructive action's form carries its confirmation (`confirm=yes`).
+    pub fn confirmed(&self) -> bool {
+        self.get("confirm") == "yes"
+    }
+
     pub fn get(&self, name: &str) -> &str {
         self.0
             .iter()

@@ -168,11 +168,6 @@ pub fn when(ms: i64) -> Markup {
     html! { time datetime=(d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) data-local { (d.format("%Y-%m-%d %H:%M UTC")) } }
 }
 
-/// Whether a destructive action's form carries its confirmation (`confirm=yes`).
-pub fn confirmed(fields: &crate::form::Fields) -> bool {
-    fields.get("confirm") == "yes"
-}
-
 /// The confirmation step of a destructive action.
 pub struct Confirm<'a> {
     pub question: &'a str,

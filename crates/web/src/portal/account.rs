@@ -6,14 +6,11 @@
 //! an address may sign up [`SIGNUPS_PER_ADDRESS`] times per [`SIGNUP_WINDOW`].
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use komainu_model::{DeveloperAccount, Kind};
+use komainu_model::DeveloperAccount;
 use maud::html;
 use serde_json::json;
 
@@ -21,10 +18,9 @@ use crate::Web;
 use crate::form::{Fields, PortalSide, PortalWrite, SameSite};
 use crate::page::{self, Face, Problems};
 
-/// Shortest password accepted at sign-up.
-pub(crate) const MIN_PASSWORD: usize = 10;
-/// Longest password accepted (hashing is work for the gateway).
-const MAX_PASSWORD: usize = 1024;
+use super::accounts::find;
+use super::password::{MIN_PASSWORD, hashed, password_matches, password_problem};
+
 /// Sign-ups one address may make per window.
 pub(crate) const SIGNUPS_PER_ADDRESS: u32 = 5;
 pub(crate) const SIGNUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
@@ -64,35 +60,6 @@ pub async fn signup_form(State(web): State<Web>) -> Response {
         return closed();
     }
     signup_page(StatusCode::OK, &Fields(Vec::new()), &Problems::default())
-}
-
-/// The account with `email`: found in the index, read from the store.
-pub(crate) async fn find(web: &Web, email: &str) -> Option<DeveloperAccount> {
-    let id = web.0.accounts.id_of(email)?;
-    let doc = web.0.store.get(Kind::Developer, &id).await.ok()??;
-    let account = komainu_model::parse::<DeveloperAccount>(&doc).ok()?;
-    (account.email == email.trim().to_ascii_lowercase()).then_some(account)
-}
-
-/// What is wrong with a password chosen here, if anything.
-pub(crate) fn password_problem(password: &str) -> Option<String> {
-    let n = password.chars().count();
-    if n < MIN_PASSWORD {
-        Some(format!("at least {MIN_PASSWORD} characters"))
-    } else if n > MAX_PASSWORD {
-        Some(format!("at most {MAX_PASSWORD} characters"))
-    } else {
-        None
-    }
-}
-
-/// The password's Argon2 hash, computed off the async workers.
-pub(crate) async fn hashed(password: &str) -> Option<String> {
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .ok()?
-        .ok()
 }
 
 /// What is wrong with a sign-up form's fields, each at its field.
@@ -184,34 +151,6 @@ pub async fn signup(
         super::recovery::send_proof(&web, &account);
     }
     signed_up()
-}
-
-/// Whether `password` is the one `hash` holds (an empty hash checks a decoy, and fails).
-pub(crate) async fn password_matches(hash: &str, password: &str) -> bool {
-    let (hash, password) = (hash.to_string(), password.to_string());
-    tokio::task::spawn_blocking(move || {
-        let phc = if hash.is_empty() { decoy() } else { &hash };
-        PasswordHash::new(phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false)
-}
-
-/// A hash of nothing anyone knows, checked when no account has the address.
-fn decoy() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| hash(&komainu_model::random_alphanumeric(32)).unwrap_or_default())
-}
-
-fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
 }
 
 pub(crate) fn signed_in(web: &Web, id: &str, email: &str, headers: &HeaderMap) -> Response {

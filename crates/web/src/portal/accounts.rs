@@ -101,3 +101,11 @@ impl Accounts {
             .cloned()
     }
 }
+
+/// The account with `email`: found in the index, read from the store.
+pub(crate) async fn find(web: &crate::Web, email: &str) -> Option<DeveloperAccount> {
+    let id = web.0.accounts.id_of(email)?;
+    let doc = web.0.store.get(Kind::Developer, &id).await.ok()??;
+    let account = komainu_model::parse::<DeveloperAccount>(&doc).ok()?;
+    (account.email == email.trim().to_ascii_lowercase()).then_some(account)
+}

@@ -6,6 +6,7 @@ pub mod accounts;
 pub(crate) use account::{SIGNUP_WINDOW, SIGNUPS_PER_ADDRESS};
 mod catalogue;
 mod docs;
+mod password;
 mod recovery;
 pub(crate) mod reference;
 mod settings;

@@ -152,7 +152,7 @@ pub async fn resend(
     SameSite { fields, .. }: SameSite<PortalSide>,
 ) -> Response {
     if web.0.signups.allow(&peer.ip()).is_ok()
-        && let Some(account) = super::account::find(&web, fields.get("email")).await
+        && let Some(account) = super::accounts::find(&web, fields.get("email")).await
         && !account.verified
     {
         send_proof(&web, &account);
@@ -207,7 +207,7 @@ pub async fn forgot(
         return no_mail();
     };
     if web.0.signups.allow(&peer.ip()).is_ok()
-        && let Some(account) = super::account::find(&web, fields.get("email")).await
+        && let Some(account) = super::accounts::find(&web, fields.get("email")).await
     {
         let t = token(
             &web.0.portal.link_key,
@@ -243,7 +243,7 @@ fn reset_page(status: StatusCode, token: &str, problems: &Problems) -> Response 
             (problems.summary(&["password"]))
             form method="post" action="/reset" {
                 input type="hidden" name="token" value=(token);
-                (page::input_of("password", &format!("New password (at least {} characters)", super::account::MIN_PASSWORD), "password", "", problems.at("password"), true))
+                (page::input_of("password", &format!("New password (at least {} characters)", super::password::MIN_PASSWORD), "password", "", problems.at("password"), true))
                 button type="submit" { "Set the password" }
             }
         },
@@ -276,14 +276,14 @@ pub async fn reset(
     let Some(account) = redeem(&web, "reset", &token, |a| a.password_hash.clone()).await else {
         return bad_reset_link();
     };
-    if let Some(problem) = super::account::password_problem(fields.get("password")) {
+    if let Some(problem) = super::password::password_problem(fields.get("password")) {
         let p = Problems {
             message: Some("The password was not changed.".into()),
             fields: vec![("password".into(), problem)],
         };
         return reset_page(StatusCode::BAD_REQUEST, &token, &p);
     }
-    let Some(hash) = super::account::hashed(fields.get("password")).await else {
+    let Some(hash) = super::password::hashed(fields.get("password")).await else {
         return notice(
             StatusCode::INTERNAL_SERVER_ERROR,
             "The password was not changed",

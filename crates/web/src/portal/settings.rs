@@ -40,7 +40,7 @@ fn settings_page(
             form method="post" action="/account/settings/password" {
                 (page::csrf_input(csrf))
                 (page::input_of("password", "Current password", "current", "", problems.at("current"), true))
-                (page::input_of("password", &format!("New password (at least {} characters)", super::account::MIN_PASSWORD), "password", "", problems.at("password"), true))
+                (page::input_of("password", &format!("New password (at least {} characters)", super::password::MIN_PASSWORD), "password", "", problems.at("password"), true))
                 button type="submit" { "Change the password" }
             }
             h2 { "E-mail address" }
@@ -98,16 +98,16 @@ pub async fn act(
     let again = |problems: Problems| {
         settings_page(&session, StatusCode::BAD_REQUEST, &me.email, &problems, "")
     };
-    if !super::account::password_matches(&me.password_hash, fields.get("current")).await {
+    if !super::password::password_matches(&me.password_hash, fields.get("current")).await {
         return again(refused("current", "this is not your current password"));
     }
     let at = format!("/api/developers/{}", seg(&me.id));
     match action.as_str() {
         "password" => {
-            if let Some(p) = super::account::password_problem(fields.get("password")) {
+            if let Some(p) = super::password::password_problem(fields.get("password")) {
                 return again(refused("password", &p));
             }
-            let Some(hash) = super::account::hashed(fields.get("password")).await else {
+            let Some(hash) = super::password::hashed(fields.get("password")).await else {
                 return again(Problems::message(
                     "The password could not be hashed: nothing was changed.",
                 ));
@@ -129,7 +129,7 @@ pub async fn act(
             if !email.contains('@') || email.chars().count() > komainu_model::MAX_EMAIL {
                 return again(refused("email", "expected an e-mail address"));
             }
-            if super::account::find(&web, &email).await.is_some() {
+            if super::accounts::find(&web, &email).await.is_some() {
                 return again(refused("email", "another account has this address"));
             }
             let mails = web.0.portal.notifier.is_some();

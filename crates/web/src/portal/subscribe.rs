@@ -427,7 +427,7 @@ pub async fn act(
             "The subscription is not in a state that allows this.",
         );
     }
-    if matches!(action.as_str(), "rotate" | "close") && !page::confirmed(&fields) {
+    if matches!(action.as_str(), "rotate" | "close") && !fields.confirmed() {
         return confirm(&web, &session, &sub, &action).await;
     }
     let answer = match action.as_str() {

@@ -521,7 +521,7 @@ pub async fn act(
         (_, s) => s.to_string(),
     };
     let (method, body, done) = match action.as_str() {
-        "state" if fields.get("state") == "removed" && !page::confirmed(&fields) => {
+        "state" if fields.get("state") == "removed" && !fields.confirmed() => {
             let back = format!("/ui/apis/{}", seg(&id));
             return page::confirm_page(
                 Face::Admin,

@@ -58,7 +58,7 @@ pub async fn act(
         session, fields, ..
     }: AdminWrite,
 ) -> Response {
-    if action == "delete" && !page::confirmed(&fields) {
+    if action == "delete" && !fields.confirmed() {
         return page::confirm_page(
             Face::Admin,
             &super::viewer(&session),

@@ -378,7 +378,7 @@ pub async fn delete(
     let Some(kind) = kind_of(&plural) else {
         return not_found(&session);
     };
-    if !page::confirmed(&fields) {
+    if !fields.confirmed() {
         let question = format!("Delete {} {id}?", kind.name());
         let consequence = match kind {
             Kind::Api => {

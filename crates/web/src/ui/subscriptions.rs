@@ -210,7 +210,7 @@ pub async fn act(
         session, fields, ..
     }: AdminWrite,
 ) -> Response {
-    if matches!(action.as_str(), "reject" | "rotate" | "close") && !page::confirmed(&fields) {
+    if matches!(action.as_str(), "reject" | "rotate" | "close") && !fields.confirmed() {
         return confirm(&session, &id, &action, back(&fields));
     }
     let path = format!("/api/api-subscriptions/{}", seg(&id));

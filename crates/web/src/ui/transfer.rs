@@ -92,7 +92,7 @@ pub async fn act(
         session, fields, ..
     }: AdminWrite,
 ) -> Response {
-    if action == "import" && fields.get("mode") == "replace" && !page::confirmed(&fields) {
+    if action == "import" && fields.get("mode") == "replace" && !fields.confirmed() {
         return page::confirm_page(
             Face::Admin,
             &super::viewer(&session),
