@@ -20,6 +20,103 @@ use tokio::sync::watch;
 
 use crate::cli::{ServeArgs, StorageArgs};
 use crate::{config_file, demo, storage};
+use listeners::local_url;
+
+mod listeners;
+
+/// Resolves once the node is asked to stop.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Serves `app` (the admin API and UI, or the portal) on `listener` until the node stops.
+async fn serve_app(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stopped(stop))
+        .await
+}
+
+/// The admin API, the UI, the portal and the config file's reloads run on their own thread:
+/// parsing and validating a large or hostile document never takes time from the proxy's workers.
+fn admin_runtime() -> anyhow::Result<AdminRuntime> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(4)
+        .thread_name("komainu-admin")
+        .enable_all()
+        .build()
+        .context("cannot start the admin runtime")?;
+    Ok(AdminRuntime(Some(rt)))
+}
+
+/// The OTLP exporter `--otlp-endpoint` asks for, sampling `--trace-sampling` of the requests.
+fn tracer(args: &ServeArgs) -> anyhow::Result<Option<Arc<Tracer>>> {
+    if !(0.0..=1.0).contains(&args.trace_sampling) {
+        bail!(
+            "--trace-sampling: expected a share between 0.0 and 1.0, got {}",
+            args.trace_sampling
+        );
+    }
+    let Some(endpoint) = &args.otlp_endpoint else {
+        return Ok(None);
+    };
+    let tracer = Tracer::new(Some(endpoint), args.trace_sampling).map_err(anyhow::Error::msg)?;
+    Ok(Some(Arc::new(tracer)))
+}
+
+/// What the node counted and has not written yet: quota counts, the grants it holds, the limit
+/// plugins' counts. Written on the way out, so a restart loses none of them.
+async fn persist_counts(
+    keys: &KeyService,
+    counters: &Arc<komainu_plugins::counters::Counters>,
+    store: &dyn Store,
+) {
+    if let Err(e) = keys.flush().await {
+        tracing::error!(error = %e, "cannot persist the last quota counts");
+    }
+    keys.give_back_grants().await;
+    if let Err(e) = komainu_runtime::flush_counters(counters, store, keys).await {
+        tracing::error!(error = %e, "cannot persist the last counts of the limit plugins");
+    }
+}
+
+/// The store's metrics: its engine, its last revision, and how far each follower of its feed
+/// lags behind it.
+fn store_metrics(
+    store: Arc<dyn Store>,
+    kind: &'static str,
+    followers: Vec<(&'static str, komainu_store::Applied)>,
+) -> impl Fn(&mut String) + Send + Sync + 'static {
+    move |out| {
+        use std::fmt::Write;
+        let revision = store.revision();
+        let _ = writeln!(
+            out,
+            "# HELP komainu_store_info The store engine.\n# TYPE komainu_store_info gauge\nkomainu_store_info{{engine=\"{kind}\"}} 1"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP komainu_store_revision The store's last committed change.\n# TYPE komainu_store_revision gauge\nkomainu_store_revision {revision}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP komainu_store_feed_lag Changes committed that a follower of the store's feed has not applied yet.\n# TYPE komainu_store_feed_lag gauge"
+        );
+        for (name, applied) in &followers {
+            let _ = writeln!(
+                out,
+                "komainu_store_feed_lag{{follower=\"{name}\"}} {}",
+                revision.saturating_sub(applied.get())
+            );
+        }
+    }
+}
 
 /// The cluster's signing key (what CanaryMode signs client ids with): made at the first start
 /// and kept in the store, so every node checks what another signed.
@@ -44,17 +141,6 @@ async fn signing_key(store: &dyn Store) -> anyhow::Result<Vec<u8>> {
     Ok(read(store.meta(KEY).await?).unwrap_or(fresh.to_vec()))
 }
 
-/// The URL a listener of this process is reached at from inside it (an unspecified address is
-/// loopback): where "try it" calls the proxy, and what the start log shows.
-fn local_url(listener: std::net::SocketAddr) -> String {
-    let ip = match listener.ip() {
-        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
-        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
-        ip => ip,
-    };
-    format!("http://{}", std::net::SocketAddr::new(ip, listener.port()))
-}
-
 /// Admin credentials from `KOMAINU_ADMIN_CLIENT_ID` / `KOMAINU_ADMIN_CLIENT_SECRET`.
 fn admin_credentials_from_env() -> anyhow::Result<Option<(String, String)>> {
     let id = std::env::var("KOMAINU_ADMIN_CLIENT_ID")
@@ -76,39 +162,15 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
     let limits = args.limits.limits()?;
-    // Bound here, registered with the admin runtime's reactor by the task that serves it.
-    let admin_listener = std::net::TcpListener::bind(args.admin_addr)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .with_context(|| format!("cannot listen on {} (admin)", args.admin_addr))?;
-    let proxy_listener = komainu_proxy::bind(args.http_addr)
-        .with_context(|| format!("cannot listen on {} (proxy)", args.http_addr))?;
-    let https_listener = komainu_proxy::bind(args.https_addr)
-        .with_context(|| format!("cannot listen on {} (proxy, TLS)", args.https_addr))?;
-    let portal_listener = std::net::TcpListener::bind(args.portal_addr)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .with_context(|| format!("cannot listen on {} (portal)", args.portal_addr))?;
-    let listening = [
-        ("admin API", admin_listener.local_addr()?),
-        ("proxy", proxy_listener.local_addr()?),
-        ("https", https_listener.local_addr()?),
-        ("portal", portal_listener.local_addr()?),
-    ];
-    // Said once: when the listeners answer, which is early if the store makes the node wait.
-    let announced = std::cell::Cell::new(false);
-    let announce = || {
-        if !announced.replace(true) {
-            for (name, addr) in &listening {
-                tracing::info!(%addr, "{name} listening");
-            }
-            let url = |addr: &std::net::SocketAddr| local_url(*addr);
-            tracing::info!(
-                "admin UI: {}/ui/ · developer portal: {}/ · proxy: {}/",
-                url(&listening[0].1),
-                url(&listening[3].1),
-                url(&listening[1].1)
-            );
-        }
-    };
+    let (listeners, announcer) = listeners::Listeners::bind(&args)?;
+    let listening = announcer.listening;
+    let announce = || announcer.announce();
+    let listeners::Listeners {
+        admin: admin_listener,
+        proxy: proxy_listener,
+        https: https_listener,
+        portal: portal_listener,
+    } = listeners;
     let proxy_listener = proxy_listener.into_std()?;
     let store =
         crate::waiting::open(storage_args, &[&proxy_listener, &admin_listener], &announce).await?;
@@ -148,15 +210,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     .with_plugin_catalog(komainu_plugins::registry::catalog);
     // The admin API, and the config file's reloads, run on their own thread: parsing and
     // validating a large or hostile document never takes time from the proxy's workers.
-    let admin_rt = AdminRuntime(Some(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .max_blocking_threads(4)
-            .thread_name("komainu-admin")
-            .enable_all()
-            .build()
-            .context("cannot start the admin runtime")?,
-    ));
+    let admin_rt = admin_runtime()?;
 
     demo::apply(&admin, args.demo).await?;
     if let Some(path) = &args.config {
@@ -187,18 +241,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let runtime = Runtime::start(store.clone(), services, Some(tls.clone()))
         .await
         .context("cannot load the configuration")?;
-    if !(0.0..=1.0).contains(&args.trace_sampling) {
-        bail!(
-            "--trace-sampling: expected a share between 0.0 and 1.0, got {}",
-            args.trace_sampling
-        );
-    }
-    let tracer = match &args.otlp_endpoint {
-        Some(e) => Some(Arc::new(
-            Tracer::new(Some(e), args.trace_sampling).map_err(anyhow::Error::msg)?,
-        )),
-        None => None,
-    };
+    let tracer = tracer(&args)?;
     let sinks = Sinks {
         access_log: args.access_log.then(AccessLog::start),
         events: events.clone(),
@@ -226,31 +269,12 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let proxy = Arc::new(Proxy::new(runtime, sinks, config));
     let for_metrics = proxy.clone();
     metrics.add_source(move |out| for_metrics.render_metrics(out));
-    let (for_store, kind) = (store.clone(), engine_name(&storage_args.store));
-    let followers = [("routing", runtime_applied), ("keys", keys.applied.clone())];
-    metrics.add_source(move |out| {
-        use std::fmt::Write;
-        let revision = for_store.revision();
-        let _ = writeln!(
-            out,
-            "# HELP komainu_store_info The store engine.\n# TYPE komainu_store_info gauge\nkomainu_store_info{{engine=\"{kind}\"}} 1"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP komainu_store_revision The store's last committed change.\n# TYPE komainu_store_revision gauge\nkomainu_store_revision {revision}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP komainu_store_feed_lag Changes committed that a follower of the store's feed has not applied yet.\n# TYPE komainu_store_feed_lag gauge"
-        );
-        for (name, applied) in &followers {
-            let _ = writeln!(
-                out,
-                "komainu_store_feed_lag{{follower=\"{name}\"}} {}",
-                revision.saturating_sub(applied.get())
-            );
-        }
-    });
+    let followers = vec![("routing", runtime_applied), ("keys", keys.applied.clone())];
+    metrics.add_source(store_metrics(
+        store.clone(),
+        engine_name(&storage_args.store),
+        followers,
+    ));
 
     let scheduler = match tokio::runtime::Handle::current().runtime_flavor() {
         tokio::runtime::RuntimeFlavor::CurrentThread => "one thread",
@@ -297,9 +321,6 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
     let drain = Duration::from_secs(args.drain_timeout);
     let proxy_task = tokio::spawn(komainu_proxy::serve(
         proxy_listener,
@@ -333,25 +354,10 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
         },
     )
     .await;
-    let portal_stop = stopped(stop_rx.clone());
-    let portal_app = web
-        .portal()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let portal_task = admin_rt.spawn(async move {
-        let listener = TcpListener::from_std(portal_listener)?;
-        axum::serve(listener, portal_app)
-            .with_graceful_shutdown(portal_stop)
-            .await
-    });
-    let admin_task = admin_rt.spawn(async move {
-        let app = admin_api
-            .merge(web.admin_ui())
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let listener = TcpListener::from_std(admin_listener)?;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stopped(stop_rx))
-            .await
-    });
+    let portal_app = web.portal();
+    let portal_task = admin_rt.spawn(serve_app(portal_listener, portal_app, stop_rx.clone()));
+    let admin_app = admin_api.merge(web.admin_ui());
+    let admin_task = admin_rt.spawn(serve_app(admin_listener, admin_app, stop_rx));
 
     shutdown_signal(term).await;
     raise_ready.abort();
@@ -359,13 +365,7 @@ pub async fn run(storage_args: &StorageArgs, args: ServeArgs) -> anyhow::Result<
     let _ = stop_tx.send(true);
     let _ = proxy_task.await;
     let _ = https_task.await;
-    if let Err(e) = keys.flush().await {
-        tracing::error!(error = %e, "cannot persist the last quota counts");
-    }
-    keys.give_back_grants().await;
-    if let Err(e) = komainu_runtime::flush_counters(&counters, &*store, &keys).await {
-        tracing::error!(error = %e, "cannot persist the last counts of the limit plugins");
-    }
+    persist_counts(&keys, &counters, &*store).await;
     if let Some(t) = &tracer {
         t.shutdown();
     }
