@@ -1,8 +1,8 @@
 //! Operational endpoints: `/health` (alive), `/ready` (store answers, snapshot loaded), `/metrics`
 //! (Prometheus text) and the admin request counter behind it.
 
+use komainu_observe::prom::{self, Kind};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -47,32 +47,36 @@ impl Metrics {
 
     pub(crate) fn render(&self) -> String {
         let mut out = String::with_capacity(1024);
-        let _ = writeln!(out, "# HELP komainu_build_info Komainu version.");
-        let _ = writeln!(out, "# TYPE komainu_build_info gauge");
-        let _ = writeln!(
-            out,
-            "komainu_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
+        let version = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
+        prom::family(
+            &mut out,
+            "komainu_build_info",
+            Kind::Gauge,
+            "Komainu version.",
         );
-        let _ = writeln!(
-            out,
-            "# HELP komainu_uptime_seconds Seconds since the process started."
+        prom::sample(&mut out, "komainu_build_info", &version, 1);
+        let uptime = format!("{:.3}", self.started.elapsed().as_secs_f64());
+        let help = "Seconds since the process started.";
+        prom::single(
+            &mut out,
+            "komainu_uptime_seconds",
+            Kind::Gauge,
+            help,
+            uptime,
         );
-        let _ = writeln!(out, "# TYPE komainu_uptime_seconds gauge");
-        let _ = writeln!(
-            out,
-            "komainu_uptime_seconds {:.3}",
-            self.started.elapsed().as_secs_f64()
+        let name = "komainu_admin_requests_total";
+        prom::family(
+            &mut out,
+            name,
+            Kind::Counter,
+            "Admin API requests by method and status.",
         );
-        let _ = writeln!(
-            out,
-            "# HELP komainu_admin_requests_total Admin API requests by method and status."
-        );
-        let _ = writeln!(out, "# TYPE komainu_admin_requests_total counter");
         for ((method, status), n) in self.admin_requests.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "komainu_admin_requests_total{{method=\"{method}\",status=\"{status}\"}} {n}"
+            prom::sample(
+                &mut out,
+                name,
+                &format!("method=\"{method}\",status=\"{status}\""),
+                n,
             );
         }
         for source in self.sources.lock().expect("metrics lock").iter() {

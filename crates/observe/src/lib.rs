@@ -9,6 +9,7 @@
 pub mod analytics;
 pub mod events;
 pub mod histogram;
+pub mod prom;
 pub mod route_stats;
 pub mod trace;
 

@@ -4,6 +4,7 @@
 //! until they serve) and kept by route id across snapshot rebuilds ([`Registry`]), so a config
 //! change never resets a counter. Recording is relaxed atomic increments: no lock, no allocation.
 
+use crate::prom::{self, Kind, escape};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -153,12 +154,6 @@ pub struct PlanSample {
     pub latency: Counts,
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 impl RouteStats {
     fn new(route: &str, api: Option<&str>) -> Self {
         RouteStats {
@@ -297,13 +292,10 @@ impl Registry {
     /// The per-route families in Prometheus text format; series that never moved are left out.
     pub fn render(&self, out: &mut String) {
         let active = self.active();
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        family(
+        prom::family(
             out,
             "komainu_http_requests_total",
-            "counter",
+            Kind::Counter,
             "Requests by API, route, method and status code.",
         );
         for s in &active {
@@ -322,10 +314,10 @@ impl Registry {
                 }
             }
         }
-        family(
+        prom::family(
             out,
             "komainu_http_plan_requests_total",
-            "counter",
+            Kind::Counter,
             "Requests by API, route and the plan that admitted them (\"\" when none did).",
         );
         for s in &active {
@@ -357,7 +349,7 @@ impl Registry {
             ),
         ];
         for (name, help, h) in histograms {
-            family(out, name, "histogram", help);
+            prom::family(out, name, Kind::Histogram, help);
             for s in &active {
                 h(s.counters()).render(out, name, &s.labels());
             }
@@ -390,7 +382,7 @@ impl Registry {
             ),
         ];
         for (name, help, v) in counters {
-            family(out, name, "counter", help);
+            prom::family(out, name, Kind::Counter, help);
             for s in &active {
                 let _ = writeln!(
                     out,
@@ -400,10 +392,10 @@ impl Registry {
                 );
             }
         }
-        family(
+        prom::family(
             out,
             "komainu_upstream_errors_total",
-            "counter",
+            Kind::Counter,
             "Failed backend calls by cause (timeout, circuit_open, no_target, connect_refused, dns, tls, reset, other).",
         );
         for s in &active {

@@ -4,6 +4,7 @@
 //! host (the target's authority when it has one, else the one `Host` header), and its path made
 //! canonical once (`komainu_http::path`). Everything after reads that canonical path.
 
+use komainu_observe::prom::{self, Kind};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -207,33 +208,38 @@ impl Proxy {
     /// Every proxy family in Prometheus text format: listeners, routes, targets, the snapshot and
     /// the events queue.
     pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
         self.metrics.render(out);
         self.runtime.stats.render(out);
         let snapshot = self.runtime.snapshot();
-        let _ = writeln!(
-            out,
-            "# HELP komainu_config_generation Generation of the routing snapshot being served.\n# TYPE komainu_config_generation gauge\nkomainu_config_generation {}",
-            snapshot.generation
-        );
-        let _ = writeln!(
-            out,
-            "# HELP komainu_config_build_seconds How long the current routing snapshot took to build.\n# TYPE komainu_config_build_seconds gauge\nkomainu_config_build_seconds {}",
-            self.runtime
-                .build_us
-                .load(std::sync::atomic::Ordering::Relaxed) as f64
-                / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "# HELP komainu_config_routes Routes in the snapshot being served.\n# TYPE komainu_config_routes gauge\nkomainu_config_routes {}",
-            snapshot.routes.len()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP komainu_config_problems Entities the snapshot could not serve (see the log).\n# TYPE komainu_config_problems gauge\nkomainu_config_problems {}",
-            snapshot.problems.len()
-        );
+        let build_s = self
+            .runtime
+            .build_us
+            .load(std::sync::atomic::Ordering::Relaxed) as f64
+            / 1e6;
+        for (name, help, value) in [
+            (
+                "komainu_config_generation",
+                "Generation of the routing snapshot being served.",
+                snapshot.generation as f64,
+            ),
+            (
+                "komainu_config_build_seconds",
+                "How long the current routing snapshot took to build.",
+                build_s,
+            ),
+            (
+                "komainu_config_routes",
+                "Routes in the snapshot being served.",
+                snapshot.routes.len() as f64,
+            ),
+            (
+                "komainu_config_problems",
+                "Entities the snapshot could not serve (see the log).",
+                snapshot.problems.len() as f64,
+            ),
+        ] {
+            prom::single(out, name, Kind::Gauge, help, value);
+        }
         crate::metrics::render_targets(out, &snapshot.routes);
         if let Some(events) = &self.sinks.events {
             events.render(out);

@@ -1,5 +1,6 @@
 //! Proxy counters, atomics only, rendered as Prometheus text on scrape.
 
+use komainu_observe::prom::{self, Kind};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -167,11 +168,6 @@ pub struct ProxyMetrics {
     pub(crate) listener: Arc<ListenerMetrics>,
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
 impl ProxyMetrics {
     pub(crate) fn response(&self, status: u16) {
         let class = (status / 100).clamp(1, 5) as usize - 1;
@@ -192,10 +188,10 @@ impl ProxyMetrics {
 
     pub fn render(&self, out: &mut String) {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        family(
+        prom::family(
             out,
             "komainu_proxy_responses_total",
-            "counter",
+            Kind::Counter,
             "Proxied responses by status class.",
         );
         for (i, n) in self.responses.iter().enumerate() {
@@ -206,10 +202,10 @@ impl ProxyMetrics {
                 load(n)
             );
         }
-        family(
+        prom::family(
             out,
             "komainu_proxy_route_not_found_total",
-            "counter",
+            Kind::Counter,
             "Requests no route matched.",
         );
         let _ = writeln!(
@@ -217,10 +213,10 @@ impl ProxyMetrics {
             "komainu_proxy_route_not_found_total {}",
             load(&self.not_found)
         );
-        family(
+        prom::family(
             out,
             "komainu_proxy_upstream_errors_total",
-            "counter",
+            Kind::Counter,
             "Backend calls that failed.",
         );
         let _ = writeln!(
@@ -229,17 +225,17 @@ impl ProxyMetrics {
             load(&self.upstream_errors)
         );
         let l = &self.listener;
-        family(
+        prom::family(
             out,
             "komainu_proxy_connections_open",
-            "gauge",
+            Kind::Gauge,
             "Client connections open now.",
         );
         let _ = writeln!(out, "komainu_proxy_connections_open {}", load(&l.open));
-        family(
+        prom::family(
             out,
             "komainu_proxy_connections_open_by_protocol",
-            "gauge",
+            Kind::Gauge,
             "Client connections open now, by listener and protocol.",
         );
         for (i, n) in l.open_by.iter().enumerate() {
@@ -251,17 +247,17 @@ impl ProxyMetrics {
                 load(n)
             );
         }
-        family(
+        prom::family(
             out,
             "komainu_proxy_connections_total",
-            "counter",
+            Kind::Counter,
             "Client connections accepted.",
         );
         let _ = writeln!(out, "komainu_proxy_connections_total {}", load(&l.accepted));
-        family(
+        prom::family(
             out,
             "komainu_proxy_connections_refused_total",
-            "counter",
+            Kind::Counter,
             "Client connections refused because --max-connections were open.",
         );
         let _ = writeln!(
@@ -269,10 +265,10 @@ impl ProxyMetrics {
             "komainu_proxy_connections_refused_total {}",
             load(&l.over_capacity)
         );
-        family(
+        prom::family(
             out,
             "komainu_proxy_tls_handshakes_total",
-            "counter",
+            Kind::Counter,
             "TLS handshakes with clients, by outcome.",
         );
         let _ = writeln!(
@@ -285,10 +281,10 @@ impl ProxyMetrics {
             "komainu_proxy_tls_handshakes_total{{outcome=\"failed\"}} {}",
             load(&l.tls_failures)
         );
-        family(
+        prom::family(
             out,
             "komainu_proxy_websockets_total",
-            "counter",
+            Kind::Counter,
             "WebSocket upgrades relayed to a backend.",
         );
         let _ = writeln!(
@@ -296,10 +292,10 @@ impl ProxyMetrics {
             "komainu_proxy_websockets_total {}",
             load(&l.websockets)
         );
-        family(
+        prom::family(
             out,
             "komainu_proxy_websockets_open",
-            "gauge",
+            Kind::Gauge,
             "WebSocket relays open now.",
         );
         let _ = writeln!(
@@ -307,10 +303,10 @@ impl ProxyMetrics {
             "komainu_proxy_websockets_open {}",
             load(&l.websockets_open)
         );
-        family(
+        prom::family(
             out,
             "komainu_proxy_client_timeouts_total",
-            "counter",
+            Kind::Counter,
             "Client connections closed by a timer, by phase (idle, header, body).",
         );
         for t in Timeout::ALL {
@@ -321,10 +317,10 @@ impl ProxyMetrics {
                 load(&l.timeouts[t as usize])
             );
         }
-        family(
+        prom::family(
             out,
             "komainu_proxy_requests_refused_total",
-            "counter",
+            Kind::Counter,
             "Requests refused before routing, by reason.",
         );
         for r in Refusal::ALL {
@@ -367,7 +363,7 @@ pub(crate) fn render_targets(out: &mut String, routes: &[Arc<komainu_runtime::Co
     ];
     let served: Vec<_> = routes.iter().filter(|r| r.stats.served()).collect();
     for (name, help, value) in gauges {
-        family(out, name, "gauge", help);
+        prom::family(out, name, Kind::Gauge, help);
         for r in &served {
             for t in r.backend.targets() {
                 let _ = writeln!(

@@ -10,6 +10,7 @@ use komainu_admin::{Admin, AdminAuth, Metrics};
 use komainu_keys::KeyService;
 use komainu_model::Kind;
 use komainu_observe::Tracer;
+use komainu_observe::prom::{self, Kind as Metric};
 use komainu_plugins::Services;
 use komainu_proxy::{AccessLog, Proxy, ProxyConfig, Sinks, TrustedProxies};
 use komainu_runtime::Runtime;
@@ -94,26 +95,17 @@ fn store_metrics(
     followers: Vec<(&'static str, komainu_store::Applied)>,
 ) -> impl Fn(&mut String) + Send + Sync + 'static {
     move |out| {
-        use std::fmt::Write;
         let revision = store.revision();
-        let _ = writeln!(
-            out,
-            "# HELP komainu_store_info The store engine.\n# TYPE komainu_store_info gauge\nkomainu_store_info{{engine=\"{kind}\"}} 1"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP komainu_store_revision The store's last committed change.\n# TYPE komainu_store_revision gauge\nkomainu_store_revision {revision}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP komainu_store_feed_lag Changes committed that a follower of the store's feed has not applied yet.\n# TYPE komainu_store_feed_lag gauge"
-        );
+        prom::family(out, "komainu_store_info", Metric::Gauge, "The store engine.");
+        prom::sample(out, "komainu_store_info", &format!("engine=\"{kind}\""), 1);
+        let help = "The store's last committed change.";
+        prom::single(out, "komainu_store_revision", Metric::Gauge, help, revision);
+        let lag = "komainu_store_feed_lag";
+        let help = "Changes committed that a follower of the store's feed has not applied yet.";
+        prom::family(out, lag, Metric::Gauge, help);
         for (name, applied) in &followers {
-            let _ = writeln!(
-                out,
-                "komainu_store_feed_lag{{follower=\"{name}\"}} {}",
-                revision.saturating_sub(applied.get())
-            );
+            let behind = revision.saturating_sub(applied.get());
+            prom::sample(out, lag, &format!("follower=\"{name}\""), behind);
         }
     }
 }

@@ -8,7 +8,7 @@
 mod file;
 mod http;
 
-use std::fmt::Write as _;
+use crate::prom::{self, Kind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -279,18 +279,14 @@ impl Events {
                 &t.failed_pushes,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            prom::single(out, name, Kind::Counter, help, v.load(Ordering::Relaxed));
         }
-        let _ = writeln!(
-            out,
-            "# HELP komainu_events_queued Events waiting to be sent (at most {}).\n# TYPE komainu_events_queued gauge\nkomainu_events_queued {}",
-            self.shared.capacity,
-            self.shared.held.load(Ordering::Relaxed)
+        let help = format!(
+            "Events waiting to be sent (at most {}).",
+            self.shared.capacity
         );
+        let queued = self.shared.held.load(Ordering::Relaxed);
+        prom::single(out, "komainu_events_queued", Kind::Gauge, &help, queued);
     }
 }
 
