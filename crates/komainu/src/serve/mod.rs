@@ -96,7 +96,12 @@ fn store_metrics(
 ) -> impl Fn(&mut String) + Send + Sync + 'static {
     move |out| {
         let revision = store.revision();
-        prom::family(out, "komainu_store_info", Metric::Gauge, "The store engine.");
+        prom::family(
+            out,
+            "komainu_store_info",
+            Metric::Gauge,
+            "The store engine.",
+        );
         prom::sample(out, "komainu_store_info", &format!("engine=\"{kind}\""), 1);
         let help = "The store's last committed change.";
         prom::single(out, "komainu_store_revision", Metric::Gauge, help, revision);
