@@ -21,7 +21,7 @@ const PRESENT: &str = "__present";
 pub const ADD: &str = "__add";
 
 /// `schema` with its `$ref` followed in `root` (`#/$defs/...` or `#/definitions/...`).
-fn deref<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+pub(crate) fn deref<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
     let mut s = schema;
     for _ in 0..8 {
         let Some(r) = s.get("$ref").and_then(Value::as_str) else {
@@ -158,6 +158,22 @@ pub fn defaults(schema: &Value) -> Value {
         }
     }
     v
+}
+
+/// The problems [`read`] found, as a refused form shows them: each at its field's path in the
+/// whole document (`prefix` is where the form's value sits in it, empty for a whole document).
+pub fn refused(errors: Vec<(String, String)>, prefix: &str) -> crate::page::Problems {
+    let fields = errors
+        .into_iter()
+        .map(|(p, m)| match (prefix.is_empty(), p.is_empty()) {
+            (false, false) => (format!("{prefix}.{p}"), m),
+            _ => (format!("{prefix}{p}"), m),
+        })
+        .collect();
+    crate::page::Problems {
+        message: Some("Some fields are not right: nothing was saved.".into()),
+        fields,
+    }
 }
 
 /// Whether the schema lets the value be null.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::seg;
 use crate::form::Fields;
 use crate::page::{self, Problems};
-use crate::schema_form::{self, ADD, Form};
+use crate::schema_form::{self, ADD, Form, deref};
 
 /// A part of the API a form edits.
 pub(crate) struct Part {
@@ -68,12 +68,20 @@ pub(crate) const PARTS: [Part; 7] = [
     },
 ];
 
-pub(crate) fn part(section: &str) -> Option<&'static Part> {
-    PARTS.iter().find(|p| p.section == section)
+/// The part at `a.b` of a document.
+pub(super) fn at<'v>(doc: &'v Value, dotted: &str) -> &'v Value {
+    dotted.split('.').fold(doc, |v, k| &v[k])
 }
 
-fn at<'v>(doc: &'v Value, dotted: &str) -> &'v Value {
-    dotted.split('.').fold(doc, |v, k| &v[k])
+/// `{"a": {"b": value}}` for `a.b`: the merge patch writing one part.
+pub(super) fn nested(dotted: &str, value: Value) -> Value {
+    dotted
+        .rsplit('.')
+        .fold(value, |inner, key| json!({ key: inner }))
+}
+
+pub(crate) fn part(section: &str) -> Option<&'static Part> {
+    PARTS.iter().find(|p| p.section == section)
 }
 
 /// The schema of the part at `dotted` in the API's schema (properties followed through `$ref`s).
@@ -83,17 +91,6 @@ fn schema_at(root: &Value, dotted: &str) -> Value {
         s = deref(root, &s["properties"][k]);
     }
     s.clone()
-}
-
-fn deref<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
-    match s["$ref"]
-        .as_str()
-        .and_then(|r| r.strip_prefix('#'))
-        .and_then(|p| root.pointer(p))
-    {
-        Some(target) => target,
-        None => s,
-    }
 }
 
 /// The schema the form draws, and where the edited value sits in the API's problems.
@@ -215,24 +212,7 @@ pub(crate) fn posted(api: &Value, part: &Part, fields: &Fields) -> Outcome {
     let mut value = match schema_form::read(root, &schema, fields, &stored, &hidden, &overrides) {
         Ok(v) => v,
         Err(errors) => {
-            let fields = errors
-                .into_iter()
-                .map(|(p, m)| {
-                    (
-                        if prefix.is_empty() || p.is_empty() {
-                            format!("{prefix}{p}")
-                        } else {
-                            format!("{prefix}.{p}")
-                        },
-                        m,
-                    )
-                })
-                .collect();
-            let problems = Problems {
-                message: Some("Some fields are not right: nothing was saved.".into()),
-                fields,
-            };
-            return Outcome::Redraw(stored, problems);
+            return Outcome::Redraw(stored, schema_form::refused(errors, &prefix));
         }
     };
     let add = fields.get(ADD);
@@ -292,12 +272,6 @@ fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
-}
-
-fn nested(dotted: &str, value: Value) -> Value {
-    dotted
-        .rsplit('.')
-        .fold(value, |inner, key| json!({ key: inner }))
 }
 
 /// The links under a list part's table: edit each entry, add one.

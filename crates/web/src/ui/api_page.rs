@@ -12,6 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::api_forms::{at, nested};
 use super::seg;
 use crate::Web;
 use crate::form::{AdminWrite, Fields, SignedIn, Write};
@@ -66,17 +67,6 @@ struct Attempt {
     /// The part's entry whose form is shown, and what it held when drawn again.
     item: String,
     form: Option<Value>,
-}
-
-fn at<'v>(doc: &'v Value, dotted: &str) -> &'v Value {
-    dotted.split('.').fold(doc, |v, k| &v[k])
-}
-
-/// `{"a": {"b": value}}` for `a.b`: the merge patch writing one part.
-fn nested(dotted: &str, value: Value) -> Value {
-    dotted
-        .rsplit('.')
-        .fold(value, |inner, key| json!({ key: inner }))
 }
 
 pub async fn page(

@@ -76,13 +76,8 @@ fn form_of(kind: Kind, value: &Value, problems: &Problems) -> Markup {
 /// What a posted form asks: the document (over `stored`), or the page to draw again with it.
 fn posted(kind: Kind, fields: &Fields, stored: &Value) -> Result<Value, (Value, Problems)> {
     let root = komainu_model::schema(kind);
-    let mut doc = schema_form::read(root, root, fields, stored, &[], &[]).map_err(|errors| {
-        let problems = Problems {
-            message: Some("Some fields are not right: nothing was saved.".into()),
-            fields: errors,
-        };
-        (stored.clone(), problems)
-    })?;
+    let mut doc = schema_form::read(root, root, fields, stored, &[], &[])
+        .map_err(|errors| (stored.clone(), schema_form::refused(errors, "")))?;
     if fields.0.iter().any(|(k, _)| k == ADD) {
         schema_form::grow(root, root, &mut doc, fields.get(ADD));
         return Err((doc, Problems::default()));
